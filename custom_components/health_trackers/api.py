@@ -1,0 +1,88 @@
+"""HTTP to a service over Home Assistant's shared session, with every failure mapped to our errors."""
+
+from __future__ import annotations
+
+import asyncio
+from http import HTTPStatus
+import json
+from typing import Any, Protocol
+
+from aiohttp import ClientError, ClientSession
+from yarl import URL
+
+from .exceptions import (
+    AuthenticationError,
+    InvalidResponseError,
+    RateLimitedError,
+    ServiceTimeoutError,
+    ServiceUnavailableError,
+)
+
+REQUEST_TIMEOUT = 30
+
+
+class Authenticator(Protocol):
+    """Gives the Authorization header for a request (OAuth 2.0 bearer, OAuth 1.0a signature)."""
+
+    async def async_authorization(self, method: str, url: URL) -> str:
+        """Header value; raises AuthenticationError or ServiceError when it cannot."""
+
+
+class ServiceApi:
+    """One service's origin plus an authenticator; returns decoded JSON or raises."""
+
+    def __init__(self, session: ClientSession, origin: str, auth: Authenticator) -> None:
+        """Store what every request needs; no I/O here."""
+        self._session = session
+        self.origin = URL(origin)
+        self._auth = auth
+
+    def url(self, path_or_url: str) -> URL:
+        """A URL on our origin, from a path or from a link the service sent.
+
+        Links keep only their path and query, so they never carry the token elsewhere and the
+        development origin holds.
+        """
+        return self.origin.join(URL(URL(path_or_url).raw_path_qs, encoded=True))
+
+    async def async_request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: dict[str, str] | None = None,
+        json_body: Any = None,
+    ) -> Any:
+        """Send a request and return the JSON it answered."""
+        url = self.url(path_or_url)
+        if params:
+            url = url.update_query(params)
+        headers = {
+            "Accept": "application/json",
+            "Authorization": await self._auth.async_authorization(method, url),
+        }
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                async with self._session.request(
+                    method, url, json=json_body, headers=headers
+                ) as response:
+                    status = response.status
+                    body = await response.read()
+        except TimeoutError as err:
+            raise ServiceTimeoutError(f"{method} {url.path} timed out") from err
+        except ClientError as err:
+            raise ServiceUnavailableError(f"{method} {url.path}: {err}") from err
+        if status == HTTPStatus.UNAUTHORIZED:
+            raise AuthenticationError(f"{method} {url.path} answered 401")
+        if status == HTTPStatus.TOO_MANY_REQUESTS:
+            raise RateLimitedError(f"{method} {url.path} answered 429")
+        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            raise ServiceUnavailableError(f"{method} {url.path} answered {status}")
+        if status >= HTTPStatus.BAD_REQUEST:
+            raise InvalidResponseError(f"{method} {url.path} answered {status}")
+        try:
+            return json.loads(body)
+        except ValueError as err:
+            raise InvalidResponseError(
+                f"{method} {url.path} answered a body that is not JSON"
+            ) from err

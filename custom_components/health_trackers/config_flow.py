@@ -1,0 +1,159 @@
+"""Config flow: pick a service, pick (or add) that service's credential, sign in, done.
+
+Several OAuth 2.0 services share this domain's application credentials, so the flow decides
+which stored credential belongs to which service: one already used by an entry of a service
+belongs to it, one named after a service belongs to that one, and any other may be chosen by
+hand but is never picked automatically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+import logging
+from typing import Any
+
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigFlowResult
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.config_entry_oauth2_flow import (
+    AbstractOAuth2FlowHandler,
+    AbstractOAuth2Implementation,
+    async_get_implementations,
+)
+
+from .api import ServiceApi
+from .compat import vol
+from .const import CONF_SERVICE, DOMAIN, LOGGER
+from .exceptions import AuthenticationError, ServiceError
+from .oauth2 import BearerToken, OAuth2Credential
+from .provider import Provider
+from .providers import PROVIDERS
+
+CONF_IMPLEMENTATION = "implementation"
+
+
+class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
+    """Add or re-authenticate one account of one service."""
+
+    DOMAIN = DOMAIN
+    VERSION = 1
+
+    provider: Provider
+
+    @property
+    def logger(self) -> logging.Logger:
+        """Logger the OAuth2 helper writes to."""
+        return LOGGER
+
+    def __getattr__(self, name: str) -> Any:
+        """``async_step_<service>``: the step each menu entry leads to, for every provider."""
+        service = name.removeprefix("async_step_")
+        if service != name and service in PROVIDERS:
+            return partial(self._async_step_service, PROVIDERS[service])
+        raise AttributeError(name)
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask which service the account is with."""
+        return self.async_show_menu(step_id="user", menu_options=list(PROVIDERS))
+
+    async def _async_step_service(
+        self, provider: Provider, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        self.provider = provider
+        return await self.async_step_pick_implementation()
+
+    async def async_step_pick_implementation(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Offer only credentials that may belong to the chosen service."""
+        candidates = {
+            key: implementation
+            for key, implementation in (await async_get_implementations(self.hass, DOMAIN)).items()
+            if self._credential_service(key, implementation) in (None, self.provider.service)
+        }
+        if user_input is not None and (chosen := candidates.get(user_input[CONF_IMPLEMENTATION])):
+            self.flow_impl = chosen
+            return await self.async_step_auth()
+        if not candidates:
+            # The frontend answers this by opening the add-credential dialog.
+            return self.async_abort(reason="missing_credentials")
+        if len(candidates) == 1:
+            key, only = next(iter(candidates.items()))
+            if self._credential_service(key, only) == self.provider.service:
+                self.flow_impl = only
+                return await self.async_step_auth()
+        return self.async_show_form(
+            step_id="pick_implementation",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(CONF_IMPLEMENTATION): vol.In(
+                        {key: implementation.name for key, implementation in candidates.items()}
+                    )
+                }
+            ),
+            description_placeholders={"service": self.provider.name},
+        )
+
+    def _credential_service(
+        self, key: str, implementation: AbstractOAuth2Implementation
+    ) -> str | None:
+        """The service a stored credential belongs to, or None when we cannot tell."""
+        for entry in self._async_current_entries(include_ignore=False):
+            if entry.data.get("auth_implementation") == key:
+                return str(entry.data[CONF_SERVICE])
+        named = [
+            service
+            for service, provider in PROVIDERS.items()
+            if provider.oauth2 is not None
+            and provider.name.casefold() in implementation.name.casefold()
+        ]
+        return named[0] if len(named) == 1 else None
+
+    async def async_step_auth(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Send the user to the chosen service with the chosen credential."""
+        if isinstance(self.flow_impl, OAuth2Credential):
+            self.flow_impl = self.flow_impl.for_provider(self.provider)
+        return await super().async_step_auth(user_input)
+
+    async def async_oauth_create_entry(self, data: dict[str, Any]) -> ConfigFlowResult:
+        """Ask the service whose account this is, then create or update the entry."""
+        client = self.provider.client_factory(
+            ServiceApi(
+                async_get_clientsession(self.hass),
+                self.provider.origin,
+                BearerToken(data["token"]["access_token"]),
+            )
+        )
+        try:
+            account = await client.async_get_account()
+        except AuthenticationError:
+            return self.async_abort(reason="invalid_auth")
+        except ServiceError as err:
+            LOGGER.warning("Could not identify the %s account: %s", self.provider.name, err)
+            return self.async_abort(reason="cannot_connect")
+        await self.async_set_unique_id(f"{self.provider.service}_{account.id}")
+        data = {**data, CONF_SERVICE: self.provider.service}
+        if self.source == SOURCE_REAUTH:
+            self._abort_if_unique_id_mismatch(reason="wrong_account")
+            return self.async_update_reload_and_abort(self._get_reauth_entry(), data_updates=data)
+        self._abort_if_unique_id_configured()
+        return self.async_create_entry(title=account.title, data=data)
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """The service refused our tokens: sign in to the same account again."""
+        self.provider = PROVIDERS[entry_data[CONF_SERVICE]]
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Explain, then reuse the entry's credential."""
+        entry = self._get_reauth_entry()
+        if user_input is None:
+            return self.async_show_form(
+                step_id="reauth_confirm",
+                description_placeholders={"service": self.provider.name, "account": entry.title},
+            )
+        return await self.async_step_pick_implementation(
+            {CONF_IMPLEMENTATION: entry.data["auth_implementation"]}
+        )

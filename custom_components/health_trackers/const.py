@@ -1,0 +1,9 @@
+"""Constants for the Health Trackers integration."""
+
+import logging
+
+DOMAIN = "health_trackers"
+LOGGER = logging.getLogger(__package__)
+
+CONF_SERVICE = "service"
+"""Key in a config entry's data naming the provider module that serves it."""

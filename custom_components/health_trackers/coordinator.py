@@ -1,0 +1,57 @@
+"""One coordinator class for every service: it polls the provider's client at its interval."""
+
+from __future__ import annotations
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+
+from .const import DOMAIN, LOGGER
+from .exceptions import AuthenticationError, ServiceError
+from .provider import Provider, ServiceClient, ServiceData
+
+type HealthTrackersConfigEntry = ConfigEntry[HealthTrackersCoordinator]
+
+
+class HealthTrackersCoordinator(DataUpdateCoordinator[ServiceData]):
+    """Fetches one account's values; auth failures start reauth, the rest mark entities unavailable."""
+
+    config_entry: HealthTrackersConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: HealthTrackersConfigEntry,
+        provider: Provider,
+        client: ServiceClient,
+    ) -> None:
+        """Poll at the provider's interval."""
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=provider.name,
+            update_interval=provider.update_interval,
+        )
+        self.provider = provider
+        self.client = client
+        self.account_id = entry.unique_id or entry.entry_id
+
+    async def _async_update_data(self) -> ServiceData:
+        """Ask the client; translate its errors into Home Assistant's."""
+        placeholders = {"service": self.provider.name}
+        try:
+            return await self.client.async_get_data()
+        except AuthenticationError as err:
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN,
+                translation_key=err.translation_key,
+                translation_placeholders=placeholders,
+            ) from err
+        except ServiceError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key=err.translation_key,
+                translation_placeholders={**placeholders, "detail": str(err)},
+            ) from err

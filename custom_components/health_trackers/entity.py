@@ -1,0 +1,28 @@
+"""The base of every entity: one service device per account."""
+
+from __future__ import annotations
+
+from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
+
+from .const import DOMAIN
+from .coordinator import HealthTrackersCoordinator
+
+
+class HealthTrackersEntity(CoordinatorEntity[HealthTrackersCoordinator]):
+    """Names itself by translation key and belongs to its account's device."""
+
+    _attr_has_entity_name = True
+
+    def __init__(self, coordinator: HealthTrackersCoordinator, key: str) -> None:
+        """Unique id ``<service>_<account>_<key>``; device per account."""
+        super().__init__(coordinator)
+        provider = coordinator.provider
+        self._attr_unique_id = f"{coordinator.account_id}_{key}"
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, coordinator.account_id)},
+            name=coordinator.config_entry.title,
+            manufacturer=provider.name,
+            entry_type=DeviceEntryType.SERVICE,
+            configuration_url=provider.configuration_url,
+        )

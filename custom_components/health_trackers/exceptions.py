@@ -1,0 +1,41 @@
+"""Errors a service client raises; the coordinator and flow map them to Home Assistant's."""
+
+
+class HealthTrackersError(Exception):
+    """Base error; ``translation_key`` names the message in translations/en.json."""
+
+    translation_key = "service_error"
+
+
+class AuthenticationError(HealthTrackersError):
+    """The service rejected our credentials: the user has to sign in again."""
+
+    translation_key = "authentication_failed"
+
+
+class ServiceError(HealthTrackersError):
+    """The service could not answer now; the next poll tries again."""
+
+
+class ServiceUnavailableError(ServiceError):
+    """Connection failed or the service answered 5xx."""
+
+    translation_key = "service_unavailable"
+
+
+class ServiceTimeoutError(ServiceError):
+    """The service did not answer in time."""
+
+    translation_key = "service_timeout"
+
+
+class RateLimitedError(ServiceError):
+    """The service answered 429."""
+
+    translation_key = "rate_limited"
+
+
+class InvalidResponseError(ServiceError):
+    """The answer was not what the service's contract promises (status, JSON or shape)."""
+
+    translation_key = "invalid_response"

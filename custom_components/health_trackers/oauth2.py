@@ -1,0 +1,176 @@
+"""OAuth 2.0: application credentials shared by several services, each bound to one service's URLs.
+
+Application credentials know only a client id and secret. A stored credential becomes an
+``OAuth2Credential``; once the flow (or a config entry) knows the service, ``for_provider`` gives
+the implementation with that service's authorize and token URLs and token-request style.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import ClientError, ClientPayloadError, ClientResponse, ClientResponseError
+from homeassistant.components.application_credentials import (
+    AuthImplementation,
+    AuthorizationServer,
+    ClientCredential,
+)
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.config_entry_oauth2_flow import (
+    OAuth2Session,
+    async_get_config_entry_implementation,
+)
+from yarl import URL
+
+from .api import REQUEST_TIMEOUT
+from .const import DOMAIN, LOGGER
+from .exceptions import AuthenticationError, ServiceUnavailableError
+from .provider import OAuth2Settings, Provider
+
+
+class OAuth2Credential(AuthImplementation):
+    """A stored application credential, not yet tied to a service; it has no URLs of its own."""
+
+    def __init__(self, hass: HomeAssistant, auth_domain: str, credential: ClientCredential) -> None:
+        """Keep the credential to bind it later."""
+        super().__init__(hass, auth_domain, credential, AuthorizationServer("", ""))
+        self.credential = credential
+
+    def for_provider(self, provider: Provider) -> ServiceOAuth2Implementation:
+        """Bind the credential to ``provider``."""
+        return ServiceOAuth2Implementation(self.hass, self.domain, self.credential, provider)
+
+
+class ServiceOAuth2Implementation(AuthImplementation):
+    """A credential bound to one service: its URLs, scopes and token-request encoding."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        auth_domain: str,
+        credential: ClientCredential,
+        provider: Provider,
+    ) -> None:
+        """Resolve the service's URLs now, from its (possibly overridden) origin."""
+        if provider.oauth2 is None:
+            raise ValueError(f"{provider.name} does not use OAuth 2.0")
+        self.settings: OAuth2Settings = provider.oauth2
+        super().__init__(
+            hass,
+            auth_domain,
+            credential,
+            AuthorizationServer(
+                authorize_url=provider.origin + self.settings.authorize_path,
+                token_url=provider.origin + self.settings.token_path,
+            ),
+        )
+        self.provider = provider
+
+    @property
+    def extra_authorize_data(self) -> dict[str, Any]:
+        """Scopes, for services that want them."""
+        return {"scope": " ".join(self.settings.scopes)} if self.settings.scopes else {}
+
+    async def _token_request(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Code exchange and refresh, encoded as the service wants; never logs secrets."""
+        data = {**data, "client_id": self.client_id, "client_secret": self.client_secret}
+        as_json = self.settings.token_encoding == "json"
+        session = async_get_clientsession(self.hass)
+        async with (
+            asyncio.timeout(REQUEST_TIMEOUT),
+            session.post(
+                self.token_url,
+                headers={"Accept": "application/json"},
+                json=data if as_json else None,
+                data=None if as_json else data,
+            ) as response,
+        ):
+            if response.status >= HTTPStatus.BAD_REQUEST:
+                LOGGER.debug(
+                    "%s token request failed with %s: %s",
+                    self.provider.name,
+                    response.status,
+                    await _error_code(response),
+                )
+            response.raise_for_status()
+            try:
+                token = await response.json(content_type=None)
+            except ValueError as err:
+                raise ClientPayloadError("token answer is not JSON") from err
+        if not isinstance(token, dict) or not token.get("access_token"):
+            raise ClientPayloadError("token answer has no access_token")
+        if token.get("expires_in") is None:
+            token["expires_in"] = int(self.settings.token_lifetime.total_seconds())
+        if not token.get("refresh_token"):
+            # Keep the refresh token we have: the service may answer a refresh without one.
+            token.pop("refresh_token", None)
+        return token
+
+
+async def _error_code(response: ClientResponse) -> str:
+    """The OAuth ``error`` code of a failed token answer, for logs (never the whole body)."""
+    try:
+        answer = await response.json(content_type=None)
+    except (ClientError, ValueError):
+        return "no error code"
+    return (
+        str(answer.get("error", "no error code")) if isinstance(answer, dict) else "no error code"
+    )
+
+
+class OAuth2Authenticator:
+    """Bearer tokens from a config entry's OAuth2Session, refreshed when they are about to expire."""
+
+    def __init__(self, session: OAuth2Session) -> None:
+        """Wrap the session."""
+        self._session = session
+
+    async def async_authorization(self, method: str, url: URL) -> str:
+        """A valid bearer token; a refused refresh means the user must sign in again."""
+        try:
+            await self._session.async_ensure_token_valid()
+        except ClientResponseError as err:
+            if HTTPStatus.BAD_REQUEST <= err.status < HTTPStatus.INTERNAL_SERVER_ERROR and (
+                err.status != HTTPStatus.TOO_MANY_REQUESTS
+            ):
+                raise AuthenticationError(f"token refresh refused ({err.status})") from err
+            raise ServiceUnavailableError(f"token refresh failed ({err.status})") from err
+        except (ClientError, TimeoutError) as err:
+            raise ServiceUnavailableError(f"token refresh failed: {err!r}") from err
+        return f"Bearer {self._session.token['access_token']}"
+
+
+class BearerToken:
+    """A fixed access token: the one a config flow has just obtained."""
+
+    def __init__(self, access_token: str) -> None:
+        """Keep the token."""
+        self._access_token = access_token
+
+    async def async_authorization(self, method: str, url: URL) -> str:
+        """The token as is."""
+        return f"Bearer {self._access_token}"
+
+
+async def async_get_entry_implementation(
+    hass: HomeAssistant, entry: ConfigEntry, provider: Provider
+) -> ServiceOAuth2Implementation:
+    """The entry's stored credential bound to its service.
+
+    A credential that is gone asks the user to sign in again (and pick another), as Home
+    Assistant itself does from 2026.3 on.
+    """
+    try:
+        implementation = await async_get_config_entry_implementation(hass, entry)
+    except ValueError as err:
+        raise ConfigEntryAuthFailed(
+            translation_domain=DOMAIN, translation_key="credential_missing"
+        ) from err
+    if not isinstance(implementation, OAuth2Credential):
+        raise ConfigEntryAuthFailed(translation_domain=DOMAIN, translation_key="credential_missing")
+    return implementation.for_provider(provider)

@@ -1,0 +1,57 @@
+"""Tolerant readers for what services really send: numbers as strings, odd offsets, blanks.
+
+Each returns None for anything it cannot read, so one bad field never loses the rest.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+import math
+import re
+
+# "+01:00", "+0100", "-02:30" and SportTracks' "-2:-30" / "-02:-30" for negative half hours.
+_OFFSET = re.compile(r"(?P<sign>[+-])(?P<hours>\d{1,2}):?-?(?P<minutes>\d{2})$")
+
+
+def as_float(value: object) -> float | None:
+    """A finite number from a number or a numeric string."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def as_text(value: object) -> str | None:
+    """A non-blank string, stripped."""
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return str(value).strip() or None
+    return None
+
+
+def as_datetime(value: object) -> datetime | None:
+    """An aware datetime from ISO 8601; a time without an offset is taken as UTC."""
+    if not isinstance(value, str) or not (text := value.strip()):
+        return None
+    date_part, _, time_part = text.partition("T") if "T" in text else text.partition(" ")
+    zone = UTC
+    if time_part.endswith(("Z", "z")):
+        time_part = time_part[:-1]
+    elif match := _OFFSET.search(time_part):
+        minutes = int(match["hours"]) * 60 + int(match["minutes"])
+        if minutes >= 24 * 60:
+            return None
+        zone = timezone(timedelta(minutes=-minutes if match["sign"] == "-" else minutes))
+        time_part = time_part[: match.start()]
+    try:
+        parsed = datetime.fromisoformat(f"{date_part}T{time_part or '00:00:00'}")
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=zone)

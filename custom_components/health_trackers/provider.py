@@ -1,0 +1,79 @@
+"""The one interface every service implements; the rest of the integration knows only this."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+import os
+from typing import Literal
+
+from homeassistant.components.sensor import SensorEntityDescription
+from homeassistant.helpers.typing import StateType
+
+from .api import ServiceApi
+
+type SensorValue = StateType | datetime
+type ServiceData = Mapping[str, SensorValue]
+"""Sensor description key → value; a missing key means the service has no such value now."""
+
+
+@dataclass(frozen=True)
+class Account:
+    """Who a set of credentials belongs to."""
+
+    id: str
+    title: str
+
+
+class ServiceClient(ABC):
+    """Reads one account's data.
+
+    One instance lives as long as its config entry is loaded, so it may remember what it
+    fetched to keep idle polls cheap.
+    """
+
+    def __init__(self, api: ServiceApi) -> None:
+        """Keep the API; no I/O here."""
+        self.api = api
+
+    @abstractmethod
+    async def async_get_account(self) -> Account:
+        """The account the credentials belong to (its id becomes the entry's unique id)."""
+
+    @abstractmethod
+    async def async_get_data(self) -> ServiceData:
+        """Current values for the provider's sensors."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class OAuth2Settings:
+    """How a service speaks OAuth 2.0."""
+
+    authorize_path: str
+    token_path: str
+    token_encoding: Literal["json", "form"] = "form"
+    scopes: tuple[str, ...] = ()
+    token_lifetime: timedelta
+    """The documented access-token lifetime, used when a token answer has no expires_in."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Provider:
+    """A service: where it lives, how it signs in, what it measures and how to read it."""
+
+    service: str
+    name: str
+    default_origin: str
+    update_interval: timedelta
+    sensors: tuple[SensorEntityDescription, ...]
+    client_factory: Callable[[ServiceApi], ServiceClient]
+    oauth2: OAuth2Settings | None = None
+    configuration_url: str | None = None
+
+    @property
+    def origin(self) -> str:
+        """The service's origin; ``HEALTH_TRACKERS_<SERVICE>_URL`` replaces it for development."""
+        override = os.environ.get(f"HEALTH_TRACKERS_{self.service.upper()}_URL")
+        return (override or self.default_origin).rstrip("/")

@@ -1,0 +1,6 @@
+"""Every service this integration supports, one module each."""
+
+from ..provider import Provider
+from .sporttracks import SPORTTRACKS
+
+PROVIDERS: dict[str, Provider] = {provider.service: provider for provider in (SPORTTRACKS,)}

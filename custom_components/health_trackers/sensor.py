@@ -1,0 +1,43 @@
+"""Sensors: whatever the account's provider describes, read from the coordinator's data."""
+
+from __future__ import annotations
+
+from homeassistant.components.sensor import SensorEntity, SensorEntityDescription
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddEntitiesCallback
+
+from .coordinator import HealthTrackersConfigEntry, HealthTrackersCoordinator
+from .entity import HealthTrackersEntity
+from .provider import SensorValue
+
+# The coordinator does all I/O.
+PARALLEL_UPDATES = 0
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: HealthTrackersConfigEntry,
+    async_add_entities: AddEntitiesCallback,
+) -> None:
+    """One sensor per description the provider hands us."""
+    coordinator = entry.runtime_data
+    async_add_entities(
+        HealthTrackersSensor(coordinator, description)
+        for description in coordinator.provider.sensors
+    )
+
+
+class HealthTrackersSensor(HealthTrackersEntity, SensorEntity):
+    """A value the service reports; unknown while it has none."""
+
+    def __init__(
+        self, coordinator: HealthTrackersCoordinator, description: SensorEntityDescription
+    ) -> None:
+        """Describe the sensor."""
+        super().__init__(coordinator, description.key)
+        self.entity_description = description
+
+    @property
+    def native_value(self) -> SensorValue:
+        """The coordinator's value for this key."""
+        return self.coordinator.data.get(self.entity_description.key)

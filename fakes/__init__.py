@@ -1,0 +1,22 @@
+"""Fake BACtrack, Boditrax and SportTracks services that speak real HTTP on 127.0.0.1.
+
+Tests, the demo and benchmarks point the integration at these through the
+``HEALTH_TRACKERS_<SERVICE>_URL`` development variables. Each fake keeps real OAuth state
+(expiring tokens, single-use codes, rotating refresh tokens) and can be told to misbehave.
+"""
+
+from .base import FakeService, Fault, RecordedRequest
+from .oauth2 import OAuth2Client
+from .sporttracks import FakeSportTracks, SportTracksAccount
+
+FAKE_SERVICES: dict[str, type[FakeService]] = {"sporttracks": FakeSportTracks}
+
+__all__ = [
+    "FAKE_SERVICES",
+    "FakeService",
+    "FakeSportTracks",
+    "Fault",
+    "OAuth2Client",
+    "RecordedRequest",
+    "SportTracksAccount",
+]

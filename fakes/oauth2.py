@@ -1,0 +1,236 @@
+"""A real OAuth 2.0 authorization-code server for the fakes: consent page, codes, tokens, refresh."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+import html
+import json
+import secrets
+import time
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from .base import FakeService
+
+CODE_LIFETIME = 600
+TokenEncoding = Literal["json", "form", "query"]
+RefreshPolicy = Literal["rotate", "keep", "omit"]
+
+
+@dataclass(frozen=True)
+class OAuth2Client:
+    """An application registered with the service (what application credentials hold)."""
+
+    client_id: str
+    client_secret: str
+    name: str = "Home Assistant"
+
+
+@dataclass
+class _Grant:
+    user_id: str
+    client_id: str
+    expires_at: float = 0.0
+    redirect_uri: str = ""
+
+
+@dataclass
+class OAuth2Service(FakeService):
+    """A fake whose API is protected by OAuth 2.0 bearer tokens.
+
+    ``refresh_policy``: "rotate" issues a new refresh token and invalidates the old one,
+    "keep" returns the same one again, "omit" returns none (the client must keep its own).
+    """
+
+    authorize_path: ClassVar[str]
+    token_path: ClassVar[str]
+    token_encodings: ClassVar[frozenset[TokenEncoding]] = frozenset({"form"})
+    access_token_lifetime: ClassVar[int]
+    scope: ClassVar[str | None] = None
+
+    clients: dict[str, OAuth2Client] = field(default_factory=dict)
+    refresh_policy: RefreshPolicy = "rotate"
+    include_expires_in: bool = True
+    current_user: str = ""
+    codes: dict[str, _Grant] = field(default_factory=dict)
+    access_tokens: dict[str, _Grant] = field(default_factory=dict)
+    refresh_tokens: dict[str, _Grant] = field(default_factory=dict)
+
+    def fault_scope(self, path: str) -> str:
+        """Token requests get their own faults, so a test can break refresh but not the API."""
+        return "token" if path == self.token_path else "api"
+
+    def register_client(self, client: OAuth2Client) -> OAuth2Client:
+        """Register an application, as the service's developer portal would."""
+        self.clients[client.client_id] = client
+        return client
+
+    def users(self) -> dict[str, str]:
+        """User id → display name of every account that can sign in."""
+        raise NotImplementedError
+
+    def revoke(self, user_id: str | None = None) -> None:
+        """Invalidate every token of a user (all users when None), as when access is withdrawn."""
+        for store in (self.access_tokens, self.refresh_tokens):
+            for token, grant in list(store.items()):
+                if user_id in (None, grant.user_id):
+                    del store[token]
+
+    def expire_access_tokens(self) -> None:
+        """Make every access token stale now, so the next API call answers 401."""
+        for grant in self.access_tokens.values():
+            grant.expires_at = 0.0
+
+    def setup_oauth_routes(self, app: web.Application) -> None:
+        """Consent page and token endpoint."""
+        app.router.add_get(self.authorize_path, self._authorize_page)
+        app.router.add_post(self.authorize_path, self._authorize_decision)
+        app.router.add_post(self.token_path, self._token)
+
+    def bearer_user(self, request: web.Request) -> str:
+        """The user an API request's bearer token belongs to; raises 401 otherwise."""
+        header = request.headers.get("Authorization", "")
+        token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+        grant = self.access_tokens.get(token)
+        if grant is None or grant.expires_at <= time.time():
+            raise web.HTTPUnauthorized(
+                text=json.dumps(
+                    {"error": "invalid_token", "error_description": "expired or unknown"}
+                ),
+                content_type="application/json",
+            )
+        return grant.user_id
+
+    # -- authorization endpoint -------------------------------------------------------------
+
+    def _authorize_error(self, query: Mapping[str, str]) -> str | None:
+        if query.get("client_id") not in self.clients:
+            return "Unknown client_id."
+        if query.get("response_type") != "code":
+            return "response_type must be code."
+        if not query.get("redirect_uri"):
+            return "redirect_uri is required."
+        if not query.get("state"):
+            return "The state parameter is required and may not be empty."
+        return None
+
+    async def _authorize_page(self, request: web.Request) -> web.Response:
+        if error := self._authorize_error(request.query):
+            return web.Response(
+                status=400, text=f"<h1>Bad request</h1><p>{error}</p>", content_type="text/html"
+            )
+        client = self.clients[request.query["client_id"]]
+        hidden = "".join(
+            f'<input type="hidden" name="{html.escape(key)}" value="{html.escape(value)}">'
+            for key, value in request.query.items()
+        )
+        user = self.users()[self.current_user]
+        page = f"""<!doctype html>
+<html><head><title>{self.name} - authorize</title></head>
+<body><h1>{self.name}</h1>
+<p>Signed in as <b>{html.escape(user)}</b>.</p>
+<p><b>{html.escape(client.name)}</b> asks to read your {self.name} data.</p>
+<form method="post" action="{self.authorize_path}">{hidden}
+<button type="submit" name="decision" value="allow" id="allow">Allow</button>
+<button type="submit" name="decision" value="deny" id="deny">Deny</button>
+</form></body></html>"""
+        return web.Response(text=page, content_type="text/html")
+
+    async def _authorize_decision(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        params = {key: str(value) for key, value in form.items()}
+        if error := self._authorize_error(params):
+            return web.Response(status=400, text=error)
+        redirect_uri = params["redirect_uri"]
+        if params.get("decision") != "allow":
+            answer = {"error": "access_denied", "state": params["state"]}
+        else:
+            code = secrets.token_urlsafe(16)
+            self.codes[code] = _Grant(
+                self.current_user, params["client_id"], time.time() + CODE_LIFETIME, redirect_uri
+            )
+            answer = {"code": code, "state": params["state"]}
+        separator = "&" if "?" in redirect_uri else "?"
+        raise web.HTTPFound(f"{redirect_uri}{separator}{urlencode(answer)}")
+
+    # -- token endpoint -----------------------------------------------------------------------
+
+    async def _token_params(self, request: web.Request) -> dict[str, str] | None:
+        """The token request's parameters, from the encodings this service accepts."""
+        params: dict[str, str] = {}
+        if "query" in self.token_encodings:
+            params.update(request.query)
+        if request.content_type == "application/json" and "json" in self.token_encodings:
+            try:
+                body = await request.json()
+            except ValueError:
+                return None
+            if not isinstance(body, dict):
+                return None
+            params.update({key: str(value) for key, value in body.items()})
+        elif (
+            request.content_type == "application/x-www-form-urlencoded"
+            and "form" in self.token_encodings
+        ):
+            params.update({key: str(value) for key, value in (await request.post()).items()})
+        return params
+
+    @staticmethod
+    def _token_error(status: int, error: str, description: str) -> web.Response:
+        return web.json_response({"error": error, "error_description": description}, status=status)
+
+    async def _token(self, request: web.Request) -> web.Response:  # noqa: PLR0911 - one answer per OAuth error
+        params = await self._token_params(request)
+        if not params or "grant_type" not in params:
+            return self._token_error(
+                400, "invalid_request", "No parameters in an accepted encoding."
+            )
+        client = self.clients.get(params.get("client_id", ""))
+        if client is None or not secrets.compare_digest(
+            client.client_secret, params.get("client_secret", "")
+        ):
+            return self._token_error(401, "invalid_client", "Unknown client or wrong secret.")
+        if params["grant_type"] == "authorization_code":
+            grant = self.codes.pop(params.get("code", ""), None)
+            if (
+                grant is None
+                or grant.client_id != client.client_id
+                or grant.expires_at <= time.time()
+                or grant.redirect_uri != params.get("redirect_uri")
+            ):
+                return self._token_error(
+                    400, "invalid_grant", "Code unknown, used, expired or for another redirect_uri."
+                )
+            return web.json_response(self._issue(grant, new_refresh=True))
+        if params["grant_type"] == "refresh_token":
+            old = params.get("refresh_token", "")
+            grant = self.refresh_tokens.get(old)
+            if grant is None or grant.client_id != client.client_id:
+                return self._token_error(400, "invalid_grant", "Refresh token unknown or revoked.")
+            rotate = self.refresh_policy == "rotate"
+            if rotate:
+                del self.refresh_tokens[old]
+            answer = self._issue(grant, new_refresh=rotate)
+            if self.refresh_policy == "keep":
+                answer["refresh_token"] = old
+            return web.json_response(answer)
+        return self._token_error(400, "unsupported_grant_type", params["grant_type"])
+
+    def _issue(self, grant: _Grant, *, new_refresh: bool) -> dict[str, Any]:
+        access = secrets.token_urlsafe(24)
+        self.access_tokens[access] = _Grant(
+            grant.user_id, grant.client_id, time.time() + self.access_token_lifetime
+        )
+        answer: dict[str, Any] = {"access_token": access, "token_type": "Bearer"}
+        if self.include_expires_in:
+            answer["expires_in"] = self.access_token_lifetime
+        if self.scope:
+            answer["scope"] = self.scope
+        if new_refresh:
+            refresh = secrets.token_urlsafe(24)
+            self.refresh_tokens[refresh] = _Grant(grant.user_id, grant.client_id)
+            answer["refresh_token"] = refresh
+        return answer

@@ -1,0 +1,246 @@
+"""Fake SportTracks (api.sporttracks.mobi): OAuth 2.0 with JSON token requests, workouts API.
+
+Serves the wire format real clients have seen (docs/service-contracts.md): numbers as strings in
+lists, ``-02:-30`` offsets, ``privacy`` instead of ``sharing`` on old workouts, blank names,
+calories in kJ, newest first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+import random
+from typing import Any, ClassVar
+
+from aiohttp import web
+
+from .oauth2 import OAuth2Client, OAuth2Service, TokenEncoding
+
+API = "/api/v2"
+DEFAULT_PAGE_SIZE = 25
+MAX_PAGE_SIZE = 100
+DEFAULT_CLIENT = OAuth2Client(
+    "sporttracks-demo-client", "sporttracks-demo-secret", "Home Assistant"
+)
+
+# (type, speed m/s range, has distance, has heart rate)
+_KINDS: tuple[tuple[str, tuple[float, float], bool], ...] = (
+    ("Running", (2.4, 3.8), True),
+    ("Cycling", (5.0, 9.0), True),
+    ("Cycling: Mountain", (3.5, 6.0), True),
+    ("Walking: Hiking", (1.0, 1.6), True),
+    ("Swimming: Pool", (0.6, 1.1), True),
+    ("Skiing: Nordic", (2.5, 5.0), True),
+    ("Gym: Strength", (0.0, 0.0), False),
+)
+# Offsets as the service writes them, including its negative half-hour bug.
+_OFFSETS: tuple[tuple[str, timedelta], ...] = (
+    ("+01:00", timedelta(hours=1)),
+    ("Z", timedelta(0)),
+    ("-05:00", timedelta(hours=-5)),
+    ("+05:30", timedelta(hours=5, minutes=30)),
+    ("-02:-30", timedelta(hours=-2, minutes=-30)),
+)
+
+
+@dataclass
+class Workout:
+    """One workout as the fake stores it; rendered into list items and details on request."""
+
+    id: int
+    start: datetime
+    offset: str
+    type: str
+    name: str
+    duration: float
+    distance: float | None = None
+    calories_kj: float | None = None
+    elevation_gain: float | None = None
+    avg_heartrate: int | None = None
+    max_heartrate: int | None = None
+    legacy_privacy: bool = False
+
+    def start_time_text(self) -> str:
+        """The start as the service writes it: local wall clock plus its offset spelling."""
+        delta = dict(_OFFSETS)[self.offset]
+        local = self.start.astimezone(timezone(delta)).replace(tzinfo=None)
+        return local.isoformat(timespec="seconds") + self.offset
+
+
+@dataclass
+class SportTracksAccount:
+    """A user with a deterministic history of workouts."""
+
+    uid: str
+    name: str
+    workouts: list[Workout] = field(default_factory=list)
+
+    @classmethod
+    def generate(
+        cls, uid: str, name: str, *, seed: int, count: int, now: datetime
+    ) -> SportTracksAccount:
+        """``count`` workouts going back from ``now``, the same for the same seed."""
+        rng = random.Random(seed)
+        workouts: list[Workout] = []
+        start = now - timedelta(hours=rng.uniform(3, 20))
+        for index in range(count):
+            kind, speeds, has_distance = rng.choice(_KINDS)
+            duration = float(round(rng.uniform(20, 120) * 60))
+            speed = rng.uniform(*speeds)
+            heart = rng.random() > 0.2
+            offset = rng.choice(_OFFSETS)[0]
+            workouts.append(
+                Workout(
+                    id=1_000_000 + seed * 10_000 + index,
+                    start=start.replace(microsecond=0),
+                    offset=offset,
+                    type=kind,
+                    name=rng.choice([kind.lower(), "", f"{kind} with friends"]),
+                    duration=duration,
+                    distance=round(speed * duration, 2) if has_distance else None,
+                    calories_kj=round(duration * rng.uniform(0.5, 0.9))
+                    if rng.random() > 0.1
+                    else None,
+                    elevation_gain=round(rng.uniform(0, 400), 1) if has_distance else None,
+                    avg_heartrate=rng.randint(110, 160) if heart else None,
+                    max_heartrate=rng.randint(165, 190) if heart else None,
+                    legacy_privacy=rng.random() < 0.3,
+                )
+            )
+            start -= timedelta(hours=rng.uniform(10, 80))
+        return cls(uid, name, workouts)
+
+    def add_workout(self, workout: Workout) -> None:
+        """Record a new workout, keeping newest first."""
+        self.workouts.append(workout)
+        self.workouts.sort(key=lambda item: item.start, reverse=True)
+
+
+@dataclass
+class FakeSportTracks(OAuth2Service):
+    """SportTracks: OAuth 2.0 at /oauth2, workouts under /api/v2."""
+
+    service: ClassVar[str] = "sporttracks"
+    name: ClassVar[str] = "SportTracks"
+    authorize_path: ClassVar[str] = "/oauth2/authorize"
+    token_path: ClassVar[str] = "/oauth2/token"
+    token_encodings: ClassVar[frozenset[TokenEncoding]] = frozenset({"json", "form", "query"})
+    access_token_lifetime: ClassVar[int] = 7200
+
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    history: int = 120
+    accounts: dict[str, SportTracksAccount] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """A default developer app and one user with a seeded history."""
+        self.register_client(DEFAULT_CLIENT)
+        if not self.accounts:
+            self.add_account(
+                SportTracksAccount.generate(
+                    "16964", "Alex Runner", seed=1, count=self.history, now=self.now
+                )
+            )
+
+    def add_account(self, account: SportTracksAccount) -> SportTracksAccount:
+        """Add a user; the first one is the one signed in on the consent page."""
+        self.accounts[account.uid] = account
+        self.current_user = self.current_user or account.uid
+        return account
+
+    def users(self) -> dict[str, str]:
+        """User id → display name."""
+        return {uid: account.name for uid, account in self.accounts.items()}
+
+    def setup_routes(self, app: web.Application) -> None:
+        """OAuth plus the workouts API (with and without the ``.json`` suffix)."""
+        self.setup_oauth_routes(app)
+        app.router.add_post(f"{API}/system/connect", self._connect)
+        app.router.add_get(f"{API}/fitnessActivities", self._list)
+        app.router.add_get(f"{API}/fitnessActivities.json", self._list)
+        app.router.add_get(f"{API}/fitnessActivities/{{id}}", self._detail)
+
+    def _account(self, request: web.Request) -> SportTracksAccount:
+        return self.accounts[self.bearer_user(request)]
+
+    async def _connect(self, request: web.Request) -> web.Response:
+        return web.json_response({"user": {"uid": int(self._account(request).uid)}})
+
+    async def _list(self, request: web.Request) -> web.Response:
+        account = self._account(request)
+        try:
+            page_size = min(int(request.query.get("pageSize", DEFAULT_PAGE_SIZE)), MAX_PAGE_SIZE)
+            page = int(request.query.get("page", 0))
+            earliest = _query_time(request, "noEarlierThan")
+            latest = _query_time(request, "noLaterThan")
+        except ValueError as err:
+            return web.json_response(
+                {"error": "bad_request", "error_description": str(err)}, status=400
+            )
+        matching = [
+            workout
+            for workout in account.workouts
+            if (earliest is None or workout.start >= earliest)
+            and (latest is None or workout.start <= latest)
+        ]
+        chunk = matching[page * page_size : (page + 1) * page_size]
+        answer: dict[str, Any] = {
+            "size": str(len(matching)),
+            "items": [self._summary(w, account) for w in chunk],
+        }
+        base = f"{self.origin}{API}/fitnessActivities"
+        if page > 0:
+            answer["previous"] = f"{base}?page={page - 1}"
+        if (page + 1) * page_size < len(matching):
+            answer["next"] = f"{base}?page={page + 1}"
+        return web.json_response(answer)
+
+    def _summary(self, workout: Workout, account: SportTracksAccount) -> dict[str, Any]:
+        """A list item: numbers as strings, as the real service sends them."""
+        item: dict[str, Any] = {
+            "start_time": workout.start_time_text(),
+            "type": workout.type,
+            "name": workout.name,
+            "duration": f"{workout.duration:.2f}",
+            "user_id": account.uid,
+            "uri": f"{self.origin}{API}/fitnessActivities/{workout.id}",
+        }
+        if workout.distance is not None:
+            item["total_distance"] = f"{workout.distance:.2f}"
+        return item
+
+    async def _detail(self, request: web.Request) -> web.Response:
+        account = self._account(request)
+        workout = next((w for w in account.workouts if str(w.id) == request.match_info["id"]), None)
+        if workout is None:
+            return web.json_response({"error": "not_found"}, status=404)
+        detail: dict[str, Any] = {
+            **self._summary(workout, account),
+            "duration": workout.duration,
+            "clock_duration": workout.duration + 60,
+            "user_id": int(account.uid),
+            "activity": f"{self.origin}/activity/{workout.id}",
+            "laps": [],
+            "timer_stops": [],
+        }
+        detail["privacy" if workout.legacy_privacy else "sharing"] = "private"
+        optional = {
+            "total_distance": workout.distance,
+            "calories": workout.calories_kj,
+            "elevation_gain": workout.elevation_gain,
+            "avg_heartrate": workout.avg_heartrate,
+            "max_heartrate": workout.max_heartrate,
+            "avg_speed": round(workout.distance / workout.duration, 3)
+            if workout.distance
+            else None,
+        }
+        detail.update({key: value for key, value in optional.items() if value is not None})
+        return web.json_response(detail)
+
+
+def _query_time(request: web.Request, name: str) -> datetime | None:
+    if (text := request.query.get(name)) is None:
+        return None
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed

@@ -1,0 +1,142 @@
+"""Fixtures: the fake services on 127.0.0.1, stored credentials, and a user's way through the flow."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import ClientSession
+from freezegun.api import FrozenDateTimeFactory
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from yarl import URL
+
+from custom_components.health_trackers.const import DOMAIN
+from fakes import FakeSportTracks
+from fakes.sporttracks import DEFAULT_CLIENT
+from homeassistant.components.application_credentials import (
+    ClientCredential,
+    async_import_client_credential,
+)
+from homeassistant.config_entries import SOURCE_USER, ConfigFlowResult
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.setup import async_setup_component
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+SPORTTRACKS_CREDENTIAL = "sporttracks_credential"
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Load the integration from custom_components/."""
+
+
+@pytest.fixture(autouse=True)
+def frozen_now(freezer: FrozenDateTimeFactory) -> FrozenDateTimeFactory:
+    """Every test starts at the same instant, so seeded data and snapshots are stable."""
+    freezer.move_to(NOW)
+    return freezer
+
+
+@pytest.fixture
+async def sporttracks(
+    socket_enabled: None, monkeypatch: pytest.MonkeyPatch
+) -> AsyncGenerator[FakeSportTracks]:
+    """The fake SportTracks, and the integration pointed at it."""
+    fake = FakeSportTracks(now=NOW)
+    await fake.start()
+    monkeypatch.setenv("HEALTH_TRACKERS_SPORTTRACKS_URL", fake.origin)
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def credentials(hass: HomeAssistant) -> None:
+    """A SportTracks application credential, as the user would add it."""
+    assert await async_setup_component(hass, "application_credentials", {})
+    await async_import_client_credential(
+        hass,
+        DOMAIN,
+        ClientCredential(DEFAULT_CLIENT.client_id, DEFAULT_CLIENT.client_secret, "SportTracks"),
+        SPORTTRACKS_CREDENTIAL,
+    )
+
+
+@pytest.fixture
+async def browser(socket_enabled: None) -> AsyncGenerator[ClientSession]:
+    """The user's browser, for the service's consent page."""
+    async with ClientSession() as session:
+        yield session
+
+
+type Consent = Callable[[ConfigFlowResult, str], Awaitable[ConfigFlowResult]]
+
+
+@pytest.fixture
+def consent(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    browser: ClientSession,
+    current_request_with_host: None,
+) -> Consent:
+    """Answer an external step on the fake's consent page, follow the redirect into Home Assistant."""
+
+    async def answer(result: ConfigFlowResult, decision: str = "allow") -> ConfigFlowResult:
+        assert result["type"] is FlowResultType.EXTERNAL_STEP
+        page = await browser.get(result["url"])
+        assert page.status == 200, await page.text()
+        assert "<form" in await page.text()
+        form = dict(URL(result["url"]).query) | {"decision": decision}
+        redirect = await browser.post(
+            URL(result["url"]).with_query(None), data=form, allow_redirects=False
+        )
+        assert redirect.status == 302
+        location = URL(redirect.headers["Location"])
+        assert location.path == "/auth/external/callback"
+        client = await hass_client_no_auth()
+        callback = await client.get(location.path_qs)
+        assert callback.status == 200
+        return await hass.config_entries.flow.async_configure(result["flow_id"])
+
+    return answer
+
+
+type AddAccount = Callable[..., Awaitable[ConfigFlowResult]]
+
+
+@pytest.fixture
+def add_account(hass: HomeAssistant, consent: Consent, credentials: None) -> AddAccount:
+    """Add a SportTracks account the way a user does: menu, consent page, back home."""
+
+    async def add(service: str = "sporttracks", decision: str = "allow") -> ConfigFlowResult:
+        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+        assert result["type"] is FlowResultType.MENU
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {"next_step_id": service}
+        )
+        result = await consent(result, decision)
+        await hass.async_block_till_done()
+        return result
+
+    return add
+
+
+@pytest.fixture
+async def entry(hass: HomeAssistant, sporttracks: FakeSportTracks, add_account: AddAccount) -> MockConfigEntry:
+    """A loaded SportTracks entry, added through the flow."""
+    result = await add_account()
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+    return result["result"]
+
+
+def entity_values(hass: HomeAssistant, entry_id: str) -> dict[str, Any]:
+    """Entity id → state of every entity of an entry."""
+    from homeassistant.helpers import entity_registry as er
+
+    return {
+        item.entity_id: hass.states.get(item.entity_id).state  # type: ignore[union-attr]
+        for item in er.async_entries_for_config_entry(er.async_get(hass), entry_id)
+    }
