@@ -60,8 +60,8 @@ class OAuth2Service(FakeService):
     refresh_tokens: dict[str, _Grant] = field(default_factory=dict)
 
     def fault_scope(self, path: str) -> str:
-        """Token requests get their own faults, so a test can break refresh but not the API."""
-        return "token" if path == self.token_path else "api"
+        """Sign-in pages and token requests get their own faults, apart from the API's."""
+        return {self.token_path: "token", self.authorize_path: "authorize"}.get(path, "api")
 
     def register_client(self, client: OAuth2Client) -> OAuth2Client:
         """Register an application, as the service's developer portal would."""

@@ -3,27 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import ClientSession
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.application_credentials import (
+    ClientCredential,
+    async_import_client_credential,
+)
+from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_USER, ConfigEntry, ConfigFlowResult
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import entity_registry as er
+from homeassistant.setup import async_setup_component
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
 from custom_components.health_trackers.const import DOMAIN
 from fakes import FakeSportTracks
 from fakes.sporttracks import DEFAULT_CLIENT
-from homeassistant.components.application_credentials import (
-    ClientCredential,
-    async_import_client_credential,
-)
-from homeassistant.config_entries import SOURCE_USER, ConfigFlowResult
-from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.setup import async_setup_component
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SPORTTRACKS_CREDENTIAL = "sporttracks_credential"
@@ -125,7 +126,9 @@ def add_account(hass: HomeAssistant, consent: Consent, credentials: None) -> Add
 
 
 @pytest.fixture
-async def entry(hass: HomeAssistant, sporttracks: FakeSportTracks, add_account: AddAccount) -> MockConfigEntry:
+async def entry(
+    hass: HomeAssistant, sporttracks: FakeSportTracks, add_account: AddAccount
+) -> MockConfigEntry:
     """A loaded SportTracks entry, added through the flow."""
     result = await add_account()
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
@@ -134,9 +137,32 @@ async def entry(hass: HomeAssistant, sporttracks: FakeSportTracks, add_account: 
 
 def entity_values(hass: HomeAssistant, entry_id: str) -> dict[str, Any]:
     """Entity id → state of every entity of an entry."""
-    from homeassistant.helpers import entity_registry as er
-
     return {
         item.entity_id: hass.states.get(item.entity_id).state  # type: ignore[union-attr]
         for item in er.async_entries_for_config_entry(er.async_get(hass), entry_id)
     }
+
+
+async def async_poll(hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta) -> None:
+    """Let ``delta`` pass and run whatever polls became due."""
+    freezer.tick(delta)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def start_reauth(hass: HomeAssistant, entry: ConfigEntry) -> ConfigFlowResult:
+    """Start reauth as Home Assistant does on ConfigEntryAuthFailed; the flow's first result."""
+    entry.async_start_reauth(hass)
+    await hass.async_block_till_done()
+    return await reauth_flow(hass, entry)
+
+
+async def reauth_flow(hass: HomeAssistant, entry: ConfigEntry) -> ConfigFlowResult:
+    """The reauth flow in progress for an entry, at its confirmation form."""
+    flows = [
+        flow
+        for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+        if flow["context"].get("source") == SOURCE_REAUTH and flow["context"].get("entry_id") == entry.entry_id
+    ]
+    assert len(flows) == 1, flows
+    return await hass.config_entries.flow.async_configure(flows[0]["flow_id"])

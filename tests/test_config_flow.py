@@ -2,28 +2,259 @@
 
 from __future__ import annotations
 
-from homeassistant.config_entries import ConfigEntryState
+from dataclasses import replace
+
+import pytest
+
+from custom_components.health_trackers import config_flow
+from custom_components.health_trackers.const import CONF_SERVICE, DOMAIN
+from custom_components.health_trackers.providers import PROVIDERS
+from custom_components.health_trackers.providers.sporttracks import SPORTTRACKS
+from fakes import FakeSportTracks, OAuth2Client, SportTracksAccount
+from fakes.sporttracks import DEFAULT_CLIENT
+from homeassistant.components.application_credentials import (
+    ClientCredential,
+    async_import_client_credential,
+)
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.setup import async_setup_component
 
-from custom_components.health_trackers.const import CONF_SERVICE
-from fakes import FakeSportTracks
+from .conftest import NOW, AddAccount, Consent, start_reauth
 
-from .conftest import AddAccount
+OTHER = replace(SPORTTRACKS, service="othertracks", name="OtherTracks")
 
 
 async def test_add_sporttracks_account(
     hass: HomeAssistant, sporttracks: FakeSportTracks, add_account: AddAccount
 ) -> None:
-    """The whole dance creates a loaded entry for the fake's user."""
+    """The whole dance creates a loaded entry for the fake's user, with a JSON token request."""
     result = await add_account()
     assert result["type"] is FlowResultType.CREATE_ENTRY
     entry = result["result"]
     assert entry.unique_id == "sporttracks_16964"
     assert entry.title == "SportTracks 16964"
     assert entry.data[CONF_SERVICE] == "sporttracks"
+    assert entry.data["auth_implementation"] == "sporttracks_credential"
+    assert entry.data["token"]["expires_in"] == 7200
     assert entry.state is ConfigEntryState.LOADED
     token_requests = [r for r in sporttracks.requests if r.path == "/oauth2/token"]
     assert len(token_requests) == 1
     assert token_requests[0].headers["Content-Type"] == "application/json"
     assert token_requests[0].headers["Accept"] == "application/json"
+
+
+async def test_authorize_url_has_state_and_service_urls(
+    hass: HomeAssistant,
+    sporttracks: FakeSportTracks,
+    credentials: None,
+    current_request_with_host: None,
+) -> None:
+    """The external step goes to the service's authorize page with a non-empty state."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["sporttracks"]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "sporttracks"}
+    )
+    assert result["type"] is FlowResultType.EXTERNAL_STEP
+    assert result["url"].startswith(f"{sporttracks.origin}/oauth2/authorize?")
+    assert "state=" in result["url"]
+    assert "redirect_uri=https://example.com/auth/external/callback" in result["url"]
+
+
+async def test_same_account_twice_aborts(
+    hass: HomeAssistant, sporttracks: FakeSportTracks, add_account: AddAccount
+) -> None:
+    """A second entry for the same account is refused."""
+    assert (await add_account())["type"] is FlowResultType.CREATE_ENTRY
+    result = await add_account()
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+
+
+async def test_user_denies(
+    hass: HomeAssistant, sporttracks: FakeSportTracks, add_account: AddAccount
+) -> None:
+    """Deny on the consent page aborts and creates nothing."""
+    result = await add_account(decision="deny")
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "user_rejected_authorize"
+    assert not hass.config_entries.async_entries(DOMAIN)
+
+
+async def test_no_credential_asks_for_one(
+    hass: HomeAssistant, sporttracks: FakeSportTracks, current_request_with_host: None
+) -> None:
+    """Without a credential the flow aborts so the frontend opens the add-credential dialog."""
+    assert await async_setup_component(hass, "application_credentials", {})
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "sporttracks"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "missing_credentials"
+
+
+@pytest.fixture
+def two_services(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second OAuth 2.0 service beside SportTracks (Boditrax's place until it lands)."""
+    monkeypatch.setitem(PROVIDERS, OTHER.service, OTHER)
+
+
+async def _store(hass: HomeAssistant, name: str | None, auth_domain: str, client_id: str) -> None:
+    assert await async_setup_component(hass, "application_credentials", {})
+    await async_import_client_credential(
+        hass, DOMAIN, ClientCredential(client_id, DEFAULT_CLIENT.client_secret, name), auth_domain
+    )
+
+
+async def _choose(hass: HomeAssistant, service: str) -> config_flow.ConfigFlowResult:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    return await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": service}
+    )
+
+
+@pytest.mark.usefixtures("two_services", "current_request_with_host")
+async def test_credentials_of_two_services_stay_apart(
+    hass: HomeAssistant, sporttracks: FakeSportTracks
+) -> None:
+    """Each service auto-picks its own credential and reaches only its own authorize page."""
+    await _store(hass, "SportTracks", "st_cred", DEFAULT_CLIENT.client_id)
+    await _store(hass, "OtherTracks app", "other_cred", "other-client")
+    result = await _choose(hass, "sporttracks")
+    assert result["type"] is FlowResultType.EXTERNAL_STEP
+    assert f"client_id={DEFAULT_CLIENT.client_id}" in result["url"]
+    result = await _choose(hass, "othertracks")
+    assert result["type"] is FlowResultType.EXTERNAL_STEP
+    assert "client_id=other-client" in result["url"]
+
+
+@pytest.mark.usefixtures("two_services", "current_request_with_host")
+async def test_single_credential_of_other_service_is_not_used(
+    hass: HomeAssistant, sporttracks: FakeSportTracks
+) -> None:
+    """The only stored credential is named for the other service: ask for a new one."""
+    await _store(hass, "OtherTracks", "other_cred", "other-client")
+    result = await _choose(hass, "sporttracks")
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "missing_credentials"
+
+
+@pytest.mark.usefixtures("two_services")
+async def test_unnamed_credential_is_chosen_by_hand_then_belongs_to_its_service(
+    hass: HomeAssistant, sporttracks: FakeSportTracks, consent: Consent
+) -> None:
+    """A credential we cannot place is never auto-picked; once used, it is that service's."""
+    await _store(hass, None, "plain_cred", DEFAULT_CLIENT.client_id)
+    result = await _choose(hass, "sporttracks")
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "pick_implementation"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"implementation": "plain_cred"}
+    )
+    result = await consent(result, "allow")
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    result = await _choose(hass, "othertracks")
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "missing_credentials"
+
+
+async def test_token_exchange_failures(
+    hass: HomeAssistant, sporttracks: FakeSportTracks, add_account: AddAccount
+) -> None:
+    """A broken token endpoint aborts cleanly; the next try works."""
+    sporttracks.fail(500, '{"error": "server_error"}', scope="token", times=1)
+    result = await add_account()
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "oauth_failed"
+    sporttracks.fail(200, "<html>maintenance</html>", content_type="text/html", scope="token", times=1)
+    result = await add_account()
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "oauth_failed"
+    assert (await add_account())["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_wrong_client_secret(
+    hass: HomeAssistant, sporttracks: FakeSportTracks, consent: Consent, current_request_with_host: None
+) -> None:
+    """A credential whose secret the service rejects aborts as unauthorized."""
+    sporttracks.register_client(OAuth2Client(DEFAULT_CLIENT.client_id, "rotated-secret"))
+    await _store(hass, "SportTracks", "st_cred", DEFAULT_CLIENT.client_id)
+    result = await consent(await _choose(hass, "sporttracks"), "allow")
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "oauth_unauthorized"
+
+
+async def test_token_without_expires_in(
+    hass: HomeAssistant, sporttracks: FakeSportTracks, add_account: AddAccount
+) -> None:
+    """The documented two-hour lifetime stands in for a missing expires_in."""
+    sporttracks.include_expires_in = False
+    result = await add_account()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].data["token"]["expires_in"] == 7200
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"), [(401, "invalid_auth"), (503, "cannot_connect"), (200, "cannot_connect")]
+)
+async def test_account_lookup_failures(
+    hass: HomeAssistant,
+    sporttracks: FakeSportTracks,
+    add_account: AddAccount,
+    status: int,
+    reason: str,
+) -> None:
+    """If the service cannot say whose account it is, nothing is created."""
+    sporttracks.fail(status, "{}" if status != 200 else "[]", times=1)
+    result = await add_account()
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == reason
+    assert not hass.config_entries.async_entries(DOMAIN)
+
+
+async def test_reauth_same_account(
+    hass: HomeAssistant, sporttracks: FakeSportTracks, add_account: AddAccount, consent: Consent
+) -> None:
+    """Reauth reuses the entry's credential and stores the new token."""
+    entry = (await add_account())["result"]
+    old_token = entry.data["token"]["access_token"]
+    result = await start_reauth(hass, entry)
+    assert result["step_id"] == "reauth_confirm"
+    assert result["description_placeholders"]["service"] == "SportTracks"
+    assert result["description_placeholders"]["account"] == entry.title
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    result = await consent(result, "allow")
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert entry.data["token"]["access_token"] != old_token
+    assert entry.data[CONF_SERVICE] == "sporttracks"
+
+
+async def test_reauth_other_account_is_refused(
+    hass: HomeAssistant, sporttracks: FakeSportTracks, add_account: AddAccount, consent: Consent
+) -> None:
+    """Signing in as someone else does not hijack the entry."""
+    entry = (await add_account())["result"]
+    token = dict(entry.data["token"])
+    other = sporttracks.add_account(SportTracksAccount.generate("777", "Sam", seed=2, count=3, now=NOW))
+    sporttracks.current_user = other.uid
+    result = await start_reauth(hass, entry)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    result = await consent(result, "allow")
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "wrong_account"
+    assert entry.data["token"] == token
+
+
+async def test_unknown_step_is_not_a_service() -> None:
+    """Only providers become menu steps."""
+    flow = config_flow.HealthTrackersConfigFlow()
+    assert hasattr(flow, "async_step_sporttracks")
+    assert not hasattr(flow, "async_step_nosuchservice")
+    assert not hasattr(flow, "nosuchattribute")

@@ -11,8 +11,6 @@ from .const import DOMAIN, LOGGER
 from .exceptions import AuthenticationError, ServiceError
 from .provider import Provider, ServiceClient, ServiceData
 
-type HealthTrackersConfigEntry = ConfigEntry[HealthTrackersCoordinator]
-
 
 class HealthTrackersCoordinator(DataUpdateCoordinator[ServiceData]):
     """Fetches one account's values; auth failures start reauth, the rest mark entities unavailable."""
@@ -55,3 +53,6 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[ServiceData]):
                 translation_key=err.translation_key,
                 translation_placeholders={**placeholders, "detail": str(err)},
             ) from err
+
+
+HealthTrackersConfigEntry = ConfigEntry[HealthTrackersCoordinator]

@@ -28,6 +28,7 @@ from homeassistant.helpers.config_entry_oauth2_flow import (
 from yarl import URL
 
 from .api import REQUEST_TIMEOUT
+from .compat import token_request_error
 from .const import DOMAIN, LOGGER
 from .exceptions import AuthenticationError, ServiceUnavailableError
 from .provider import OAuth2Settings, Provider
@@ -97,7 +98,10 @@ class ServiceOAuth2Implementation(AuthImplementation):
                     response.status,
                     await _error_code(response),
                 )
-            response.raise_for_status()
+            try:
+                response.raise_for_status()
+            except ClientResponseError as err:
+                raise token_request_error(err, self.domain) from err
             try:
                 token = await response.json(content_type=None)
             except ValueError as err:

@@ -14,8 +14,8 @@ from homeassistant.helpers.typing import StateType
 
 from .api import ServiceApi
 
-type SensorValue = StateType | datetime
-type ServiceData = Mapping[str, SensorValue]
+SensorValue = StateType | datetime
+ServiceData = Mapping[str, SensorValue]
 """Sensor description key → value; a missing key means the service has no such value now."""
 
 
