@@ -58,7 +58,10 @@ class FakeService:
     port: int = 0
     requests: list[RecordedRequest] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
+    held: int = 0
+    """Requests a ``delay`` fault is holding back right now."""
     _runner: web.AppRunner | None = field(default=None, init=False, repr=False)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
     @property
     def origin(self) -> str:
@@ -104,13 +107,23 @@ class FakeService:
             if fault.scope != scope or not fault.take():
                 continue
             if fault.delay:
-                await asyncio.sleep(fault.delay)
+                await self._hold(fault.delay)
             if fault.status is not None:
                 return web.Response(
                     status=fault.status, text=fault.body, content_type=fault.content_type
                 )
             break
         return await handler(request)
+
+    async def _hold(self, delay: float) -> None:
+        """Hold a request back; stopping the fake releases it at once."""
+        self.held += 1
+        try:
+            await asyncio.wait_for(self._stopping.wait(), delay)
+        except TimeoutError:
+            pass
+        finally:
+            self.held -= 1
 
     async def start(self) -> None:
         """Listen on ``host``:``port`` (a free port when 0)."""
@@ -126,6 +139,7 @@ class FakeService:
 
     async def stop(self) -> None:
         """Close the listening socket and every open connection."""
+        self._stopping.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -137,7 +137,7 @@ class FakeSportTracks(OAuth2Service):
         if not self.accounts:
             self.add_account(
                 SportTracksAccount.generate(
-                    "16964", "Alex Runner", seed=1, count=self.history, now=self.now
+                    "16964", "Alex Runner", seed=37, count=self.history, now=self.now
                 )
             )
 

@@ -162,7 +162,8 @@ async def reauth_flow(hass: HomeAssistant, entry: ConfigEntry) -> ConfigFlowResu
     flows = [
         flow
         for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
-        if flow["context"].get("source") == SOURCE_REAUTH and flow["context"].get("entry_id") == entry.entry_id
+        if flow["context"].get("source") == SOURCE_REAUTH
+        and flow["context"].get("entry_id") == entry.entry_id
     ]
     assert len(flows) == 1, flows
     return await hass.config_entries.flow.async_configure(flows[0]["flow_id"])

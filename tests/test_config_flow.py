@@ -4,14 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import pytest
-
-from custom_components.health_trackers import config_flow
-from custom_components.health_trackers.const import CONF_SERVICE, DOMAIN
-from custom_components.health_trackers.providers import PROVIDERS
-from custom_components.health_trackers.providers.sporttracks import SPORTTRACKS
-from fakes import FakeSportTracks, OAuth2Client, SportTracksAccount
-from fakes.sporttracks import DEFAULT_CLIENT
 from homeassistant.components.application_credentials import (
     ClientCredential,
     async_import_client_credential,
@@ -20,6 +12,14 @@ from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.setup import async_setup_component
+import pytest
+
+from custom_components.health_trackers import config_flow
+from custom_components.health_trackers.const import CONF_SERVICE, DOMAIN
+from custom_components.health_trackers.providers import PROVIDERS
+from custom_components.health_trackers.providers.sporttracks import SPORTTRACKS
+from fakes import FakeSportTracks, OAuth2Client, SportTracksAccount
+from fakes.sporttracks import DEFAULT_CLIENT
 
 from .conftest import NOW, AddAccount, Consent, start_reauth
 
@@ -172,7 +172,9 @@ async def test_token_exchange_failures(
     result = await add_account()
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "oauth_failed"
-    sporttracks.fail(200, "<html>maintenance</html>", content_type="text/html", scope="token", times=1)
+    sporttracks.fail(
+        200, "<html>maintenance</html>", content_type="text/html", scope="token", times=1
+    )
     result = await add_account()
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "oauth_failed"
@@ -180,7 +182,10 @@ async def test_token_exchange_failures(
 
 
 async def test_wrong_client_secret(
-    hass: HomeAssistant, sporttracks: FakeSportTracks, consent: Consent, current_request_with_host: None
+    hass: HomeAssistant,
+    sporttracks: FakeSportTracks,
+    consent: Consent,
+    current_request_with_host: None,
 ) -> None:
     """A credential whose secret the service rejects aborts as unauthorized."""
     sporttracks.register_client(OAuth2Client(DEFAULT_CLIENT.client_id, "rotated-secret"))
@@ -242,7 +247,9 @@ async def test_reauth_other_account_is_refused(
     """Signing in as someone else does not hijack the entry."""
     entry = (await add_account())["result"]
     token = dict(entry.data["token"])
-    other = sporttracks.add_account(SportTracksAccount.generate("777", "Sam", seed=2, count=3, now=NOW))
+    other = sporttracks.add_account(
+        SportTracksAccount.generate("777", "Sam", seed=2, count=3, now=NOW)
+    )
     sporttracks.current_user = other.uid
     result = await start_reauth(hass, entry)
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})

@@ -1,0 +1,268 @@
+"""Setup, polling cost, token refresh, errors and recovery, against the running fake."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+import logging
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState
+from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.health_trackers.api import REQUEST_TIMEOUT
+from custom_components.health_trackers.const import CONF_SERVICE, DOMAIN
+from fakes import FakeSportTracks
+from fakes.sporttracks import Workout
+
+from .conftest import NOW, Consent, async_poll, reauth_flow
+
+POLL = timedelta(minutes=15)
+LATEST_TYPE = "sensor.sporttracks_16964_latest_workout_type"
+WEEK_WORKOUTS = "sensor.sporttracks_16964_workouts_last_7_days"
+
+
+def api_calls(fake: FakeSportTracks) -> list[tuple[str, str, dict[str, str]]]:
+    """What the fake was asked, without the headers."""
+    return [(r.method, r.path, r.query) for r in fake.requests]
+
+
+async def test_idle_poll_costs_one_request(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """Nothing new at the service: one small list request, nothing else."""
+    sporttracks.requests.clear()
+    await async_poll(hass, frozen_now, POLL)
+    await async_poll(hass, frozen_now, POLL)
+    assert api_calls(sporttracks) == [("GET", "/api/v2/fitnessActivities", {"pageSize": "1"})] * 2
+
+
+async def test_new_workout_fetches_detail_and_week(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """A new workout costs the probe, its detail and the 7-day list; sensors follow."""
+    before = int(hass.states.get(WEEK_WORKOUTS).state)
+    account = sporttracks.accounts["16964"]
+    account.add_workout(
+        Workout(
+            id=42,
+            start=NOW + timedelta(minutes=5),
+            offset="-02:-30",
+            type="Rowing",
+            name="",
+            duration=1800.0,
+            distance=6000.0,
+            calories_kj=1500,
+            avg_heartrate=150,
+            max_heartrate=175,
+            legacy_privacy=True,
+        )
+    )
+    sporttracks.requests.clear()
+    await async_poll(hass, frozen_now, POLL)
+    calls = api_calls(sporttracks)
+    assert [path for _, path, _ in calls] == [
+        "/api/v2/fitnessActivities",
+        "/api/v2/fitnessActivities/42",
+        "/api/v2/fitnessActivities",
+    ]
+    assert calls[2][2]["noEarlierThan"] == (NOW + POLL - timedelta(days=7)).isoformat()
+    assert hass.states.get(LATEST_TYPE).state == "Rowing"
+    assert (
+        hass.states.get("sensor.sporttracks_16964_latest_workout_start").state
+        == "2026-11-20T12:05:00+00:00"
+    )
+    assert hass.states.get("sensor.sporttracks_16964_latest_workout_distance").state == "6.0"
+    assert (
+        hass.states.get("sensor.sporttracks_16964_latest_workout_average_speed").state == "11.9988"
+    )
+    assert int(hass.states.get(WEEK_WORKOUTS).state) == before + 1
+
+
+async def test_week_totals_age_without_requests(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """Workouts leave the 7-day window on time although nothing is fetched again."""
+    account = sporttracks.accounts["16964"]
+    expected = sum(
+        1 for w in account.workouts if w.start >= NOW + timedelta(days=3) - timedelta(days=7)
+    )
+    assert int(hass.states.get(WEEK_WORKOUTS).state) > expected
+    sporttracks.requests.clear()
+    await async_poll(hass, frozen_now, timedelta(days=3))
+    assert int(hass.states.get(WEEK_WORKOUTS).state) == expected
+    assert [path for _, path, _ in api_calls(sporttracks)] == [
+        "/oauth2/token",
+        "/api/v2/fitnessActivities",
+    ]
+
+
+@pytest.mark.parametrize("policy", ["rotate", "keep", "omit"])
+async def test_refresh_keeps_or_saves_refresh_token(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+    policy: str,
+) -> None:
+    """After two hours the token is refreshed; a rotated refresh token is stored at once."""
+    sporttracks.refresh_policy = policy  # type: ignore[assignment]
+    first = entry.data["token"]["refresh_token"]
+    for _ in range(2):
+        await async_poll(hass, frozen_now, timedelta(hours=2))
+        assert hass.states.get(LATEST_TYPE).state != STATE_UNAVAILABLE
+        assert entry.data["token"]["refresh_token"] in sporttracks.refresh_tokens
+    assert (entry.data["token"]["refresh_token"] == first) is (policy != "rotate")
+    assert entry.data["token"]["expires_at"] > frozen_now.time_to_freeze.timestamp() + 7000  # type: ignore[attr-defined]
+    # A restart reads the stored token: it must still work.
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await async_poll(hass, frozen_now, timedelta(hours=2))
+    assert entry.state is ConfigEntryState.LOADED
+    assert hass.states.get(LATEST_TYPE).state != STATE_UNAVAILABLE
+
+
+async def test_revoked_refresh_token_starts_reauth(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+    consent: Consent,
+) -> None:
+    """invalid_grant on refresh: entities go unavailable and reauth brings them back."""
+    sporttracks.revoke()
+    await async_poll(hass, frozen_now, timedelta(hours=2))
+    assert hass.states.get(LATEST_TYPE).state == STATE_UNAVAILABLE
+    result = await reauth_flow(hass, entry)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    result = await consent(result, "allow")
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert hass.states.get(LATEST_TYPE).state not in (STATE_UNAVAILABLE, "unknown")
+
+
+async def test_401_on_data_starts_reauth(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """The service refuses a token we thought valid: ask the user to sign in again."""
+    sporttracks.access_tokens.clear()
+    await async_poll(hass, frozen_now, POLL)
+    assert hass.states.get(LATEST_TYPE).state == STATE_UNAVAILABLE
+    assert (await reauth_flow(hass, entry))["step_id"] == "reauth_confirm"
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ({"status": 429, "body": "{}"}, "rate limited"),
+        ({"status": 503, "body": "<html>down</html>", "content_type": "text/html"}, "unavailable"),
+        (
+            {"status": 200, "body": "<html>maintenance</html>", "content_type": "text/html"},
+            "could not read",
+        ),
+        ({"status": 200, "body": '{"items": "none"}'}, "could not read"),
+        ({"status": 404, "body": "{}"}, "could not read"),
+        ({"status": 400, "body": "{}", "scope": "token"}, "no longer accepts"),
+        ({"status": 502, "body": "{}", "scope": "token"}, "unavailable"),
+    ],
+)
+async def test_failures_make_entities_unavailable_and_recover(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+    fault: dict[str, object],
+    message: str,
+) -> None:
+    """Each failure: unavailable, logged once while down, once when back; reauth only for auth."""
+    if fault.get("scope") == "token":
+        sporttracks.expire_access_tokens()
+        entry.data["token"]["expires_at"] = 0  # type: ignore[index]
+    sporttracks.fail(**fault)  # type: ignore[arg-type]
+    caplog.set_level(logging.INFO)
+    for _ in range(3):
+        await async_poll(hass, frozen_now, POLL)
+        assert hass.states.get(LATEST_TYPE).state == STATE_UNAVAILABLE
+    errors = [r for r in caplog.records if "Error fetching SportTracks data" in r.getMessage()]
+    auth = message == "no longer accepts"
+    assert len(errors) == (0 if auth else 1)
+    if not auth:
+        assert message in errors[0].getMessage()
+    sporttracks.clear_faults()
+    if auth:
+        return
+    await async_poll(hass, frozen_now, POLL)
+    assert hass.states.get(LATEST_TYPE).state != STATE_UNAVAILABLE
+    assert sum("Fetching SportTracks data recovered" in r.getMessage() for r in caplog.records) == 1
+
+
+async def test_timeout_is_transient(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """A service that does not answer in time marks entities unavailable, not reauth."""
+    sporttracks.fail(delay=3600, times=1)
+    refresh = hass.async_create_task(entry.runtime_data.async_refresh())
+    while not sporttracks.held:  # noqa: ASYNC110 - the request travels over real sockets
+        await asyncio.sleep(0)
+    frozen_now.tick(REQUEST_TIMEOUT + 1)  # the clock is frozen: move it past the deadline
+    await refresh
+    await hass.async_block_till_done()
+    assert hass.states.get(LATEST_TYPE).state == STATE_UNAVAILABLE
+    assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+
+
+async def test_setup_retries_when_service_is_down(
+    hass: HomeAssistant, entry: ConfigEntry, sporttracks: FakeSportTracks
+) -> None:
+    """A down service at start-up means not ready (retried), not an error."""
+    sporttracks.fail(503, "{}")
+    await hass.config_entries.async_reload(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+
+
+async def test_unload(
+    hass: HomeAssistant, entry: ConfigEntry, sporttracks: FakeSportTracks
+) -> None:
+    """Unloading stops polling and leaves the entry ready to load again."""
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert entry.state is ConfigEntryState.NOT_LOADED
+    sporttracks.requests.clear()
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.LOADED
+
+
+async def test_missing_credential_asks_for_reauth(
+    hass: HomeAssistant, sporttracks: FakeSportTracks, credentials: None
+) -> None:
+    """An entry whose credential is gone cannot load and asks the user to sign in again."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="sporttracks_16964",
+        data={CONF_SERVICE: "sporttracks", "auth_implementation": "gone", "token": {}},
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert (await reauth_flow(hass, entry))["step_id"] == "reauth_confirm"

@@ -1,0 +1,75 @@
+"""The tolerant readers every provider uses."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from custom_components.health_trackers.parsing import as_datetime, as_float, as_text
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (3, 3.0),
+        (2.5, 2.5),
+        ("5758.16", 5758.16),
+        (" 7 ", 7.0),
+        ("", None),
+        ("n/a", None),
+        ("nan", None),
+        ("inf", None),
+        (True, None),
+        (None, None),
+        ([1], None),
+    ],
+)
+def test_as_float(value: object, expected: float | None) -> None:
+    """Numbers and numeric strings read; the rest is None."""
+    assert as_float(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Running", "Running"),
+        ("  ", None),
+        ("", None),
+        (16964, "16964"),
+        (None, None),
+        (False, None),
+    ],
+)
+def test_as_text(value: object, expected: str | None) -> None:
+    """Blank strings and non-text are None."""
+    assert as_text(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2014-04-04T07:09:53+01:00", datetime(2014, 4, 4, 6, 9, 53, tzinfo=UTC)),
+        ("2014-04-04T07:09:53Z", datetime(2014, 4, 4, 7, 9, 53, tzinfo=UTC)),
+        ("2014-04-04T07:09:53", datetime(2014, 4, 4, 7, 9, 53, tzinfo=UTC)),
+        ("2014-04-04T07:09:53-2:-30", datetime(2014, 4, 4, 9, 39, 53, tzinfo=UTC)),
+        ("2014-04-04T07:09:53-02:-30", datetime(2014, 4, 4, 9, 39, 53, tzinfo=UTC)),
+        ("2014-04-04 07:09:53+0530", datetime(2014, 4, 4, 1, 39, 53, tzinfo=UTC)),
+        ("2024-01-15", datetime(2024, 1, 15, tzinfo=UTC)),
+        ("2014-04-04T07:09:53+25:00", None),
+        ("yesterday", None),
+        ("", None),
+        (1396595393, None),
+    ],
+)
+def test_as_datetime(value: object, expected: datetime | None) -> None:
+    """Offsets as services really write them; no offset means UTC."""
+    assert as_datetime(value) == expected
+
+
+def test_as_datetime_keeps_offset() -> None:
+    """The local offset survives, for display in the user's time zone."""
+    parsed = as_datetime("2014-04-04T07:09:53-02:-30")
+    assert parsed is not None
+    assert parsed.utcoffset() == -timedelta(hours=2, minutes=30)
+    assert parsed.tzinfo == timezone(-timedelta(hours=2, minutes=30))

@@ -1,0 +1,117 @@
+"""The sensors a SportTracks account gets, as a user sees them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+from syrupy.assertion import SnapshotAssertion
+
+from fakes import FakeSportTracks, SportTracksAccount
+from fakes.sporttracks import Workout
+
+from .conftest import NOW, AddAccount
+
+ATTRIBUTES = ("device_class", "state_class", "unit_of_measurement", "friendly_name", "icon")
+
+
+def sensor_states(hass: HomeAssistant, entry: ConfigEntry) -> dict[str, dict[str, object]]:
+    """Entity id → state and the attributes users rely on, for every sensor of the entry."""
+    registry = er.async_get(hass)
+    result: dict[str, dict[str, object]] = {}
+    for item in sorted(
+        er.async_entries_for_config_entry(registry, entry.entry_id), key=lambda i: i.entity_id
+    ):
+        state = hass.states.get(item.entity_id)
+        assert state is not None
+        result[item.entity_id] = {
+            "state": state.state,
+            "unique_id": item.unique_id,
+            "translation_key": item.translation_key,
+            **{key: state.attributes[key] for key in ATTRIBUTES if key in state.attributes},
+        }
+    return result
+
+
+async def test_sensors(
+    hass: HomeAssistant, entry: ConfigEntry, snapshot: SnapshotAssertion
+) -> None:
+    """Every sensor of the seeded account: values, units, classes, names."""
+    assert sensor_states(hass, entry) == snapshot
+    (device,) = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+    assert device.identifiers == {("health_trackers", "sporttracks_16964")}
+    assert device.name == "SportTracks 16964"
+    assert device.manufacturer == "SportTracks"
+    assert device.entry_type is dr.DeviceEntryType.SERVICE
+
+
+async def test_quirky_workout_is_read_tolerantly(
+    hass: HomeAssistant, sporttracks: FakeSportTracks, add_account: AddAccount
+) -> None:
+    """Odd offsets, legacy privacy, blank name, no heart rate or calories: what exists is shown."""
+    account = SportTracksAccount("5", "Quirky")
+    account.add_workout(
+        Workout(
+            id=7,
+            start=NOW - timedelta(hours=1),
+            offset="-02:-30",
+            type="Gym: Strength",
+            name="",
+            duration=2700.0,
+            legacy_privacy=True,
+        )
+    )
+    sporttracks.accounts = {"5": account}
+    sporttracks.current_user = "5"
+    await add_account()
+    prefix = "sensor.sporttracks_5_"
+    assert hass.states.get(f"{prefix}latest_workout_start").state == "2026-11-20T11:00:00+00:00"
+    assert hass.states.get(f"{prefix}latest_workout_type").state == "Gym: Strength"
+    assert hass.states.get(f"{prefix}latest_workout_duration").state == "45.0"
+    for missing in ("distance", "energy", "average_heart_rate", "average_speed"):
+        assert hass.states.get(f"{prefix}latest_workout_{missing}").state == "unknown"
+    assert hass.states.get(f"{prefix}workouts_last_7_days").state == "1"
+    assert hass.states.get(f"{prefix}distance_last_7_days").state == "0.0"
+
+
+async def test_account_without_workouts(
+    hass: HomeAssistant, sporttracks: FakeSportTracks, add_account: AddAccount
+) -> None:
+    """A new account with no history loads with unknown latest values and zero totals."""
+    sporttracks.accounts = {"9": SportTracksAccount("9", "New")}
+    sporttracks.current_user = "9"
+    await add_account()
+    assert hass.states.get("sensor.sporttracks_9_latest_workout_type").state == "unknown"
+    assert hass.states.get("sensor.sporttracks_9_workouts_last_7_days").state == "0"
+
+
+async def test_week_list_follows_pages(
+    hass: HomeAssistant,
+    sporttracks: FakeSportTracks,
+    add_account: AddAccount,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """More workouts in a week than one page holds: every page is read."""
+    account = SportTracksAccount.generate("3", "Busy", seed=3, count=0, now=NOW)
+    for index in range(130):
+        account.add_workout(
+            Workout(
+                id=index,
+                start=NOW - timedelta(hours=index + 1),
+                offset="Z",
+                type="Running",
+                name="run",
+                duration=600.0,
+                distance=1000.0,
+            )
+        )
+    sporttracks.accounts = {"3": account}
+    sporttracks.current_user = "3"
+    await add_account()
+    assert hass.states.get("sensor.sporttracks_3_workouts_last_7_days").state == "130"
+    assert hass.states.get("sensor.sporttracks_3_distance_last_7_days").state == "130.0"
+    pages = [r.query.get("page") for r in sporttracks.requests if "noEarlierThan" in r.query]
+    assert pages == ["0", "1"]
