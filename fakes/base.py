@@ -28,7 +28,8 @@ class Fault:
     """A misbehaviour to serve instead of the real answer.
 
     ``status`` with ``body`` replaces the response; ``delay`` holds it back first;
-    ``times`` limits how many requests are affected (None: until cleared).
+    ``times`` limits how many requests are affected (None: until cleared); ``scope`` and
+    ``path`` limit which.
     """
 
     status: int | None = None
@@ -37,6 +38,7 @@ class Fault:
     delay: float = 0.0
     times: int | None = None
     scope: str = "api"
+    path: str | None = None
 
     def take(self) -> bool:
         """Use up one occurrence; False once the fault is spent."""
@@ -104,7 +106,7 @@ class FakeService:
         )
         scope = self.fault_scope(request.path)
         for fault in list(self.faults):
-            if fault.scope != scope or not fault.take():
+            if fault.scope != scope or fault.path not in (None, request.path) or not fault.take():
                 continue
             if fault.delay:
                 await self._hold(fault.delay)
@@ -143,3 +145,4 @@ class FakeService:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        self._stopping = asyncio.Event()

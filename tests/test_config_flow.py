@@ -14,7 +14,7 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.setup import async_setup_component
 import pytest
 
-from custom_components.health_trackers import config_flow
+from custom_components.health_trackers import application_credentials, config_flow
 from custom_components.health_trackers.const import CONF_SERVICE, DOMAIN
 from custom_components.health_trackers.providers import PROVIDERS
 from custom_components.health_trackers.providers.sporttracks import SPORTTRACKS
@@ -162,22 +162,43 @@ async def test_unnamed_credential_is_chosen_by_hand_then_belongs_to_its_service(
     result = await _choose(hass, "othertracks")
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "missing_credentials"
+    await _store(hass, "OtherTracks", "other_cred", "other-client")
+    result = await _choose(hass, "othertracks")
+    assert result["type"] is FlowResultType.EXTERNAL_STEP
+    assert "client_id=other-client" in result["url"]
+
+
+@pytest.mark.usefixtures("two_services", "current_request_with_host")
+async def test_several_candidates_are_offered_not_guessed(
+    hass: HomeAssistant, sporttracks: FakeSportTracks
+) -> None:
+    """Two credentials that may be SportTracks': the user picks; the other service's is not listed."""
+    await _store(hass, "SportTracks home", "st_home", DEFAULT_CLIENT.client_id)
+    await _store(hass, None, "plain_cred", "plain-client")
+    await _store(hass, "OtherTracks", "other_cred", "other-client")
+    result = await _choose(hass, "sporttracks")
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "pick_implementation"
+    assert result["description_placeholders"] == {"service": "SportTracks"}
+    choices = result["data_schema"].schema["implementation"].container
+    assert set(choices) == {"st_home", "plain_cred"}
 
 
 async def test_token_exchange_failures(
     hass: HomeAssistant, sporttracks: FakeSportTracks, add_account: AddAccount
 ) -> None:
     """A broken token endpoint aborts cleanly; the next try works."""
-    sporttracks.fail(500, '{"error": "server_error"}', scope="token", times=1)
-    result = await add_account()
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "oauth_failed"
-    sporttracks.fail(
-        200, "<html>maintenance</html>", content_type="text/html", scope="token", times=1
-    )
-    result = await add_account()
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "oauth_failed"
+    for status, body, content_type in (
+        (500, '{"error": "server_error"}', "application/json"),
+        (502, "<html>bad gateway</html>", "text/html"),
+        (200, "<html>maintenance</html>", "text/html"),
+        (200, '{"token_type": "Bearer"}', "application/json"),
+    ):
+        sporttracks.fail(status, body, content_type=content_type, scope="token", times=1)
+        result = await add_account()
+        assert result["type"] is FlowResultType.ABORT
+        assert result["reason"] == "oauth_failed"
+    assert not hass.config_entries.async_entries(DOMAIN)
     assert (await add_account())["type"] is FlowResultType.CREATE_ENTRY
 
 
@@ -257,6 +278,12 @@ async def test_reauth_other_account_is_refused(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "wrong_account"
     assert entry.data["token"] == token
+
+
+async def test_credential_dialog_names_the_services(hass: HomeAssistant) -> None:
+    """The add-credential dialog says which services take OAuth 2.0 credentials."""
+    placeholders = await application_credentials.async_get_description_placeholders(hass)
+    assert placeholders == {"services": "SportTracks"}
 
 
 async def test_unknown_step_is_not_a_service() -> None:

@@ -232,6 +232,24 @@ async def test_timeout_is_transient(
     assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)
 
 
+async def test_service_unreachable_then_back(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """Nothing listening (API call, then token refresh): unavailable, no reauth; back when it is."""
+    await sporttracks.stop()
+    await async_poll(hass, frozen_now, POLL)
+    assert hass.states.get(LATEST_TYPE).state == STATE_UNAVAILABLE
+    await async_poll(hass, frozen_now, timedelta(hours=2))
+    assert hass.states.get(LATEST_TYPE).state == STATE_UNAVAILABLE
+    assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    await sporttracks.start()
+    await async_poll(hass, frozen_now, POLL)
+    assert hass.states.get(LATEST_TYPE).state == "Running"
+
+
 async def test_setup_retries_when_service_is_down(
     hass: HomeAssistant, entry: ConfigEntry, sporttracks: FakeSportTracks
 ) -> None:
@@ -253,7 +271,10 @@ async def test_unload(
 
 
 async def test_missing_credential_asks_for_reauth(
-    hass: HomeAssistant, sporttracks: FakeSportTracks, credentials: None
+    hass: HomeAssistant,
+    sporttracks: FakeSportTracks,
+    credentials: None,
+    current_request_with_host: None,
 ) -> None:
     """An entry whose credential is gone cannot load and asks the user to sign in again."""
     entry = MockConfigEntry(
@@ -265,4 +286,31 @@ async def test_missing_credential_asks_for_reauth(
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.SETUP_ERROR
-    assert (await reauth_flow(hass, entry))["step_id"] == "reauth_confirm"
+    result = await reauth_flow(hass, entry)
+    assert result["step_id"] == "reauth_confirm"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.EXTERNAL_STEP  # with the stored SportTracks credential
+
+
+async def test_detail_that_is_not_an_object(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """A workout detail of the wrong shape is a failed poll, not a crash; the next poll retries it."""
+    sporttracks.accounts["16964"].add_workout(
+        Workout(
+            id=43,
+            start=NOW + timedelta(minutes=1),
+            offset="Z",
+            type="Yoga",
+            name="",
+            duration=600.0,
+        )
+    )
+    sporttracks.fail(200, "[]", times=1, path="/api/v2/fitnessActivities/43")
+    await async_poll(hass, frozen_now, POLL)
+    assert hass.states.get(LATEST_TYPE).state == STATE_UNAVAILABLE
+    await async_poll(hass, frozen_now, POLL)
+    assert hass.states.get(LATEST_TYPE).state == "Yoga"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
+import json
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
+import pytest
 from syrupy.assertion import SnapshotAssertion
 
+from custom_components.health_trackers.providers import sporttracks as sporttracks_provider
 from fakes import FakeSportTracks, SportTracksAccount
 from fakes.sporttracks import Workout
 
@@ -115,3 +118,36 @@ async def test_week_list_follows_pages(
     assert hass.states.get("sensor.sporttracks_3_distance_last_7_days").state == "130.0"
     pages = [r.query.get("page") for r in sporttracks.requests if "noEarlierThan" in r.query]
     assert pages == ["0", "1"]
+
+
+async def test_list_item_without_link(
+    hass: HomeAssistant, sporttracks: FakeSportTracks, add_account: AddAccount
+) -> None:
+    """A newest item without a uri: what the list says is shown, nothing else is asked."""
+    item = {
+        "start_time": "2026-11-20T10:00:00Z",
+        "type": "Running",
+        "duration": "1200.00",
+        "total_distance": "4000",
+    }
+    sporttracks.fail(
+        200, json.dumps({"size": "1", "items": [item]}), times=1, path="/api/v2/fitnessActivities"
+    )
+    await add_account()
+    prefix = "sensor.sporttracks_16964_"
+    assert hass.states.get(f"{prefix}latest_workout_type").state == "Running"
+    assert hass.states.get(f"{prefix}latest_workout_distance").state == "4.0"
+    assert hass.states.get(f"{prefix}latest_workout_energy").state == "unknown"
+
+
+async def test_week_list_is_capped(
+    hass: HomeAssistant,
+    sporttracks: FakeSportTracks,
+    add_account: AddAccount,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A runaway list stops after a fixed number of pages."""
+    monkeypatch.setattr(sporttracks_provider, "WINDOW_PAGE_SIZE", 1)
+    monkeypatch.setattr(sporttracks_provider, "WINDOW_MAX_PAGES", 2)
+    await add_account()
+    assert hass.states.get("sensor.sporttracks_16964_workouts_last_7_days").state == "2"

@@ -23,13 +23,14 @@ except ImportError:  # before 2026.3, callers of a token request expect aiohttp'
 else:
 
     def token_request_error(err: ClientResponseError, domain: str) -> ClientResponseError:
-        """Return the failed token request's error as Home Assistant's own requests raise it."""
-        if err.status == 429 or err.status >= 500:
-            kind: type[OAuth2TokenRequestError] = OAuth2TokenRequestTransientError
-        elif err.status >= 400:
-            kind = OAuth2TokenRequestReauthError
-        else:
-            kind = OAuth2TokenRequestError
+        """Return the failed token request's error as Home Assistant's own requests raise it.
+
+        ``err`` comes from ``raise_for_status``, so its status is 400 or more.
+        """
+        transient = err.status == 429 or err.status >= 500
+        kind: type[OAuth2TokenRequestError] = (
+            OAuth2TokenRequestTransientError if transient else OAuth2TokenRequestReauthError
+        )
         return kind(
             request_info=err.request_info,
             history=err.history,

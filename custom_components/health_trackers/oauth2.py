@@ -23,7 +23,7 @@ from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.config_entry_oauth2_flow import (
     OAuth2Session,
-    async_get_config_entry_implementation,
+    async_get_implementations,
 )
 from yarl import URL
 
@@ -58,8 +58,7 @@ class ServiceOAuth2Implementation(AuthImplementation):
         provider: Provider,
     ) -> None:
         """Resolve the service's URLs now, from its (possibly overridden) origin."""
-        if provider.oauth2 is None:
-            raise ValueError(f"{provider.name} does not use OAuth 2.0")
+        assert provider.oauth2 is not None
         self.settings: OAuth2Settings = provider.oauth2
         super().__init__(
             hass,
@@ -169,12 +168,8 @@ async def async_get_entry_implementation(
     A credential that is gone asks the user to sign in again (and pick another), as Home
     Assistant itself does from 2026.3 on.
     """
-    try:
-        implementation = await async_get_config_entry_implementation(hass, entry)
-    except ValueError as err:
-        raise ConfigEntryAuthFailed(
-            translation_domain=DOMAIN, translation_key="credential_missing"
-        ) from err
-    if not isinstance(implementation, OAuth2Credential):
+    implementations = await async_get_implementations(hass, DOMAIN)
+    credential = implementations.get(entry.data["auth_implementation"])
+    if not isinstance(credential, OAuth2Credential):
         raise ConfigEntryAuthFailed(translation_domain=DOMAIN, translation_key="credential_missing")
-    return implementation.for_provider(provider)
+    return credential.for_provider(provider)

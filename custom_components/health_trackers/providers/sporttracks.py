@@ -96,31 +96,30 @@ class SportTracksClient(ServiceClient):
         return {**self._latest, **self._window_totals()}
 
     async def _async_latest(self, summary: _Summary) -> dict[str, SensorValue]:
-        detail: Any = {}
-        if summary.uri is not None:
-            detail = await self.api.async_request("GET", summary.uri)
-            if not isinstance(detail, dict):
-                raise InvalidResponseError("workout detail is not an object")
-        distance = as_float(detail.get("total_distance"))
-        duration = as_float(detail.get("duration"))
-        if distance is None:
-            distance = summary.distance
-        if duration is None:
-            duration = summary.duration
-        average_speed = as_float(detail.get("avg_speed"))
-        if average_speed is None and distance is not None and duration:
-            average_speed = distance / duration
-        return {
-            "latest_workout_type": as_text(detail.get("type")) or summary.type,
-            "latest_workout_start": as_datetime(detail.get("start_time")) or summary.start,
-            "latest_workout_duration": duration,
-            "latest_workout_distance": distance,
+        """The newest workout: its list item, completed by its detail where it has one."""
+        values: dict[str, SensorValue] = {
+            "latest_workout_type": summary.type,
+            "latest_workout_start": summary.start,
+            "latest_workout_duration": summary.duration,
+            "latest_workout_distance": summary.distance,
+        }
+        if summary.uri is None:
+            return values
+        detail = await self.api.async_request("GET", summary.uri)
+        if not isinstance(detail, dict):
+            raise InvalidResponseError("workout detail is not an object")
+        from_detail: dict[str, SensorValue] = {
+            "latest_workout_type": as_text(detail.get("type")),
+            "latest_workout_start": as_datetime(detail.get("start_time")),
+            "latest_workout_duration": as_float(detail.get("duration")),
+            "latest_workout_distance": as_float(detail.get("total_distance")),
             "latest_workout_energy": as_float(detail.get("calories")),
             "latest_workout_average_heart_rate": as_float(detail.get("avg_heartrate")),
             "latest_workout_maximum_heart_rate": as_float(detail.get("max_heartrate")),
             "latest_workout_elevation_gain": as_float(detail.get("elevation_gain")),
-            "latest_workout_average_speed": average_speed,
+            "latest_workout_average_speed": as_float(detail.get("avg_speed")),
         }
+        return values | {key: value for key, value in from_detail.items() if value is not None}
 
     async def _async_since(self, since: datetime) -> list[_Summary]:
         """Every workout that started after ``since``, following pages."""
