@@ -78,9 +78,19 @@ class FakeService:
         """Add the service's routes."""
         raise NotImplementedError
 
-    def fail(self, status: int | None = None, body: str = "", **kwargs: object) -> Fault:
-        """Switch a fault on; returns it so a test can clear it with ``faults.remove``."""
-        fault = Fault(status=status, body=body, **kwargs)  # type: ignore[arg-type]
+    def fail(
+        self,
+        status: int | None = None,
+        body: str = "",
+        *,
+        content_type: str = "application/json",
+        delay: float = 0.0,
+        times: int | None = None,
+        scope: str = "api",
+        path: str | None = None,
+    ) -> Fault:
+        """Switch a fault on (see ``Fault``); returns it so a test can remove it alone."""
+        fault = Fault(status, body, content_type, delay, times, scope, path)
         self.faults.append(fault)
         return fault
 
@@ -133,11 +143,8 @@ class FakeService:
         self.setup_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = site._server  # noqa: SLF001 - aiohttp exposes the bound port only here
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        await web.TCPSite(self._runner, self.host, self.port).start()
+        self.port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:
         """Close the listening socket and every open connection."""

@@ -25,6 +25,7 @@ from homeassistant.const import (
 )
 from homeassistant.util import dt as dt_util
 
+from ..api import ServiceApi
 from ..exceptions import InvalidResponseError
 from ..parsing import as_datetime, as_float, as_text
 from ..provider import Account, OAuth2Settings, Provider, SensorValue, ServiceClient, ServiceData
@@ -68,9 +69,9 @@ def _page(answer: Any) -> tuple[str | None, list[_Summary]]:
 class SportTracksClient(ServiceClient):
     """Reads the newest workout and the last 7 days."""
 
-    def __init__(self, *args: Any) -> None:
+    def __init__(self, api: ServiceApi) -> None:
         """Nothing fetched yet."""
-        super().__init__(*args)
+        super().__init__(api)
         self._cursor: tuple[str | None, str | None] | None = None
         self._latest: dict[str, SensorValue] = {}
         self._recent: list[_Summary] = []
