@@ -54,7 +54,11 @@ ensure_venv() {
     rm -rf "$dir"
     "$py" -m venv "$dir" >&2
     "$dir/bin/python" -m pip install --quiet --upgrade pip >&2
-    "$dir/bin/python" -m pip install --quiet "$@" >&2 || die "installing $name failed"
+    # pip's output, minus a warning it repeats per package for index folders a pip.conf names but lacks
+    local log="$dir/pip.log" status=0
+    "$dir/bin/python" -m pip install --quiet "$@" >"$log" 2>&1 || status=$?
+    grep -v "^WARNING: Location '" "$log" >&2 || true
+    ((status == 0)) || die "installing $name failed"
     touch "$stamp"
   fi
   echo "$dir/bin"
