@@ -39,6 +39,7 @@ class Fault:
     times: int | None = None
     scope: str = "api"
     path: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
     def take(self) -> bool:
         """Use up one occurrence; False once the fault is spent."""
@@ -88,9 +89,10 @@ class FakeService:
         times: int | None = None,
         scope: str = "api",
         path: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Fault:
         """Switch a fault on (see ``Fault``); returns it so a test can remove it alone."""
-        fault = Fault(status, body, content_type, delay, times, scope, path)
+        fault = Fault(status, body, content_type, delay, times, scope, path, headers or {})
         self.faults.append(fault)
         return fault
 
@@ -122,7 +124,10 @@ class FakeService:
                 await self._hold(fault.delay)
             if fault.status is not None:
                 return web.Response(
-                    status=fault.status, text=fault.body, content_type=fault.content_type
+                    status=fault.status,
+                    text=fault.body,
+                    content_type=fault.content_type,
+                    headers=fault.headers,
                 )
             break
         return await handler(request)

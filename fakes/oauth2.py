@@ -27,6 +27,8 @@ class OAuth2Client:
     client_id: str
     client_secret: str
     name: str = "Home Assistant"
+    redirect_uris: tuple[str, ...] = ()
+    """Registered redirect URIs; empty accepts any (the demo's port is not known in advance)."""
 
 
 @dataclass
@@ -58,6 +60,8 @@ class OAuth2Service(FakeService):
     codes: dict[str, _Grant] = field(default_factory=dict)
     access_tokens: dict[str, _Grant] = field(default_factory=dict)
     refresh_tokens: dict[str, _Grant] = field(default_factory=dict)
+    redeemed: dict[str, list[str]] = field(default_factory=dict)
+    """Used codes → the tokens issued for them, revoked if the code is tried again."""
 
     def fault_scope(self, path: str) -> str:
         """Sign-in pages and token requests get their own faults, apart from the API's."""
@@ -107,12 +111,14 @@ class OAuth2Service(FakeService):
     # -- authorization endpoint -------------------------------------------------------------
 
     def _authorize_error(self, query: Mapping[str, str]) -> str | None:
-        if query.get("client_id") not in self.clients:
+        if (client := self.clients.get(query.get("client_id", ""))) is None:
             return "Unknown client_id."
         if query.get("response_type") != "code":
             return "response_type must be code."
         if not query.get("redirect_uri"):
             return "redirect_uri is required."
+        if client.redirect_uris and query["redirect_uri"] not in client.redirect_uris:
+            return "redirect_uri is not registered for this application."
         if not query.get("state"):
             return "The state parameter is required and may not be empty."
         return None
@@ -194,7 +200,12 @@ class OAuth2Service(FakeService):
         ):
             return self._token_error(401, "invalid_client", "Unknown client or wrong secret.")
         if params["grant_type"] == "authorization_code":
-            grant = self.codes.pop(params.get("code", ""), None)
+            code = params.get("code", "")
+            if code in self.redeemed:  # RFC 6749 4.1.2: a replayed code revokes its tokens
+                for token in self.redeemed.pop(code):
+                    self.access_tokens.pop(token, None)
+                    self.refresh_tokens.pop(token, None)
+            grant = self.codes.pop(code, None)
             if (
                 grant is None
                 or grant.client_id != client.client_id
@@ -204,7 +215,9 @@ class OAuth2Service(FakeService):
                 return self._token_error(
                     400, "invalid_grant", "Code unknown, used, expired or for another redirect_uri."
                 )
-            return web.json_response(self._issue(grant, new_refresh=True))
+            answer = self._issue(grant, new_refresh=True)
+            self.redeemed[code] = [answer["access_token"], answer["refresh_token"]]
+            return web.json_response(answer)
         if params["grant_type"] == "refresh_token":
             old = params.get("refresh_token", "")
             grant = self.refresh_tokens.get(old)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
+import json
 
 from homeassistant.components.application_credentials import (
     ClientCredential,
@@ -16,6 +18,7 @@ import pytest
 
 from custom_components.health_trackers import application_credentials, config_flow
 from custom_components.health_trackers.const import CONF_SERVICE, DOMAIN
+from custom_components.health_trackers.provider import OAuth2Settings
 from custom_components.health_trackers.providers import PROVIDERS
 from custom_components.health_trackers.providers.sporttracks import SPORTTRACKS
 from fakes import FakeSportTracks, OAuth2Client, SportTracksAccount
@@ -23,7 +26,19 @@ from fakes.sporttracks import DEFAULT_CLIENT
 
 from .conftest import NOW, AddAccount, Consent, start_reauth
 
-OTHER = replace(SPORTTRACKS, service="othertracks", name="OtherTracks")
+OTHER = replace(
+    SPORTTRACKS,
+    service="othertracks",
+    name="OtherTracks",
+    default_origin="https://othertracks.invalid",
+    oauth2=OAuth2Settings(
+        authorize_path="/oauth/auth",
+        token_path="/oauth/token",
+        token_encoding="form",
+        scopes=("read",),
+        token_lifetime=timedelta(minutes=30),
+    ),
+)
 
 
 async def test_add_sporttracks_account(
@@ -127,10 +142,13 @@ async def test_credentials_of_two_services_stay_apart(
     await _store(hass, "OtherTracks app", "other_cred", "other-client")
     result = await _choose(hass, "sporttracks")
     assert result["type"] is FlowResultType.EXTERNAL_STEP
+    assert result["url"].startswith(f"{sporttracks.origin}/oauth2/authorize?")
     assert f"client_id={DEFAULT_CLIENT.client_id}" in result["url"]
     result = await _choose(hass, "othertracks")
     assert result["type"] is FlowResultType.EXTERNAL_STEP
+    assert result["url"].startswith("https://othertracks.invalid/oauth/auth?")
     assert "client_id=other-client" in result["url"]
+    assert "scope=read" in result["url"]
 
 
 @pytest.mark.usefixtures("two_services", "current_request_with_host")
@@ -165,6 +183,7 @@ async def test_unnamed_credential_is_chosen_by_hand_then_belongs_to_its_service(
     await _store(hass, "OtherTracks", "other_cred", "other-client")
     result = await _choose(hass, "othertracks")
     assert result["type"] is FlowResultType.EXTERNAL_STEP
+    assert result["url"].startswith("https://othertracks.invalid/oauth/auth?")
     assert "client_id=other-client" in result["url"]
 
 
@@ -193,6 +212,8 @@ async def test_token_exchange_failures(
         (502, "<html>bad gateway</html>", "text/html"),
         (200, "<html>maintenance</html>", "text/html"),
         (200, '{"token_type": "Bearer"}', "application/json"),
+        (200, '{"access_token": "a", "expires_in": 7200}', "application/json"),
+        (307, "", "text/plain"),
     ):
         sporttracks.fail(status, body, content_type=content_type, scope="token", times=1)
         result = await add_account()
@@ -216,14 +237,25 @@ async def test_wrong_client_secret(
     assert result["reason"] == "oauth_unauthorized"
 
 
-async def test_token_without_expires_in(
-    hass: HomeAssistant, sporttracks: FakeSportTracks, add_account: AddAccount
+@pytest.mark.parametrize("expires_in", [None, "soon", "3600.0"])
+async def test_token_lifetime_is_read_tolerantly(
+    hass: HomeAssistant,
+    sporttracks: FakeSportTracks,
+    add_account: AddAccount,
+    expires_in: str | None,
 ) -> None:
-    """The documented two-hour lifetime stands in for a missing expires_in."""
-    sporttracks.include_expires_in = False
+    """A missing or unreadable expires_in means the documented two hours; a string number counts."""
+    answer = {"access_token": "a", "refresh_token": "r", "token_type": "Bearer"}
+    if expires_in is not None:
+        answer["expires_in"] = expires_in
+    sporttracks.fail(200, json.dumps(answer), scope="token", times=1)
+    sporttracks.fail(200, '{"user": {"uid": "16964"}}', path="/api/v2/system/connect", times=1)
+    sporttracks.fail(401, "{}", times=1)  # the token is made up: keep the new entry from polling
     result = await add_account()
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["result"].data["token"]["expires_in"] == 7200
+    assert result["result"].data["token"]["expires_in"] == (
+        3600 if expires_in == "3600.0" else 7200
+    )
 
 
 @pytest.mark.parametrize(

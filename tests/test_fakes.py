@@ -10,7 +10,7 @@ from freezegun.api import FrozenDateTimeFactory
 import pytest
 from yarl import URL
 
-from fakes import FakeSportTracks
+from fakes import FakeSportTracks, OAuth2Client
 from fakes.sporttracks import DEFAULT_CLIENT
 
 REDIRECT = "https://example.com/auth/external/callback"
@@ -145,3 +145,36 @@ async def test_wire_quirks(http: ClientSession, sporttracks: FakeSportTracks) ->
         f"{sporttracks.origin}/api/v2/fitnessActivities", params={"pageSize": "x"}, headers=bearer
     )
     assert bad.status == 400
+
+
+async def test_replayed_code_revokes_its_tokens(
+    http: ClientSession, sporttracks: FakeSportTracks
+) -> None:
+    """RFC 6749 4.1.2: a code used twice is refused and the tokens issued for it stop working."""
+    params = _exchange(await _code(http, sporttracks))
+    token = await (await http.post(f"{sporttracks.origin}/oauth2/token", json=params)).json()
+    assert (await http.post(f"{sporttracks.origin}/oauth2/token", json=params)).status == 400
+    bearer = {"Authorization": f"Bearer {token['access_token']}"}
+    assert (
+        await http.get(f"{sporttracks.origin}/api/v2/fitnessActivities", headers=bearer)
+    ).status == 401
+
+
+async def test_registered_redirect_uris(http: ClientSession, sporttracks: FakeSportTracks) -> None:
+    """An application with registered redirect URIs gets no code for another one."""
+    sporttracks.register_client(
+        OAuth2Client(
+            DEFAULT_CLIENT.client_id, DEFAULT_CLIENT.client_secret, redirect_uris=(REDIRECT,)
+        )
+    )
+    await _code(http, sporttracks)
+    answer = await http.get(
+        f"{sporttracks.origin}/oauth2/authorize",
+        params={
+            "client_id": DEFAULT_CLIENT.client_id,
+            "response_type": "code",
+            "redirect_uri": "https://evil.example/cb",
+            "state": "s",
+        },
+    )
+    assert answer.status == 400

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+import json
 import logging
 
 from freezegun.api import FrozenDateTimeFactory
@@ -17,7 +18,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.health_trackers.api import REQUEST_TIMEOUT
 from custom_components.health_trackers.const import CONF_SERVICE, DOMAIN
 from fakes import FakeSportTracks
-from fakes.sporttracks import Workout
+from fakes.sporttracks import DEFAULT_CLIENT, Workout
 
 from .conftest import NOW, Consent, async_poll, reauth_flow
 
@@ -126,6 +127,10 @@ async def test_refresh_keeps_or_saves_refresh_token(
         assert hass.states.get(LATEST_TYPE).state != STATE_UNAVAILABLE
         assert entry.data["token"]["refresh_token"] in sporttracks.refresh_tokens
     assert (entry.data["token"]["refresh_token"] == first) is (policy != "rotate")
+    token_requests = [r for r in sporttracks.requests if r.path == "/oauth2/token"]
+    assert len(token_requests) == 3  # the code, then two refreshes
+    assert {r.headers["Content-Type"] for r in token_requests} == {"application/json"}
+    assert json.loads(token_requests[-1].body)["grant_type"] == "refresh_token"
     assert entry.data["token"]["expires_at"] > frozen_now.time_to_freeze.timestamp() + 7000  # type: ignore[attr-defined]
     # A restart reads the stored token: it must still work.
     assert await hass.config_entries.async_reload(entry.entry_id)
@@ -181,6 +186,9 @@ async def test_401_on_data_starts_reauth(
         ({"status": 404, "body": "{}"}, "could not read"),
         ({"status": 400, "body": "{}", "scope": "token"}, "no longer accepts"),
         ({"status": 502, "body": "{}", "scope": "token"}, "unavailable"),
+        ({"status": 403, "body": "<html>proxy</html>", "scope": "token"}, "unavailable"),
+        ({"status": 429, "body": "{}", "scope": "token"}, "rate limited"),
+        ({"status": 302, "headers": {"Location": "/elsewhere"}}, "could not read"),
     ],
 )
 async def test_failures_make_entities_unavailable_and_recover(
@@ -201,7 +209,9 @@ async def test_failures_make_entities_unavailable_and_recover(
     for _ in range(3):
         await async_poll(hass, frozen_now, POLL)
         assert hass.states.get(LATEST_TYPE).state == STATE_UNAVAILABLE
-    errors = [r for r in caplog.records if "Error fetching SportTracks data" in r.getMessage()]
+    errors = [
+        r for r in caplog.records if "Error fetching SportTracks 16964 data" in r.getMessage()
+    ]
     auth = message == "no longer accepts"
     assert len(errors) == (0 if auth else 1)
     if not auth:
@@ -211,17 +221,25 @@ async def test_failures_make_entities_unavailable_and_recover(
         return
     await async_poll(hass, frozen_now, POLL)
     assert hass.states.get(LATEST_TYPE).state != STATE_UNAVAILABLE
-    assert sum("Fetching SportTracks data recovered" in r.getMessage() for r in caplog.records) == 1
+    assert (
+        sum("Fetching SportTracks 16964 data recovered" in r.getMessage() for r in caplog.records)
+        == 1
+    )
 
 
+@pytest.mark.parametrize("scope", ["api", "token"])
 async def test_timeout_is_transient(
     hass: HomeAssistant,
     entry: ConfigEntry,
     sporttracks: FakeSportTracks,
     frozen_now: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+    scope: str,
 ) -> None:
-    """A service that does not answer in time marks entities unavailable, not reauth."""
-    sporttracks.fail(delay=3600, times=1)
+    """A service (or its token endpoint) not answering in time: unavailable, not reauth."""
+    if scope == "token":
+        entry.data["token"]["expires_at"] = 0  # type: ignore[index]
+    sporttracks.fail(delay=3600, times=1, scope=scope)
     refresh = hass.async_create_task(entry.runtime_data.async_refresh())
     while not sporttracks.held:  # noqa: ASYNC110 - the request travels over real sockets
         await asyncio.sleep(0)
@@ -230,6 +248,7 @@ async def test_timeout_is_transient(
     await hass.async_block_till_done()
     assert hass.states.get(LATEST_TYPE).state == STATE_UNAVAILABLE
     assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert "did not answer in time" in caplog.text
 
 
 async def test_service_unreachable_then_back(
@@ -314,3 +333,48 @@ async def test_detail_that_is_not_an_object(
     assert hass.states.get(LATEST_TYPE).state == STATE_UNAVAILABLE
     await async_poll(hass, frozen_now, POLL)
     assert hass.states.get(LATEST_TYPE).state == "Yoga"
+
+
+async def test_redirects_are_not_followed(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """A redirect from the token endpoint is a failure: the secret is never sent on."""
+    entry.data["token"]["expires_at"] = 0  # type: ignore[index]
+    sporttracks.fail(307, "", scope="token", headers={"Location": "/captured"}, times=1)
+    await async_poll(hass, frozen_now, POLL)
+    assert hass.states.get(LATEST_TYPE).state == STATE_UNAVAILABLE
+    assert not sporttracks.count("/captured")
+    await async_poll(hass, frozen_now, POLL)
+    assert hass.states.get(LATEST_TYPE).state == "Running"
+
+
+async def test_no_secret_reaches_the_log(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Refresh, a refused refresh and failed polls, at debug level: no token or secret is logged."""
+    caplog.set_level(logging.DEBUG)
+    first = dict(entry.data["token"])
+    await async_poll(hass, frozen_now, timedelta(hours=2))
+    second = dict(entry.data["token"])
+    sporttracks.fail(503, "{}", times=1)
+    await async_poll(hass, frozen_now, POLL)
+    sporttracks.revoke()
+    await async_poll(hass, frozen_now, timedelta(hours=2))
+    ours = [r for r in caplog.records if r.name.startswith(("homeassistant", "custom_components"))]
+    assert any(r.name.startswith("custom_components.health_trackers") for r in ours)
+    text = "\n".join(r.getMessage() + (r.exc_text or "") for r in ours)
+    for secret in (
+        first["access_token"],
+        first["refresh_token"],
+        second["access_token"],
+        second["refresh_token"],
+        DEFAULT_CLIENT.client_secret,
+    ):
+        assert secret not in text

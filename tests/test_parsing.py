@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from custom_components.health_trackers.parsing import as_datetime, as_float, as_text
+from custom_components.health_trackers.providers.sporttracks import SPORTTRACKS
 
 
 @pytest.mark.parametrize(
@@ -56,6 +57,8 @@ def test_as_text(value: object, expected: str | None) -> None:
         ("2014-04-04T07:09:53-02:-30", datetime(2014, 4, 4, 9, 39, 53, tzinfo=UTC)),
         ("2014-04-04 07:09:53+0530", datetime(2014, 4, 4, 1, 39, 53, tzinfo=UTC)),
         ("2024-01-15", datetime(2024, 1, 15, tzinfo=UTC)),
+        ("2014-04-04T07:09:00+01", datetime(2014, 4, 4, 6, 9, tzinfo=UTC)),
+        ("2014-04-04T07:09:00+01:00:00", datetime(2014, 4, 4, 6, 9, tzinfo=UTC)),
         ("2014-04-04T07:09:53+25:00", None),
         ("yesterday", None),
         ("", None),
@@ -73,3 +76,25 @@ def test_as_datetime_keeps_offset() -> None:
     assert parsed is not None
     assert parsed.utcoffset() == -timedelta(hours=2, minutes=30)
     assert parsed.tzinfo == timezone(-timedelta(hours=2, minutes=30))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, "https://api.sporttracks.mobi"),
+        ("https://staging.example.com/", "https://staging.example.com"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("http://localhost:8080/", "http://localhost:8080"),
+        ("http://sporttracks.example.com", "https://api.sporttracks.mobi"),
+        ("ftp://127.0.0.1", "https://api.sporttracks.mobi"),
+    ],
+)
+def test_development_origin(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, expected: str
+) -> None:
+    """The development variable may point at https or at this machine, nothing else."""
+    if value is None:
+        monkeypatch.delenv("HEALTH_TRACKERS_SPORTTRACKS_URL", raising=False)
+    else:
+        monkeypatch.setenv("HEALTH_TRACKERS_SPORTTRACKS_URL", value)
+    assert SPORTTRACKS.origin == expected

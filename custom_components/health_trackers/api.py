@@ -64,7 +64,7 @@ class ServiceApi:
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
                 async with self._session.request(
-                    method, url, json=json_body, headers=headers
+                    method, url, json=json_body, headers=headers, allow_redirects=False
                 ) as response:
                     status = response.status
                     body = await response.read()
@@ -78,7 +78,8 @@ class ServiceApi:
             raise RateLimitedError(f"{method} {url.path} answered 429")
         if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             raise ServiceUnavailableError(f"{method} {url.path} answered {status}")
-        if status >= HTTPStatus.BAD_REQUEST:
+        if status >= HTTPStatus.MULTIPLE_CHOICES:
+            # Redirects are not followed: the token must not leave the service's origin.
             raise InvalidResponseError(f"{method} {url.path} answered {status}")
         try:
             return json.loads(body)

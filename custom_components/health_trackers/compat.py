@@ -1,11 +1,17 @@
 """Differences between the Home Assistant releases we support (2025.4 up to the current one)."""
 
-from aiohttp import ClientResponseError
+from http import HTTPStatus
 
-try:
-    # Home Assistant 2026 validates flow forms with probatio, voluptuous' successor.
+from aiohttp import ClientResponseError
+from homeassistant import data_entry_flow
+
+REFUSED = frozenset({HTTPStatus.BAD_REQUEST, HTTPStatus.UNAUTHORIZED})
+"""Token-endpoint answers that mean the grant is gone (invalid_grant, invalid_client): reauth."""
+
+# Flow forms must use the schema library Home Assistant's flows are built on.
+if hasattr(data_entry_flow, "probatio"):  # 2026: probatio, voluptuous' successor
     import probatio as vol
-except ImportError:  # Home Assistant 2025
+else:  # 2025: voluptuous
     import voluptuous as vol  # type: ignore[no-redef]
 
 try:
@@ -25,11 +31,12 @@ else:
     def token_request_error(err: ClientResponseError, domain: str) -> ClientResponseError:
         """Return the failed token request's error as Home Assistant's own requests raise it.
 
-        ``err`` comes from ``raise_for_status``, so its status is 400 or more.
+        Only a refused grant asks for reauth; anything else (429, 5xx, a proxy's 403) is retried.
         """
-        transient = err.status == 429 or err.status >= 500
         kind: type[OAuth2TokenRequestError] = (
-            OAuth2TokenRequestTransientError if transient else OAuth2TokenRequestReauthError
+            OAuth2TokenRequestReauthError
+            if err.status in REFUSED
+            else OAuth2TokenRequestTransientError
         )
         return kind(
             request_info=err.request_info,
@@ -41,4 +48,4 @@ else:
         )
 
 
-__all__ = ["token_request_error", "vol"]
+__all__ = ["REFUSED", "token_request_error", "vol"]

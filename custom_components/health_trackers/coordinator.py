@@ -29,7 +29,7 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[ServiceData]):
             hass,
             LOGGER,
             config_entry=entry,
-            name=provider.name,
+            name=entry.title,
             update_interval=provider.update_interval,
         )
         self.provider = provider

@@ -1,39 +1,32 @@
-"""Diagnostics: what a maintainer needs to debug an account, without tokens or personal data."""
+"""Diagnostics: what a maintainer needs to debug an account, without secrets, identity or health data."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
 from .coordinator import HealthTrackersConfigEntry
 
-TO_REDACT = {
-    "access_token",
-    "refresh_token",
-    "client_secret",
-    "token_secret",
-    "auth_implementation",
-}
+TOKEN_FIELDS = ("expires_at", "expires_in", "token_type", "scope")
+"""The only token fields shown; everything else in a token answer may be a secret."""
 
 
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: HealthTrackersConfigEntry
 ) -> dict[str, Any]:
-    """Entry data (redacted), polling state and the latest values."""
+    """Token lifetime, polling state, and which values the service gave (not the values)."""
     coordinator = entry.runtime_data
     provider = coordinator.provider
+    token = entry.data.get("token", {})
     return {
         "service": provider.service,
         "origin_overridden": provider.origin != provider.default_origin,
-        "entry_data": async_redact_data(dict(entry.data), TO_REDACT),
+        "token": {key: token[key] for key in TOKEN_FIELDS if key in token},
         "update_interval_seconds": provider.update_interval.total_seconds(),
         "last_update_success": coordinator.last_update_success,
         "last_exception": repr(coordinator.last_exception) if coordinator.last_exception else None,
-        "data": {
-            key: value.isoformat() if isinstance(value, datetime) else value
-            for key, value in sorted(coordinator.data.items())
+        "values_present": {
+            key: coordinator.data.get(key) is not None for key in sorted(coordinator.data)
         },
     }

@@ -28,9 +28,14 @@ from homeassistant.helpers.config_entry_oauth2_flow import (
 from yarl import URL
 
 from .api import REQUEST_TIMEOUT
-from .compat import token_request_error
+from .compat import REFUSED, token_request_error
 from .const import DOMAIN, LOGGER
-from .exceptions import AuthenticationError, ServiceUnavailableError
+from .exceptions import (
+    AuthenticationError,
+    RateLimitedError,
+    ServiceTimeoutError,
+    ServiceUnavailableError,
+)
 from .provider import OAuth2Settings, Provider
 
 
@@ -88,6 +93,8 @@ class ServiceOAuth2Implementation(AuthImplementation):
                 headers={"Accept": "application/json"},
                 json=data if as_json else None,
                 data=None if as_json else data,
+                # A redirect would carry the secret to wherever it points.
+                allow_redirects=False,
             ) as response,
         ):
             if response.status >= HTTPStatus.BAD_REQUEST:
@@ -101,17 +108,27 @@ class ServiceOAuth2Implementation(AuthImplementation):
                 response.raise_for_status()
             except ClientResponseError as err:
                 raise token_request_error(err, self.domain) from err
+            if response.status >= HTTPStatus.MULTIPLE_CHOICES:
+                raise ClientPayloadError(f"token endpoint redirected ({response.status})")
             try:
                 token = await response.json(content_type=None)
             except ValueError as err:
                 raise ClientPayloadError("token answer is not JSON") from err
+        return self._checked(token, data["grant_type"])
+
+    def _checked(self, token: Any, grant_type: str) -> dict[str, Any]:
+        """The token answer, with what Home Assistant relies on present and well typed."""
         if not isinstance(token, dict) or not token.get("access_token"):
             raise ClientPayloadError("token answer has no access_token")
-        if token.get("expires_in") is None:
-            token["expires_in"] = int(self.settings.token_lifetime.total_seconds())
         if not token.get("refresh_token"):
-            # Keep the refresh token we have: the service may answer a refresh without one.
+            if grant_type == "authorization_code":
+                raise ClientPayloadError("token answer has no refresh_token")
+            # A refresh may come back without one: keep the one we have.
             token.pop("refresh_token", None)
+        try:
+            token["expires_in"] = int(float(token["expires_in"]))
+        except (KeyError, TypeError, ValueError):
+            token["expires_in"] = int(self.settings.token_lifetime.total_seconds())
         return token
 
 
@@ -138,13 +155,15 @@ class OAuth2Authenticator:
         try:
             await self._session.async_ensure_token_valid()
         except ClientResponseError as err:
-            if HTTPStatus.BAD_REQUEST <= err.status < HTTPStatus.INTERNAL_SERVER_ERROR and (
-                err.status != HTTPStatus.TOO_MANY_REQUESTS
-            ):
+            if err.status in REFUSED:
                 raise AuthenticationError(f"token refresh refused ({err.status})") from err
-            raise ServiceUnavailableError(f"token refresh failed ({err.status})") from err
-        except (ClientError, TimeoutError) as err:
-            raise ServiceUnavailableError(f"token refresh failed: {err!r}") from err
+            if err.status == HTTPStatus.TOO_MANY_REQUESTS:
+                raise RateLimitedError("token refresh answered 429") from err
+            raise ServiceUnavailableError(f"token refresh answered {err.status}") from err
+        except TimeoutError as err:
+            raise ServiceTimeoutError("token refresh timed out") from err
+        except ClientError as err:
+            raise ServiceUnavailableError(f"token refresh failed ({type(err).__name__})") from err
         return f"Bearer {self._session.token['access_token']}"
 
 

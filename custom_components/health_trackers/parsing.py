@@ -54,4 +54,4 @@ def as_datetime(value: object) -> datetime | None:
         parsed = datetime.fromisoformat(f"{date_part}T{time_part or '00:00:00'}")
     except ValueError:
         return None
-    return parsed.replace(tzinfo=zone)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)

@@ -11,8 +11,12 @@ from typing import Literal
 
 from homeassistant.components.sensor import SensorEntityDescription
 from homeassistant.helpers.typing import StateType
+from yarl import URL
 
 from .api import ServiceApi
+from .const import LOGGER
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 SensorValue = StateType | datetime
 ServiceData = Mapping[str, SensorValue]
@@ -74,6 +78,16 @@ class Provider:
 
     @property
     def origin(self) -> str:
-        """The service's origin; ``HEALTH_TRACKERS_<SERVICE>_URL`` replaces it for development."""
-        override = os.environ.get(f"HEALTH_TRACKERS_{self.service.upper()}_URL")
-        return (override or self.default_origin).rstrip("/")
+        """The service's origin; ``HEALTH_TRACKERS_<SERVICE>_URL`` replaces it for development.
+
+        Only an https origin or a plain-http one on this machine is accepted, so the variable can
+        point at the fakes but never send secrets in clear text across a network.
+        """
+        variable = f"HEALTH_TRACKERS_{self.service.upper()}_URL"
+        if not (override := os.environ.get(variable)):
+            return self.default_origin
+        url = URL(override)
+        if url.scheme == "https" or (url.scheme == "http" and url.host in LOOPBACK_HOSTS):
+            return override.rstrip("/")
+        LOGGER.warning("Ignoring %s: only https or a loopback http origin is accepted", variable)
+        return self.default_origin

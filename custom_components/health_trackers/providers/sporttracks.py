@@ -26,6 +26,7 @@ from homeassistant.const import (
 from homeassistant.util import dt as dt_util
 
 from ..api import ServiceApi
+from ..const import LOGGER
 from ..exceptions import InvalidResponseError
 from ..parsing import as_datetime, as_float, as_text
 from ..provider import Account, OAuth2Settings, Provider, SensorValue, ServiceClient, ServiceData
@@ -133,7 +134,11 @@ class SportTracksClient(ServiceClient):
             items = _page(answer)[1]
             found.extend(items)
             if len(items) < WINDOW_PAGE_SIZE or not answer.get("next"):
-                break
+                return found
+        LOGGER.warning(
+            "More than %s SportTracks workouts in 7 days; the 7-day totals count those only",
+            len(found),
+        )
         return found
 
     def _window_totals(self) -> dict[str, SensorValue]:
@@ -146,73 +151,71 @@ class SportTracksClient(ServiceClient):
         }
 
 
-def _measurement(key: str, **kwargs: Any) -> SensorEntityDescription:
-    return SensorEntityDescription(
-        key=key, translation_key=key, state_class=SensorStateClass.MEASUREMENT, **kwargs
-    )
+def _describe(key: str, **kwargs: Any) -> SensorEntityDescription:
+    return SensorEntityDescription(key=key, translation_key=key, **kwargs)
+
+
+def _rolling(key: str, **kwargs: Any) -> SensorEntityDescription:
+    """A 7-day total: it rises and falls, so statistics keep its mean, min and max."""
+    return _describe(key, state_class=SensorStateClass.MEASUREMENT, **kwargs)
 
 
 SENSORS: tuple[SensorEntityDescription, ...] = (
-    SensorEntityDescription(key="latest_workout_type", translation_key="latest_workout_type"),
-    SensorEntityDescription(
-        key="latest_workout_start",
-        translation_key="latest_workout_start",
-        device_class=SensorDeviceClass.TIMESTAMP,
-    ),
-    _measurement(
+    _describe("latest_workout_type"),
+    _describe("latest_workout_start", device_class=SensorDeviceClass.TIMESTAMP),
+    _describe(
         "latest_workout_duration",
         device_class=SensorDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.SECONDS,
         suggested_unit_of_measurement=UnitOfTime.MINUTES,
         suggested_display_precision=0,
     ),
-    _measurement(
+    _describe(
         "latest_workout_distance",
         device_class=SensorDeviceClass.DISTANCE,
         native_unit_of_measurement=UnitOfLength.METERS,
         suggested_unit_of_measurement=UnitOfLength.KILOMETERS,
         suggested_display_precision=2,
     ),
-    SensorEntityDescription(
-        key="latest_workout_energy",
-        translation_key="latest_workout_energy",
+    _describe(
+        "latest_workout_energy",
         device_class=SensorDeviceClass.ENERGY,
         native_unit_of_measurement=UnitOfEnergy.KILO_JOULE,
         suggested_unit_of_measurement=UnitOfEnergy.KILO_CALORIE,
         suggested_display_precision=0,
     ),
-    _measurement(
+    _describe(
         "latest_workout_average_heart_rate",
         native_unit_of_measurement=HEART_RATE,
         suggested_display_precision=0,
     ),
-    _measurement(
+    _describe(
         "latest_workout_maximum_heart_rate",
         native_unit_of_measurement=HEART_RATE,
         suggested_display_precision=0,
     ),
-    _measurement(
+    _describe(
         "latest_workout_elevation_gain",
         device_class=SensorDeviceClass.DISTANCE,
         native_unit_of_measurement=UnitOfLength.METERS,
         suggested_display_precision=0,
     ),
-    _measurement(
+    _describe(
         "latest_workout_average_speed",
         device_class=SensorDeviceClass.SPEED,
         native_unit_of_measurement=UnitOfSpeed.METERS_PER_SECOND,
         suggested_unit_of_measurement=UnitOfSpeed.KILOMETERS_PER_HOUR,
         suggested_display_precision=1,
     ),
-    _measurement("week_workouts", suggested_display_precision=0),
-    _measurement(
+    _rolling("week_workouts", suggested_display_precision=0),
+    _rolling(
         "week_distance",
         device_class=SensorDeviceClass.DISTANCE,
         native_unit_of_measurement=UnitOfLength.METERS,
         suggested_unit_of_measurement=UnitOfLength.KILOMETERS,
         suggested_display_precision=1,
     ),
-    _measurement(
+    _rolling(
         "week_duration",
         device_class=SensorDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.SECONDS,
