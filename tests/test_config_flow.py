@@ -10,7 +10,7 @@ from homeassistant.components.application_credentials import (
     ClientCredential,
     async_import_client_credential,
 )
-from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.setup import async_setup_component
@@ -324,3 +324,46 @@ async def test_unknown_step_is_not_a_service() -> None:
     assert hasattr(flow, "async_step_sporttracks")
     assert not hasattr(flow, "async_step_nosuchservice")
     assert not hasattr(flow, "nosuchattribute")
+
+
+async def test_reconfigure_switches_credential(
+    hass: HomeAssistant, sporttracks: FakeSportTracks, add_account: AddAccount, consent: Consent
+) -> None:
+    """Reconfigure signs the same account in with another credential, keeping the entry."""
+    entry = (await add_account())["result"]
+    backup = sporttracks.register_client(OAuth2Client("backup-client", "backup-secret"))
+    await async_import_client_credential(
+        hass,
+        DOMAIN,
+        ClientCredential(backup.client_id, backup.client_secret, "SportTracks backup"),
+        "backup",
+    )
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_RECONFIGURE, "entry_id": entry.entry_id}
+    )
+    assert result["step_id"] == "pick_implementation"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"implementation": "backup"}
+    )
+    assert "client_id=backup-client" in result["url"]
+    result = await consent(result, "allow")
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data["auth_implementation"] == "backup"
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+
+
+async def test_reconfigure_other_account_is_refused(
+    hass: HomeAssistant, sporttracks: FakeSportTracks, add_account: AddAccount, consent: Consent
+) -> None:
+    """Reconfigure cannot move an entry to another account."""
+    entry = (await add_account())["result"]
+    sporttracks.current_user = sporttracks.add_account(SportTracksAccount("8", "Kim")).uid
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_RECONFIGURE, "entry_id": entry.entry_id}
+    )
+    result = await consent(result, "allow")
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "wrong_account"
+    assert entry.unique_id == "sporttracks_16964"

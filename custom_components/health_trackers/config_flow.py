@@ -8,12 +8,12 @@ hand but is never picked automatically.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 import logging
 from typing import Any
 
-from homeassistant.config_entries import SOURCE_REAUTH, ConfigFlowResult
+from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_RECONFIGURE, ConfigFlowResult
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.config_entry_oauth2_flow import (
     AbstractOAuth2FlowHandler,
@@ -45,8 +45,11 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
         """Logger the OAuth2 helper writes to."""
         return LOGGER
 
-    def __getattr__(self, name: str) -> Any:
-        """``async_step_<service>``: the step each menu entry leads to, for every provider."""
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[ConfigFlowResult]]:
+        """``async_step_<service>``: the step each menu entry leads to, for every provider.
+
+        Generated rather than written out, so a new service is one provider module.
+        """
         service = name.removeprefix("async_step_")
         if service != name and service in PROVIDERS:
             return partial(self._async_step_service, PROVIDERS[service])
@@ -133,9 +136,14 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
             return self.async_abort(reason="cannot_connect")
         await self.async_set_unique_id(f"{self.provider.service}_{account.id}")
         data = {**data, CONF_SERVICE: self.provider.service}
-        if self.source == SOURCE_REAUTH:
+        if self.source in (SOURCE_REAUTH, SOURCE_RECONFIGURE):
             self._abort_if_unique_id_mismatch(reason="wrong_account")
-            return self.async_update_reload_and_abort(self._get_reauth_entry(), data_updates=data)
+            entry = (
+                self._get_reauth_entry()
+                if self.source == SOURCE_REAUTH
+                else self._get_reconfigure_entry()
+            )
+            return self.async_update_reload_and_abort(entry, data_updates=data)
         self._abort_if_unique_id_configured()
         return self.async_create_entry(title=account.title, data=data)
 
@@ -157,3 +165,10 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
         return await self.async_step_pick_implementation(
             {CONF_IMPLEMENTATION: entry.data["auth_implementation"]}
         )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Sign the same account in again, with a credential of the user's choice."""
+        self.provider = PROVIDERS[self._get_reconfigure_entry().data[CONF_SERVICE]]
+        return await self.async_step_pick_implementation()
