@@ -6,17 +6,24 @@ Tests, the demo and benchmarks point the integration at these through the
 """
 
 from .base import FakeService, Fault, RecordedRequest
+from .boditrax import BoditraxMember, FakeBoditrax, Reading
 from .oauth2 import OAuth2Client
 from .sporttracks import FakeSportTracks, SportTracksAccount
 
-FAKE_SERVICES: dict[str, type[FakeService]] = {"sporttracks": FakeSportTracks}
+FAKE_SERVICES: dict[str, type[FakeService]] = {
+    "boditrax": FakeBoditrax,
+    "sporttracks": FakeSportTracks,
+}
 
 __all__ = [
     "FAKE_SERVICES",
+    "BoditraxMember",
+    "FakeBoditrax",
     "FakeService",
     "FakeSportTracks",
     "Fault",
     "OAuth2Client",
+    "Reading",
     "RecordedRequest",
     "SportTracksAccount",
 ]

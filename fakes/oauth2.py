@@ -29,6 +29,8 @@ class OAuth2Client:
     name: str = "Home Assistant"
     redirect_uris: tuple[str, ...] = ()
     """Registered redirect URIs; empty accepts any (the demo's port is not known in advance)."""
+    scopes: tuple[str, ...] = ()
+    """Scopes the service granted this application; its tokens carry exactly these."""
 
 
 @dataclass
@@ -51,7 +53,8 @@ class OAuth2Service(FakeService):
     token_path: ClassVar[str]
     token_encodings: ClassVar[frozenset[TokenEncoding]] = frozenset({"form"})
     access_token_lifetime: ClassVar[int]
-    scope: ClassVar[str | None] = None
+    password_grant: ClassVar[bool] = False
+    """Whether linked accounts may sign in with ``grant_type=password`` (sent as a GET)."""
 
     clients: dict[str, OAuth2Client] = field(default_factory=dict)
     refresh_policy: RefreshPolicy = "rotate"
@@ -93,9 +96,15 @@ class OAuth2Service(FakeService):
         app.router.add_get(self.authorize_path, self._authorize_page)
         app.router.add_post(self.authorize_path, self._authorize_decision)
         app.router.add_post(self.token_path, self._token)
+        if self.password_grant:
+            app.router.add_get(self.token_path, self._token)
 
-    def bearer_user(self, request: web.Request) -> str:
-        """The user an API request's bearer token belongs to; raises 401 otherwise."""
+    def linked_user(self, username: str, secret: str) -> str | None:
+        """The user a linked account's username and secret belong to (password grant)."""
+        return None
+
+    def bearer_user(self, request: web.Request, *any_scope: str) -> str:
+        """The user an API request's bearer token belongs to; 401 without one, 403 without a scope."""
         header = request.headers.get("Authorization", "")
         token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
         grant = self.access_tokens.get(token)
@@ -103,6 +112,14 @@ class OAuth2Service(FakeService):
             raise web.HTTPUnauthorized(
                 text=json.dumps(
                     {"error": "invalid_token", "error_description": "expired or unknown"}
+                ),
+                content_type="application/json",
+            )
+        granted = self.clients[grant.client_id].scopes
+        if any_scope and not set(any_scope) & set(granted):
+            raise web.HTTPForbidden(
+                text=json.dumps(
+                    {"success": False, "error": f"Requires scope {' or '.join(any_scope)}"}
                 ),
                 content_type="application/json",
             )
@@ -167,7 +184,7 @@ class OAuth2Service(FakeService):
     async def _token_params(self, request: web.Request) -> dict[str, str] | None:
         """The token request's parameters, from the encodings this service accepts."""
         params: dict[str, str] = {}
-        if "query" in self.token_encodings:
+        if request.method == "GET" or "query" in self.token_encodings:
             params.update(request.query)
         if request.content_type == "application/json" and "json" in self.token_encodings:
             try:
@@ -195,8 +212,10 @@ class OAuth2Service(FakeService):
                 400, "invalid_request", "No parameters in an accepted encoding."
             )
         client = self.clients.get(params.get("client_id", ""))
-        if client is None or not secrets.compare_digest(
-            client.client_secret, params.get("client_secret", "")
+        # The app identifier alone serves client-side grants (the linked-account password grant).
+        public = params["grant_type"] == "password" and "client_secret" not in params
+        if client is None or not (
+            public or secrets.compare_digest(client.client_secret, params.get("client_secret", ""))
         ):
             return self._token_error(401, "invalid_client", "Unknown client or wrong secret.")
         if params["grant_type"] == "authorization_code":
@@ -230,6 +249,13 @@ class OAuth2Service(FakeService):
             if self.refresh_policy == "keep":
                 answer["refresh_token"] = old
             return web.json_response(answer)
+        if params["grant_type"] == "password" and self.password_grant:
+            user = self.linked_user(params.get("username", ""), params.get("password", ""))
+            if user is None:
+                return self._token_error(
+                    400, "invalid_grant", "Unknown linked account or wrong secret."
+                )
+            return web.json_response(self._issue(_Grant(user, client.client_id), new_refresh=True))
         return self._token_error(400, "unsupported_grant_type", params["grant_type"])
 
     def _issue(self, grant: _Grant, *, new_refresh: bool) -> dict[str, Any]:
@@ -240,8 +266,8 @@ class OAuth2Service(FakeService):
         answer: dict[str, Any] = {"access_token": access, "token_type": "Bearer"}
         if self.include_expires_in:
             answer["expires_in"] = self.access_token_lifetime
-        if self.scope:
-            answer["scope"] = self.scope
+        if scopes := self.clients[grant.client_id].scopes:
+            answer["scope"] = " ".join(scopes)
         if new_refresh:
             refresh = secrets.token_urlsafe(24)
             self.refresh_tokens[refresh] = _Grant(grant.user_id, grant.client_id)

@@ -23,7 +23,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
 from custom_components.health_trackers.const import DOMAIN
-from fakes import FakeSportTracks
+from fakes import FakeBoditrax, FakeSportTracks
 from fakes.sporttracks import DEFAULT_CLIENT
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -50,6 +50,18 @@ async def sporttracks(
     fake = FakeSportTracks(now=NOW)
     await fake.start()
     monkeypatch.setenv("HEALTH_TRACKERS_SPORTTRACKS_URL", fake.origin)
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def boditrax(
+    socket_enabled: None, monkeypatch: pytest.MonkeyPatch
+) -> AsyncGenerator[FakeBoditrax]:
+    """The fake Boditrax, and the integration pointed at it."""
+    fake = FakeBoditrax(now=NOW)
+    await fake.start()
+    monkeypatch.setenv("HEALTH_TRACKERS_BODITRAX_URL", fake.origin)
     yield fake
     await fake.stop()
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import timedelta
 import json
+import os
 
 from homeassistant.components.application_credentials import (
     ClientCredential,
@@ -18,27 +17,11 @@ import pytest
 
 from custom_components.health_trackers import application_credentials, config_flow
 from custom_components.health_trackers.const import CONF_SERVICE, DOMAIN
-from custom_components.health_trackers.provider import OAuth2Settings
-from custom_components.health_trackers.providers import PROVIDERS
-from custom_components.health_trackers.providers.sporttracks import SPORTTRACKS
 from fakes import FakeSportTracks, OAuth2Client, SportTracksAccount
+from fakes.boditrax import DEFAULT_CLIENT as BODITRAX_CLIENT
 from fakes.sporttracks import DEFAULT_CLIENT
 
 from .conftest import NOW, AddAccount, Consent, start_reauth
-
-OTHER = replace(
-    SPORTTRACKS,
-    service="othertracks",
-    name="OtherTracks",
-    default_origin="https://othertracks.invalid",
-    oauth2=OAuth2Settings(
-        authorize_path="/oauth/auth",
-        token_path="/oauth/token",
-        token_encoding="form",
-        scopes=("read",),
-        token_lifetime=timedelta(minutes=30),
-    ),
-)
 
 
 async def test_add_sporttracks_account(
@@ -69,7 +52,7 @@ async def test_authorize_url_has_state_and_service_urls(
     """The external step goes to the service's authorize page with a non-empty state."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["sporttracks"]
+    assert result["menu_options"] == ["boditrax", "boditrax_linked", "sporttracks"]
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"next_step_id": "sporttracks"}
     )
@@ -113,12 +96,6 @@ async def test_no_credential_asks_for_one(
     assert result["reason"] == "missing_credentials"
 
 
-@pytest.fixture
-def two_services(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A second OAuth 2.0 service beside SportTracks (Boditrax's place until it lands)."""
-    monkeypatch.setitem(PROVIDERS, OTHER.service, OTHER)
-
-
 async def _store(hass: HomeAssistant, name: str | None, auth_domain: str, client_id: str) -> None:
     assert await async_setup_component(hass, "application_credentials", {})
     await async_import_client_credential(
@@ -133,36 +110,36 @@ async def _choose(hass: HomeAssistant, service: str) -> config_flow.ConfigFlowRe
     )
 
 
-@pytest.mark.usefixtures("two_services", "current_request_with_host")
+@pytest.mark.usefixtures("boditrax", "current_request_with_host")
 async def test_credentials_of_two_services_stay_apart(
     hass: HomeAssistant, sporttracks: FakeSportTracks
 ) -> None:
     """Each service auto-picks its own credential and reaches only its own authorize page."""
     await _store(hass, "SportTracks", "st_cred", DEFAULT_CLIENT.client_id)
-    await _store(hass, "OtherTracks app", "other_cred", "other-client")
+    await _store(hass, "Boditrax app", "other_cred", BODITRAX_CLIENT.client_id)
     result = await _choose(hass, "sporttracks")
     assert result["type"] is FlowResultType.EXTERNAL_STEP
     assert result["url"].startswith(f"{sporttracks.origin}/oauth2/authorize?")
     assert f"client_id={DEFAULT_CLIENT.client_id}" in result["url"]
-    result = await _choose(hass, "othertracks")
+    result = await _choose(hass, "boditrax")
     assert result["type"] is FlowResultType.EXTERNAL_STEP
-    assert result["url"].startswith("https://othertracks.invalid/oauth/auth?")
-    assert "client_id=other-client" in result["url"]
-    assert "scope=read" in result["url"]
+    assert result["url"].startswith(f"{os.environ['HEALTH_TRACKERS_BODITRAX_URL']}/oauth/auth?")
+    assert f"client_id={BODITRAX_CLIENT.client_id}" in result["url"]
+    assert "scope=measurement_analysis+front_end" in result["url"]
 
 
-@pytest.mark.usefixtures("two_services", "current_request_with_host")
+@pytest.mark.usefixtures("boditrax", "current_request_with_host")
 async def test_single_credential_of_other_service_is_not_used(
     hass: HomeAssistant, sporttracks: FakeSportTracks
 ) -> None:
     """The only stored credential is named for the other service: ask for a new one."""
-    await _store(hass, "OtherTracks", "other_cred", "other-client")
+    await _store(hass, "Boditrax", "other_cred", BODITRAX_CLIENT.client_id)
     result = await _choose(hass, "sporttracks")
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "missing_credentials"
 
 
-@pytest.mark.usefixtures("two_services")
+@pytest.mark.usefixtures("boditrax")
 async def test_unnamed_credential_is_chosen_by_hand_then_belongs_to_its_service(
     hass: HomeAssistant, sporttracks: FakeSportTracks, consent: Consent
 ) -> None:
@@ -177,24 +154,24 @@ async def test_unnamed_credential_is_chosen_by_hand_then_belongs_to_its_service(
     result = await consent(result, "allow")
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
-    result = await _choose(hass, "othertracks")
+    result = await _choose(hass, "boditrax")
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "missing_credentials"
-    await _store(hass, "OtherTracks", "other_cred", "other-client")
-    result = await _choose(hass, "othertracks")
+    await _store(hass, "Boditrax", "other_cred", BODITRAX_CLIENT.client_id)
+    result = await _choose(hass, "boditrax")
     assert result["type"] is FlowResultType.EXTERNAL_STEP
-    assert result["url"].startswith("https://othertracks.invalid/oauth/auth?")
-    assert "client_id=other-client" in result["url"]
+    assert result["url"].startswith(f"{os.environ['HEALTH_TRACKERS_BODITRAX_URL']}/oauth/auth?")
+    assert f"client_id={BODITRAX_CLIENT.client_id}" in result["url"]
 
 
-@pytest.mark.usefixtures("two_services", "current_request_with_host")
+@pytest.mark.usefixtures("boditrax", "current_request_with_host")
 async def test_several_candidates_are_offered_not_guessed(
     hass: HomeAssistant, sporttracks: FakeSportTracks
 ) -> None:
     """Two credentials that may be SportTracks': the user picks; the other service's is not listed."""
     await _store(hass, "SportTracks home", "st_home", DEFAULT_CLIENT.client_id)
     await _store(hass, None, "plain_cred", "plain-client")
-    await _store(hass, "OtherTracks", "other_cred", "other-client")
+    await _store(hass, "Boditrax", "other_cred", BODITRAX_CLIENT.client_id)
     result = await _choose(hass, "sporttracks")
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "pick_implementation"
@@ -315,7 +292,7 @@ async def test_reauth_other_account_is_refused(
 async def test_credential_dialog_names_the_services(hass: HomeAssistant) -> None:
     """The add-credential dialog says which services take OAuth 2.0 credentials."""
     placeholders = await application_credentials.async_get_description_placeholders(hass)
-    assert placeholders == {"services": "SportTracks"}
+    assert placeholders == {"services": "Boditrax, SportTracks"}
 
 
 async def test_unknown_step_is_not_a_service() -> None:

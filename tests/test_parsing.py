@@ -6,7 +6,13 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from custom_components.health_trackers.parsing import as_datetime, as_float, as_text
+from custom_components.health_trackers.parsing import (
+    as_datetime,
+    as_float,
+    as_local_datetime,
+    as_local_float,
+    as_text,
+)
 from custom_components.health_trackers.providers.sporttracks import SPORTTRACKS
 
 
@@ -98,3 +104,29 @@ def test_development_origin(
     else:
         monkeypatch.setenv("HEALTH_TRACKERS_SPORTTRACKS_URL", value)
     assert SPORTTRACKS.origin == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("15/01/2024 08:15:30", datetime(2024, 1, 15, 8, 15, 30, tzinfo=UTC)),
+        ("15/01/2024 08:15", datetime(2024, 1, 15, 8, 15, tzinfo=UTC)),
+        ("1/15/2024 8:15:30 PM", datetime(2024, 1, 15, 20, 15, 30, tzinfo=UTC)),
+        ("13.02.2024", datetime(2024, 2, 13, tzinfo=UTC)),
+        ("2024-01-15T08:15:30+01:00", datetime(2024, 1, 15, 7, 15, 30, tzinfo=UTC)),
+        ("15/15/2024", None),
+        (None, None),
+    ],
+)
+def test_as_local_datetime(value: object, expected: datetime | None) -> None:
+    """Export dates: day first, or month first with AM/PM; no zone means UTC."""
+    assert as_local_datetime(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("79,5", 79.5), ("79.5", 79.5), (80, 80.0), ("1,234,5", None), ("x", None)],
+)
+def test_as_local_float(value: object, expected: float | None) -> None:
+    """A single decimal comma reads as a decimal point."""
+    assert as_local_float(value) == expected

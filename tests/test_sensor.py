@@ -28,6 +28,9 @@ def sensor_states(hass: HomeAssistant, entry: ConfigEntry) -> dict[str, dict[str
     for item in sorted(
         er.async_entries_for_config_entry(registry, entry.entry_id), key=lambda i: i.entity_id
     ):
+        if item.disabled_by is not None:
+            result[item.entity_id] = {"disabled_by": item.disabled_by, "unique_id": item.unique_id}
+            continue
         state = hass.states.get(item.entity_id)
         assert state is not None
         result[item.entity_id] = {

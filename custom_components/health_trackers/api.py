@@ -13,6 +13,7 @@ from yarl import URL
 from .exceptions import (
     AuthenticationError,
     InvalidResponseError,
+    MissingScopeError,
     RateLimitedError,
     ServiceTimeoutError,
     ServiceUnavailableError,
@@ -52,8 +53,12 @@ class ServiceApi:
         *,
         params: dict[str, str] | None = None,
         json_body: Any = None,
+        scope: str | None = None,
     ) -> Any:
-        """Send a request and return the JSON it answered."""
+        """Send a request and return the JSON it answered.
+
+        ``scope``: the OAuth scope the request needs, so a 403 can say which one is missing.
+        """
         url = self.url(path_or_url)
         if params:
             url = url.update_query(params)
@@ -74,6 +79,8 @@ class ServiceApi:
             raise ServiceUnavailableError(f"{method} {url.path}: {err}") from err
         if status == HTTPStatus.UNAUTHORIZED:
             raise AuthenticationError(f"{method} {url.path} answered 401")
+        if status == HTTPStatus.FORBIDDEN and scope is not None:
+            raise MissingScopeError(scope)
         if status == HTTPStatus.TOO_MANY_REQUESTS:
             raise RateLimitedError(f"{method} {url.path} answered 429")
         if status >= HTTPStatus.INTERNAL_SERVER_ERROR:

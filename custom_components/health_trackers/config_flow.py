@@ -13,23 +13,38 @@ from functools import partial
 import logging
 from typing import Any
 
+from aiohttp import ClientError, ClientResponseError
 from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_RECONFIGURE, ConfigFlowResult
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.config_entry_oauth2_flow import (
     AbstractOAuth2FlowHandler,
     AbstractOAuth2Implementation,
     async_get_implementations,
 )
+from homeassistant.helpers.selector import TextSelector, TextSelectorConfig, TextSelectorType
 
 from .api import ServiceApi
-from .compat import vol
+from .compat import REFUSED, vol
 from .const import CONF_SERVICE, DOMAIN, LOGGER
 from .exceptions import AuthenticationError, ServiceError
-from .oauth2 import BearerToken, OAuth2Credential
+from .oauth2 import BearerToken, OAuth2Credential, ServiceOAuth2Implementation
 from .provider import Provider
 from .providers import PROVIDERS
 
 CONF_IMPLEMENTATION = "implementation"
+CONF_LINKED_USERNAME = "linked_username"
+LINKED = "_linked"
+
+# Menu step → (provider, signs in as a linked account): every service, plus the linked-account
+# way for services that offer it.
+_MENU_STEPS: dict[str, tuple[Provider, bool]] = {
+    f"async_step_{provider.service}{suffix}": (provider, linked)
+    for provider in PROVIDERS.values()
+    if provider.oauth2 is not None
+    for suffix, linked in (("", False), (LINKED, True))
+    if not linked or provider.oauth2.password_grant
+}
 
 
 class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
@@ -39,6 +54,8 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
     VERSION = 1
 
     provider: Provider
+    linked = False
+    """Whether the account signs in as a partner app's linked account (password grant)."""
 
     @property
     def logger(self) -> logging.Logger:
@@ -50,19 +67,20 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
 
         Generated rather than written out, so a new service is one provider module.
         """
-        service = name.removeprefix("async_step_")
-        if service != name and service in PROVIDERS:
-            return partial(self._async_step_service, PROVIDERS[service])
+        if name in _MENU_STEPS:
+            return partial(self._async_step_service, *_MENU_STEPS[name])
         raise AttributeError(name)
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Ask which service the account is with."""
-        return self.async_show_menu(step_id="user", menu_options=list(PROVIDERS))
+        """Ask which service the account is with (and, for some, which way to sign in)."""
+        return self.async_show_menu(
+            step_id="user", menu_options=[name.removeprefix("async_step_") for name in _MENU_STEPS]
+        )
 
     async def _async_step_service(
-        self, provider: Provider, user_input: dict[str, Any] | None = None
+        self, provider: Provider, linked: bool, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        self.provider = provider
+        self.provider, self.linked = provider, linked
         return await self.async_step_pick_implementation()
 
     async def async_step_pick_implementation(
@@ -76,7 +94,7 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
         }
         if user_input is not None and (chosen := candidates.get(user_input[CONF_IMPLEMENTATION])):
             self.flow_impl = chosen
-            return await self.async_step_auth()
+            return await self._async_sign_in()
         if not candidates:
             # The frontend answers this by opening the add-credential dialog.
             return self.async_abort(reason="missing_credentials")
@@ -84,7 +102,7 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
             key, only = next(iter(candidates.items()))
             if self._credential_service(key, only) == self.provider.service:
                 self.flow_impl = only
-                return await self.async_step_auth()
+                return await self._async_sign_in()
         return self.async_show_form(
             step_id="pick_implementation",
             data_schema=vol.Schema(
@@ -112,11 +130,65 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
         ]
         return named[0] if len(named) == 1 else None
 
-    async def async_step_auth(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Send the user to the chosen service with the chosen credential."""
-        if isinstance(self.flow_impl, OAuth2Credential):
-            self.flow_impl = self.flow_impl.for_provider(self.provider)
-        return await super().async_step_auth(user_input)
+    async def _async_sign_in(self) -> ConfigFlowResult:
+        """Bind the picked credential to the service, then sign in the chosen way."""
+        assert isinstance(self.flow_impl, OAuth2Credential)
+        self.flow_impl = self.flow_impl.for_provider(self.provider)
+        if self.linked:
+            return await self.async_step_linked_account()
+        return await self.async_step_auth()
+
+    async def async_step_linked_account(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """A partner app's linked account: its external username and secret, checked at once."""
+        assert isinstance(self.flow_impl, ServiceOAuth2Implementation)
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                token = await self.flow_impl.async_password_grant(
+                    user_input[CONF_USERNAME], user_input[CONF_PASSWORD]
+                )
+            except ClientResponseError as err:
+                errors["base"] = (
+                    "invalid_linked_account" if err.status in REFUSED else "cannot_connect"
+                )
+            except (ClientError, TimeoutError):
+                errors["base"] = "cannot_connect"
+            else:
+                return await self.async_oauth_create_entry(
+                    {
+                        "auth_implementation": self.flow_impl.domain,
+                        "token": token,
+                        CONF_LINKED_USERNAME: user_input[CONF_USERNAME],
+                    }
+                )
+        username = (
+            user_input[CONF_USERNAME]
+            if user_input
+            else self._existing_entry_data().get(CONF_LINKED_USERNAME, "")
+        )
+        return self.async_show_form(
+            step_id="linked_account",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(CONF_USERNAME, default=username): TextSelector(),
+                    vol.Required(CONF_PASSWORD): TextSelector(
+                        TextSelectorConfig(type=TextSelectorType.PASSWORD)
+                    ),
+                }
+            ),
+            errors=errors,
+            description_placeholders={"service": self.provider.name},
+        )
+
+    def _existing_entry_data(self) -> Mapping[str, Any]:
+        """The data of the entry being re-authenticated or reconfigured; empty for a new one."""
+        if self.source == SOURCE_REAUTH:
+            return self._get_reauth_entry().data
+        if self.source == SOURCE_RECONFIGURE:
+            return self._get_reconfigure_entry().data
+        return {}
 
     async def async_oauth_create_entry(self, data: dict[str, Any]) -> ConfigFlowResult:
         """Ask the service whose account this is, then create or update the entry."""
@@ -150,6 +222,7 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
         """The service refused our tokens: sign in to the same account again."""
         self.provider = PROVIDERS[entry_data[CONF_SERVICE]]
+        self.linked = CONF_LINKED_USERNAME in entry_data
         return await self.async_step_reauth_confirm()
 
     async def async_step_reauth_confirm(
@@ -170,5 +243,7 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Sign the same account in again, with a credential of the user's choice."""
-        self.provider = PROVIDERS[self._get_reconfigure_entry().data[CONF_SERVICE]]
+        entry_data = self._get_reconfigure_entry().data
+        self.provider = PROVIDERS[entry_data[CONF_SERVICE]]
+        self.linked = CONF_LINKED_USERNAME in entry_data
         return await self.async_step_pick_implementation()

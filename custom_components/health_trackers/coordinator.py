@@ -5,10 +5,11 @@ from __future__ import annotations
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from .const import DOMAIN, LOGGER
-from .exceptions import AuthenticationError, ServiceError
+from .exceptions import AuthenticationError, MissingScopeError, ServiceError
 from .provider import Provider, ServiceClient, ServiceData
 
 
@@ -40,7 +41,7 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[ServiceData]):
         """Ask the client; translate its errors into Home Assistant's."""
         placeholders = {"service": self.provider.name}
         try:
-            return await self.client.async_get_data()
+            data = await self.client.async_get_data()
         except AuthenticationError as err:
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN,
@@ -48,11 +49,35 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[ServiceData]):
                 translation_placeholders=placeholders,
             ) from err
         except ServiceError as err:
+            if isinstance(err, MissingScopeError):
+                self._raise_scope_issue(err.scope)
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key=err.translation_key,
                 translation_placeholders={**placeholders, "detail": str(err)},
             ) from err
+        ir.async_delete_issue(self.hass, DOMAIN, self._scope_issue_id)
+        return data
+
+    @property
+    def _scope_issue_id(self) -> str:
+        return f"missing_scope_{self.config_entry.entry_id}"
+
+    def _raise_scope_issue(self, scope: str) -> None:
+        """A repair the user can act on: ask the service to add the scope to their app."""
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self._scope_issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="missing_scope",
+            translation_placeholders={
+                "service": self.provider.name,
+                "scope": scope,
+                "account": self.config_entry.title,
+            },
+        )
 
 
 HealthTrackersConfigEntry = ConfigEntry[HealthTrackersCoordinator]

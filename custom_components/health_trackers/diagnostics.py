@@ -27,6 +27,7 @@ async def async_get_config_entry_diagnostics(
         "last_update_success": coordinator.last_update_success,
         "last_exception": repr(coordinator.last_exception) if coordinator.last_exception else None,
         "values_present": {
-            key: coordinator.data.get(key) is not None for key in sorted(coordinator.data)
+            key: value is not None for key, value in sorted(coordinator.data.values.items())
         },
+        "values_from_earlier_measurements": sorted(coordinator.data.measured_at),
     }

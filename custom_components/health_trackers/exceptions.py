@@ -35,6 +35,17 @@ class RateLimitedError(ServiceError):
     translation_key = "rate_limited"
 
 
+class MissingScopeError(ServiceError):
+    """The service answered 403: the app's credential lacks a scope this data needs."""
+
+    translation_key = "missing_scope"
+
+    def __init__(self, scope: str) -> None:
+        """Name the scope."""
+        super().__init__(f"the app's credential lacks the scope {scope}")
+        self.scope = scope
+
+
 class InvalidResponseError(ServiceError):
     """The answer was not what the service's contract promises (status, JSON or shape)."""
 

@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import asyncio
 from http import HTTPStatus
+import time
 from typing import Any
 
-from aiohttp import ClientError, ClientPayloadError, ClientResponse, ClientResponseError
+from aiohttp import (
+    ClientError,
+    ClientPayloadError,
+    ClientResponse,
+    ClientResponseError,
+    RequestInfo,
+)
 from homeassistant.components.application_credentials import (
     AuthImplementation,
     AuthorizationServer,
@@ -82,19 +89,41 @@ class ServiceOAuth2Implementation(AuthImplementation):
         return {"scope": " ".join(self.settings.scopes)} if self.settings.scopes else {}
 
     async def _token_request(self, data: dict[str, Any]) -> dict[str, Any]:
-        """Code exchange and refresh, encoded as the service wants; never logs secrets."""
+        """Code exchange and refresh, encoded as the service wants."""
         data = {**data, "client_id": self.client_id, "client_secret": self.client_secret}
         as_json = self.settings.token_encoding == "json"
+        answer = await self._send(
+            "POST", json=data if as_json else None, data=None if as_json else data
+        )
+        return self._checked(answer, data["grant_type"])
+
+    async def async_password_grant(self, username: str, secret: str) -> dict[str, Any]:
+        """Sign in a partner app's linked account: a GET with the app identifier, not its secret."""
+        params = {
+            "grant_type": "password",
+            "client_id": self.client_id,
+            "username": username,
+            "password": secret,
+        }
+        token = self._checked(await self._send("GET", params=params), "password")
+        token["expires_at"] = time.time() + token["expires_in"]
+        return token
+
+    async def _send(self, method: str, **kwargs: Any) -> Any:
+        """One token-endpoint request; errors as Home Assistant's own token requests raise them.
+
+        Never logs the request: its body or query holds secrets.
+        """
         session = async_get_clientsession(self.hass)
         async with (
             asyncio.timeout(REQUEST_TIMEOUT),
-            session.post(
+            session.request(
+                method,
                 self.token_url,
                 headers={"Accept": "application/json"},
-                json=data if as_json else None,
-                data=None if as_json else data,
                 # A redirect would carry the secret to wherever it points.
                 allow_redirects=False,
+                **kwargs,
             ) as response,
         ):
             if response.status >= HTTPStatus.BAD_REQUEST:
@@ -107,21 +136,34 @@ class ServiceOAuth2Implementation(AuthImplementation):
             try:
                 response.raise_for_status()
             except ClientResponseError as err:
-                raise token_request_error(err, self.domain) from err
+                # The URL's query may hold a linked account's secret: keep it out of the error.
+                info = err.request_info
+                clean = ClientResponseError(
+                    RequestInfo(
+                        info.url.with_query(None),
+                        info.method,
+                        info.headers,
+                        info.real_url.with_query(None),
+                    ),
+                    err.history,
+                    status=err.status,
+                    message=err.message,
+                    headers=err.headers,
+                )
+                raise token_request_error(clean, self.domain) from None
             if response.status >= HTTPStatus.MULTIPLE_CHOICES:
                 raise ClientPayloadError(f"token endpoint redirected ({response.status})")
             try:
-                token = await response.json(content_type=None)
+                return await response.json(content_type=None)
             except ValueError as err:
                 raise ClientPayloadError("token answer is not JSON") from err
-        return self._checked(token, data["grant_type"])
 
     def _checked(self, token: Any, grant_type: str) -> dict[str, Any]:
         """The token answer, with what Home Assistant relies on present and well typed."""
         if not isinstance(token, dict) or not token.get("access_token"):
             raise ClientPayloadError("token answer has no access_token")
         if not token.get("refresh_token"):
-            if grant_type == "authorization_code":
+            if grant_type != "refresh_token":
                 raise ClientPayloadError("token answer has no refresh_token")
             # A refresh may come back without one: keep the one we have.
             token.pop("refresh_token", None)

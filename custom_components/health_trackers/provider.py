@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 import os
 from typing import Literal
@@ -19,8 +19,18 @@ from .const import LOGGER
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 SensorValue = StateType | datetime
-ServiceData = Mapping[str, SensorValue]
-"""Sensor description key → value; a missing key means the service has no such value now."""
+
+
+@dataclass(frozen=True)
+class ServiceData:
+    """What a poll found.
+
+    ``values``: sensor description key → value; a missing key means the service has none.
+    ``measured_at``: for values that come from an earlier measurement than the latest one, when.
+    """
+
+    values: Mapping[str, SensorValue]
+    measured_at: Mapping[str, datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,8 @@ class OAuth2Settings:
     scopes: tuple[str, ...] = ()
     token_lifetime: timedelta
     """The documented access-token lifetime, used when a token answer has no expires_in."""
+    password_grant: bool = False
+    """Linked accounts of partner apps sign in with ``grant_type=password``, sent as a GET."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from homeassistant.components.sensor import SensorEntity, SensorEntityDescription
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
@@ -12,6 +14,8 @@ from .provider import SensorValue
 
 # The coordinator does all I/O.
 PARALLEL_UPDATES = 0
+
+ATTR_MEASURED_AT = "measured_at"
 
 
 async def async_setup_entry(
@@ -40,4 +44,10 @@ class HealthTrackersSensor(HealthTrackersEntity, SensorEntity):
     @property
     def native_value(self) -> SensorValue:
         """The coordinator's value for this key."""
-        return self.coordinator.data.get(self.entity_description.key)
+        return self.coordinator.data.values.get(self.entity_description.key)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """When the value was measured, if earlier than the latest measurement."""
+        measured_at = self.coordinator.data.measured_at.get(self.entity_description.key)
+        return {ATTR_MEASURED_AT: measured_at.isoformat()} if measured_at else None

@@ -1,6 +1,9 @@
 """Every service this integration supports, one module each."""
 
 from ..provider import Provider
+from .boditrax import BODITRAX
 from .sporttracks import SPORTTRACKS
 
-PROVIDERS: dict[str, Provider] = {provider.service: provider for provider in (SPORTTRACKS,)}
+PROVIDERS: dict[str, Provider] = {
+    provider.service: provider for provider in (BODITRAX, SPORTTRACKS)
+}

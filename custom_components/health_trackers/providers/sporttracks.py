@@ -95,7 +95,7 @@ class SportTracksClient(ServiceClient):
             latest = await self._async_latest(items[0]) if items else {}
             self._recent = await self._async_since(dt_util.utcnow() - WINDOW)
             self._latest, self._cursor = latest, cursor
-        return {**self._latest, **self._window_totals()}
+        return ServiceData({**self._latest, **self._window_totals()})
 
     async def _async_latest(self, summary: _Summary) -> dict[str, SensorValue]:
         """The newest workout: its list item, completed by its detail where it has one."""

@@ -1,0 +1,187 @@
+"""Fake Boditrax (api.boditrax.com): OAuth 2.0 with scopes and linked accounts, readings API.
+
+Serves the contract docs/service-contracts.md assumes (nothing of the data API is public):
+``/rest/v2.10/members`` and ``/rest/v2.10/readings`` with metric names as in Boditrax's own
+exports. Members can be set to export-style values (decimal commas, day-first local dates).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+import random
+from typing import Any, ClassVar
+
+from aiohttp import web
+
+from .oauth2 import OAuth2Client, OAuth2Service, TokenEncoding
+
+REST = "/rest/v2.10"
+ALL_SCOPES = ("measurement_analysis", "front_end")
+DEFAULT_CLIENT = OAuth2Client(
+    "boditrax-demo@apps.boditrax.com", "boditrax-demo-secret", "Home Assistant", scopes=ALL_SCOPES
+)
+SEGMENTS = ("LeftArm", "RightArm", "LeftLeg", "RightLeg")
+
+
+@dataclass
+class Reading:
+    """One scan: when, where and the metrics it measured."""
+
+    id: str
+    date: datetime
+    measurements: dict[str, float]
+    facility: str = "f_1"
+
+
+@dataclass
+class BoditraxMember:
+    """A gym member with a deterministic history of scans, newest first."""
+
+    id: str
+    name: str
+    readings: list[Reading] = field(default_factory=list)
+    linked: dict[str, str] = field(default_factory=dict)
+    """Linked-account external username → secret."""
+    export_style: bool = False
+    """Serve values as in a European export: decimal commas, day-first dates without a zone."""
+
+    @classmethod
+    def generate(
+        cls, member_id: str, name: str, *, seed: int, count: int, now: datetime
+    ) -> BoditraxMember:
+        """``count`` scans going back from ``now``, a few days apart, the same for the same seed."""
+        rng = random.Random(seed)
+        weight, fat, bone = rng.uniform(70, 95), rng.uniform(14, 26), rng.uniform(2.8, 3.6)
+        date = now - timedelta(hours=rng.uniform(20, 60))
+        readings = []
+        for index in range(count):
+            weight += rng.uniform(-0.6, 0.6)
+            fat += rng.uniform(-0.4, 0.4)
+            readings.append(
+                Reading(
+                    f"r_{seed}_{count - index}",
+                    date.replace(microsecond=0),
+                    _scan(rng, weight, fat, bone),
+                )
+            )
+            date -= timedelta(days=rng.uniform(3, 10))
+        return cls(member_id, name, readings)
+
+    def add_reading(self, reading: Reading) -> None:
+        """Record a new scan, keeping newest first."""
+        self.readings.insert(0, reading)
+        self.readings.sort(key=lambda item: item.date, reverse=True)
+
+
+def _scan(rng: random.Random, weight: float, fat: float, bone: float) -> dict[str, float]:
+    fat_free = weight - fat
+    muscle = fat_free - bone
+    water = fat_free * 0.73
+    scan = {
+        "BodyWeight": weight,
+        "FatMass": fat,
+        "MuscleMass": muscle,
+        "WaterMass": water,
+        "IntraCellularWaterMass": water * 0.62,
+        "ExtraCellularWaterMass": water * 0.38,
+        "BoneMass": bone,
+        "FatFreeMass": fat_free,
+        "VisceralFatRating": float(rng.randint(4, 14)),
+        "MetabolicAge": float(rng.randint(25, 55)),
+        "BasalMetabolicRatekJ": 4.184 * (370 + 21.6 * fat_free),
+        "BodyMassIndex": weight / 1.8**2,
+        "BoditraxScore": float(rng.randint(50, 90)),
+        "PhaseAngle": rng.uniform(5.5, 7.5),
+        "TrunkMuscleMass": muscle * 0.48,
+        "TrunkFatMass": fat * 0.5,
+    }
+    for segment in SEGMENTS:
+        share = 0.1 if "Arm" in segment else 0.16
+        scan[f"{segment}MuscleMass"] = muscle * share * 0.5
+        scan[f"{segment}FatMass"] = fat * share * 0.6
+        scan[f"PhaseAngle{segment}"] = rng.uniform(5.0, 7.8)
+    return {key: round(value, 2) for key, value in scan.items()}
+
+
+@dataclass
+class FakeBoditrax(OAuth2Service):
+    """Boditrax: OAuth 2.0 at /oauth (form-encoded; password grant as GET), REST under /rest/v2.10."""
+
+    service: ClassVar[str] = "boditrax"
+    name: ClassVar[str] = "Boditrax"
+    authorize_path: ClassVar[str] = "/oauth/auth"
+    token_path: ClassVar[str] = "/oauth/token"
+    token_encodings: ClassVar[frozenset[TokenEncoding]] = frozenset({"form"})
+    access_token_lifetime: ClassVar[int] = 1800
+    password_grant: ClassVar[bool] = True
+
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    history: int = 30
+    members: dict[str, BoditraxMember] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """A default app with both scopes and one member with a seeded history and a linked account."""
+        self.register_client(DEFAULT_CLIENT)
+        if not self.members:
+            member = BoditraxMember.generate(
+                "m_123", "Jo Lifter", seed=5, count=self.history, now=self.now
+            )
+            member.linked["partner-user-42"] = "partner-secret"
+            self.add_member(member)
+
+    def add_member(self, member: BoditraxMember) -> BoditraxMember:
+        """Add a member; the first one is the one signed in on the sign-in page."""
+        self.members[member.id] = member
+        self.current_user = self.current_user or member.id
+        return member
+
+    def users(self) -> dict[str, str]:
+        """Member id → display name."""
+        return {member_id: member.name for member_id, member in self.members.items()}
+
+    def linked_user(self, username: str, secret: str) -> str | None:
+        """The member a linked account belongs to."""
+        for member in self.members.values():
+            if secret and member.linked.get(username) == secret:
+                return member.id
+        return None
+
+    def setup_routes(self, app: web.Application) -> None:
+        """OAuth plus the members and readings collections."""
+        self.setup_oauth_routes(app)
+        app.router.add_get(f"{REST}/members", self._members)
+        app.router.add_get(f"{REST}/readings", self._readings)
+
+    async def _members(self, request: web.Request) -> web.Response:
+        return web.json_response([self.bearer_user(request, "front_end", "user_management")])
+
+    async def _readings(self, request: web.Request) -> web.Response:
+        member = self.members[self.bearer_user(request, "measurement_analysis", "reporting")]
+        try:
+            limit = int(request.query.get("limit", 20))
+            page = int(request.query.get("page", 0))
+        except ValueError:
+            return web.json_response(
+                {"success": False, "error": "limit and page are numbers"}, status=400
+            )
+        chunk = member.readings[page * limit : (page + 1) * limit]
+        return web.json_response([self._render(reading, member) for reading in chunk])
+
+    @staticmethod
+    def _render(reading: Reading, member: BoditraxMember) -> dict[str, Any]:
+        if member.export_style:
+            date = reading.date.strftime("%d/%m/%Y %H:%M:%S")
+            values: dict[str, Any] = {
+                key: f"{value}".replace(".", ",") for key, value in reading.measurements.items()
+            }
+        else:
+            date = reading.date.isoformat().replace("+00:00", "Z")
+            values = dict(reading.measurements)
+        return {
+            "id": reading.id,
+            "member": member.id,
+            "facility": reading.facility,
+            "date": date,
+            "measurements": values,
+        }
