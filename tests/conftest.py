@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +24,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
 from custom_components.health_trackers.const import DOMAIN
-from fakes import FakeBoditrax, FakeSportTracks
+from fakes import FakeBoditrax, FakeService, FakeSportTracks
 from fakes.sporttracks import DEFAULT_CLIENT
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -42,16 +43,24 @@ def frozen_now(freezer: FrozenDateTimeFactory) -> FrozenDateTimeFactory:
     return freezer
 
 
+@contextlib.asynccontextmanager
+async def serving[F: FakeService](fake: F, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[F]:
+    """Run a fake and point the integration at it through its development variable."""
+    await fake.start()
+    monkeypatch.setenv(f"HEALTH_TRACKERS_{fake.service.upper()}_URL", fake.origin)
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
 @pytest.fixture
 async def sporttracks(
     socket_enabled: None, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncGenerator[FakeSportTracks]:
     """The fake SportTracks, and the integration pointed at it."""
-    fake = FakeSportTracks(now=NOW)
-    await fake.start()
-    monkeypatch.setenv("HEALTH_TRACKERS_SPORTTRACKS_URL", fake.origin)
-    yield fake
-    await fake.stop()
+    async with serving(FakeSportTracks(now=NOW), monkeypatch) as fake:
+        yield fake
 
 
 @pytest.fixture
@@ -59,11 +68,8 @@ async def boditrax(
     socket_enabled: None, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncGenerator[FakeBoditrax]:
     """The fake Boditrax, and the integration pointed at it."""
-    fake = FakeBoditrax(now=NOW)
-    await fake.start()
-    monkeypatch.setenv("HEALTH_TRACKERS_BODITRAX_URL", fake.origin)
-    yield fake
-    await fake.stop()
+    async with serving(FakeBoditrax(now=NOW), monkeypatch) as fake:
+        yield fake
 
 
 @pytest.fixture
