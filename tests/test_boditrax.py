@@ -343,3 +343,49 @@ async def test_linked_account_reconfigure(
     assert result["step_id"] == "linked_account"
     result = await hass.config_entries.flow.async_configure(result["flow_id"], LINKED)
     assert result["reason"] == "reconfigure_successful"
+
+
+@pytest.mark.usefixtures("current_request_with_host")
+async def test_same_member_both_ways_aborts(
+    hass: HomeAssistant, entry: ConfigEntry, boditrax: FakeBoditrax
+) -> None:
+    """The member added by sign-in cannot be added again as a linked account."""
+    result = await hass.config_entries.flow.async_configure(
+        (await _start(hass, "boditrax_linked"))["flow_id"], LINKED
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+async def test_token_without_expires_in(
+    hass: HomeAssistant, boditrax: FakeBoditrax, boditrax_credential: None, consent: Consent
+) -> None:
+    """Boditrax's documented 1800 s stand in for a missing expires_in."""
+    boditrax.include_expires_in = False
+    result = await consent(await _start(hass, "boditrax"), "allow")
+    assert result["result"].data["token"]["expires_in"] == 1800
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+async def test_outage_and_recovery(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    boditrax: FakeBoditrax,
+    frozen_now: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+) -> None:
+    """Boditrax down: unavailable, logged once; back: values and a recovery line."""
+    boditrax.fail(
+        status, "<html>down</html>", content_type="text/html", path="/rest/v2.10/readings"
+    )
+    for _ in range(2):
+        await async_poll(hass, frozen_now, timedelta(minutes=30))
+        assert hass.states.get(f"{PREFIX}weight").state == "unavailable"
+    assert sum("Error fetching Boditrax m_123 data" in r.getMessage() for r in caplog.records) == 1
+    boditrax.clear_faults()
+    await async_poll(hass, frozen_now, timedelta(minutes=30))
+    assert hass.states.get(f"{PREFIX}weight").state != "unavailable"
+    assert (
+        sum("Fetching Boditrax m_123 data recovered" in r.getMessage() for r in caplog.records) == 1
+    )
