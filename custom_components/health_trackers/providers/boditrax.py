@@ -54,6 +54,15 @@ DIRECT = {
 
 
 @dataclass(frozen=True)
+class _Scan:
+    """A reading as we use it: its id, when it was taken and the metrics that could be read."""
+
+    id: str | None
+    date: datetime
+    metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
 class _Known:
     value: float
     measured_at: datetime
@@ -65,7 +74,7 @@ class BoditraxClient(ServiceClient):
     def __init__(self, api: ServiceApi) -> None:
         """Nothing known yet."""
         super().__init__(api)
-        self._newest: tuple[str | None, datetime] | None = None
+        self._newest: _Scan | None = None
         self._known: dict[str, _Known] = {}
 
     async def async_get_account(self) -> Account:
@@ -79,37 +88,35 @@ class BoditraxClient(ServiceClient):
 
     async def async_get_data(self) -> ServiceData:
         """One request when no scan is new; a backfill of recent scans on the first poll."""
-        readings = await self._async_readings(1 if self._newest else BACKFILL)
-        if readings and (readings[0][0], readings[0][1]) != self._newest:
-            for _, measured_at, metrics in reversed(readings):  # oldest first: newer values win
-                for metric, value in metrics.items():
-                    self._known[metric] = _Known(value, measured_at)
-            self._newest = (readings[0][0], readings[0][1])
+        scans = await self._async_scans(1 if self._newest else BACKFILL)
+        if scans and scans[0] != self._newest:
+            for scan in reversed(scans):  # oldest first: newer values win
+                for metric, value in scan.metrics.items():
+                    self._known[metric] = _Known(value, scan.date)
+            self._newest = scans[0]
         return self._data()
 
-    async def _async_readings(
-        self, limit: int
-    ) -> list[tuple[str | None, datetime, dict[str, float]]]:
-        """The newest ``limit`` scans: id, time and the metrics that could be read."""
+    async def _async_scans(self, limit: int) -> list[_Scan]:
+        """The newest ``limit`` readings, newest first; unreadable items are skipped."""
         answer = await self.api.async_request(
             "GET", f"{REST}/readings", params={"limit": str(limit)}, scope=READ_SCOPE
         )
         if not isinstance(answer, list):
             raise InvalidResponseError("readings is not a list")
-        readings = []
+        scans = []
         for item in answer:
             if not isinstance(item, dict) or (date := as_local_datetime(item.get("date"))) is None:
                 continue
             raw = item.get("measurements")
             metrics = _metrics(raw) if isinstance(raw, Mapping) else {}
-            readings.append((as_text(item.get("id")), date, metrics))
-        readings.sort(key=lambda reading: reading[1], reverse=True)
-        return readings
+            scans.append(_Scan(as_text(item.get("id")), date, metrics))
+        scans.sort(key=lambda scan: scan.date, reverse=True)
+        return scans
 
     def _data(self) -> ServiceData:
         if self._newest is None:
             return ServiceData({})
-        scan_time = self._newest[1]
+        scan_time = self._newest.date
         values: dict[str, SensorValue] = {"scan_time": scan_time}
         measured_at: dict[str, datetime] = {}
 
