@@ -52,7 +52,7 @@ async def test_authorize_url_has_state_and_service_urls(
     """The external step goes to the service's authorize page with a non-empty state."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["boditrax", "boditrax_linked", "sporttracks"]
+    assert result["menu_options"] == ["bactrack", "boditrax", "boditrax_linked", "sporttracks"]
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"next_step_id": "sporttracks"}
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from http import HTTPStatus
 import json
 from typing import Any, Protocol
@@ -32,11 +33,21 @@ class Authenticator(Protocol):
 class ServiceApi:
     """One service's origin plus an authenticator; returns decoded JSON or raises."""
 
-    def __init__(self, session: ClientSession, origin: str, auth: Authenticator) -> None:
-        """Store what every request needs; no I/O here."""
+    def __init__(
+        self,
+        session: ClientSession,
+        origin: str,
+        auth: Authenticator,
+        query: Mapping[str, str] | None = None,
+    ) -> None:
+        """Store what every request needs; no I/O here.
+
+        ``query``: parameters every request carries (signed with the rest of the URL).
+        """
         self._session = session
         self.origin = URL(origin)
         self._auth = auth
+        self._query = dict(query or {})
 
     def url(self, path_or_url: str) -> URL:
         """A URL on our origin, from a path or from a link the service sent.
@@ -59,9 +70,29 @@ class ServiceApi:
 
         ``scope``: the OAuth scope the request needs, so a 403 can say which one is missing.
         """
+        body = await self.async_request_body(
+            method, path_or_url, params=params, json_body=json_body, scope=scope
+        )
+        try:
+            return json.loads(body)
+        except ValueError as err:
+            raise InvalidResponseError(
+                f"{method} {self.url(path_or_url).path} answered a body that is not JSON"
+            ) from err
+
+    async def async_request_body(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: dict[str, str] | None = None,
+        json_body: Any = None,
+        scope: str | None = None,
+    ) -> bytes:
+        """Send a request and return the raw body of a successful answer (see async_request)."""
         url = self.url(path_or_url)
-        if params:
-            url = url.update_query(params)
+        if params or self._query:
+            url = url.update_query({**self._query, **(params or {})})
         headers = {
             "Accept": "application/json",
             "Authorization": await self._auth.async_authorization(method, url),
@@ -88,9 +119,4 @@ class ServiceApi:
         if status >= HTTPStatus.MULTIPLE_CHOICES:
             # Redirects are not followed: the token must not leave the service's origin.
             raise InvalidResponseError(f"{method} {url.path} answered {status}")
-        try:
-            return json.loads(body)
-        except ValueError as err:
-            raise InvalidResponseError(
-                f"{method} {url.path} answered a body that is not JSON"
-            ) from err
+        return body

@@ -14,26 +14,57 @@ import logging
 from typing import Any
 
 from aiohttp import ClientError, ClientResponseError
-from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_RECONFIGURE, ConfigFlowResult
+from homeassistant.config_entries import (
+    SOURCE_REAUTH,
+    SOURCE_RECONFIGURE,
+    ConfigEntry,
+    ConfigFlowResult,
+    OptionsFlow,
+)
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.core import callback
 from homeassistant.helpers.config_entry_oauth2_flow import (
     AbstractOAuth2FlowHandler,
     AbstractOAuth2Implementation,
     async_get_implementations,
 )
-from homeassistant.helpers.selector import TextSelector, TextSelectorConfig, TextSelectorType
+from homeassistant.helpers.http import current_request
+from homeassistant.helpers.network import NoURLAvailableError, get_url
+from homeassistant.helpers.selector import (
+    BooleanSelector,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
 
-from .api import ServiceApi
+from .api import Authenticator
 from .compat import REFUSED, vol
-from .const import CONF_SERVICE, DOMAIN, LOGGER
+from .const import CONF_PERSONAL_DATA, CONF_SERVICE, CONF_UPDATE_INTERVAL, DOMAIN, LOGGER
 from .exceptions import AuthenticationError, ServiceError
+from .oauth1 import (
+    CALLBACK_PATH,
+    CONF_ACCESS_TOKEN,
+    CONF_ACCESS_TOKEN_SECRET,
+    CONF_CONSUMER_KEY,
+    CONF_CONSUMER_SECRET,
+    OOB,
+    OAuth1Dance,
+    OAuth1Signer,
+    OAuth1Token,
+    async_expect_callback,
+    async_forget_flow,
+)
 from .oauth2 import BearerToken, OAuth2Credential, ServiceOAuth2Implementation
 from .provider import Provider
 from .providers import PROVIDERS
 
 CONF_IMPLEMENTATION = "implementation"
 CONF_LINKED_USERNAME = "linked_username"
+CONF_MANUAL_CODE = "manual_code"
+CONF_VERIFIER = "verifier"
 LINKED = "_linked"
 
 # Menu step → (provider, signs in as a linked account): every service, plus the linked-account
@@ -41,9 +72,8 @@ LINKED = "_linked"
 _MENU_STEPS: dict[str, tuple[Provider, bool]] = {
     f"async_step_{provider.service}{suffix}": (provider, linked)
     for provider in PROVIDERS.values()
-    if provider.oauth2 is not None
     for suffix, linked in (("", False), (LINKED, True))
-    if not linked or provider.oauth2.password_grant
+    if not linked or (provider.oauth2 is not None and provider.oauth2.password_grant)
 }
 
 
@@ -56,6 +86,17 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
     provider: Provider
     linked = False
     """Whether the account signs in as a partner app's linked account (password grant)."""
+    dance: OAuth1Dance
+    request_token: OAuth1Token
+    manual_code = False
+    """OAuth 1.0a without a callback: the user copies the verifier from the service's page."""
+    verifier = ""
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> HealthTrackersOptionsFlow:
+        """How often to poll, and whether to show personal details."""
+        return HealthTrackersOptionsFlow()
 
     @property
     def logger(self) -> logging.Logger:
@@ -81,6 +122,8 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
         self, provider: Provider, linked: bool, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         self.provider, self.linked = provider, linked
+        if provider.oauth1 is not None:
+            return await self.async_step_consumer()
         return await self.async_step_pick_implementation()
 
     async def async_step_pick_implementation(
@@ -191,14 +234,12 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
         return {}
 
     async def async_oauth_create_entry(self, data: dict[str, Any]) -> ConfigFlowResult:
+        """OAuth 2.0 tokens are in: finish with the new access token."""
+        return await self._async_finish(BearerToken(data["token"]["access_token"]), data)
+
+    async def _async_finish(self, auth: Authenticator, data: dict[str, Any]) -> ConfigFlowResult:
         """Ask the service whose account this is, then create or update the entry."""
-        client = self.provider.client_factory(
-            ServiceApi(
-                async_get_clientsession(self.hass),
-                self.provider.origin,
-                BearerToken(data["token"]["access_token"]),
-            )
-        )
+        client = self.provider.client(self.hass, auth)
         try:
             account = await client.async_get_account()
         except AuthenticationError:
@@ -228,12 +269,20 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
     async def async_step_reauth_confirm(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Explain, then reuse the entry's credential."""
+        """Explain, then reuse the entry's credential (or OAuth 1.0a consumer)."""
         entry = self._get_reauth_entry()
         if user_input is None:
             return self.async_show_form(
                 step_id="reauth_confirm",
                 description_placeholders={"service": self.provider.name, "account": entry.title},
+            )
+        if self.provider.oauth1 is not None:
+            return await self.async_step_consumer(
+                {
+                    CONF_CONSUMER_KEY: entry.data[CONF_CONSUMER_KEY],
+                    CONF_CONSUMER_SECRET: entry.data[CONF_CONSUMER_SECRET],
+                    CONF_MANUAL_CODE: entry.data.get(CONF_MANUAL_CODE, False),
+                }
             )
         return await self.async_step_pick_implementation(
             {CONF_IMPLEMENTATION: entry.data["auth_implementation"]}
@@ -244,6 +293,168 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Sign the same account in again, with a credential of the user's choice."""
         entry_data = self._get_reconfigure_entry().data
-        self.provider = PROVIDERS[entry_data[CONF_SERVICE]]
-        self.linked = CONF_LINKED_USERNAME in entry_data
-        return await self.async_step_pick_implementation()
+        return await self._async_step_service(
+            PROVIDERS[entry_data[CONF_SERVICE]], CONF_LINKED_USERNAME in entry_data
+        )
+
+    # -- OAuth 1.0a --------------------------------------------------------------------------
+
+    async def async_step_consumer(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The app's consumer key and secret (OAuth 1.0a services have no application credentials)."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            self.dance = OAuth1Dance(
+                self.hass,
+                self.provider,
+                user_input[CONF_CONSUMER_KEY].strip(),
+                user_input[CONF_CONSUMER_SECRET].strip(),
+            )
+            self.manual_code = bool(user_input.get(CONF_MANUAL_CODE))
+            try:
+                return await self._async_authorize()
+            except NoURLAvailableError:
+                return self.async_abort(reason="no_url_available")
+            except AuthenticationError:
+                errors["base"] = "invalid_consumer"
+            except ServiceError as err:
+                LOGGER.warning("Could not start signing in to %s: %s", self.provider.name, err)
+                errors["base"] = "cannot_connect"
+        key = (user_input or self._existing_entry_data()).get(CONF_CONSUMER_KEY, "")
+        return self.async_show_form(
+            step_id="consumer",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(CONF_CONSUMER_KEY, default=key): TextSelector(),
+                    vol.Required(CONF_CONSUMER_SECRET): TextSelector(
+                        TextSelectorConfig(type=TextSelectorType.PASSWORD)
+                    ),
+                    vol.Optional(CONF_MANUAL_CODE, default=self.manual_code): BooleanSelector(),
+                }
+            ),
+            errors=errors,
+            description_placeholders={"service": self.provider.name},
+        )
+
+    async def _async_authorize(self) -> ConfigFlowResult:
+        """Get a request token, then send the user to the service to authorize it."""
+        if not self.manual_code:
+            self.request_token = await self.dance.async_request_token(self._callback_url())
+            if self.request_token.callback_confirmed:
+                async_expect_callback(self.hass, self.request_token, self.flow_id)
+                return await self.async_step_oauth1_authorize()
+            # The service will not call back (OAuth 1.0 behaviour): it shows the verifier instead.
+            self.manual_code = True
+        self.request_token = await self.dance.async_request_token(OOB)
+        return await self.async_step_oauth1_verifier()
+
+    def _callback_url(self) -> str:
+        """The callback on the Home Assistant address the user's browser is using."""
+        request = current_request.get()
+        base = request.headers.get("HA-Frontend-Base") if request is not None else None
+        return (base or get_url(self.hass, allow_cloud=False)) + CALLBACK_PATH
+
+    async def async_step_oauth1_authorize(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Wait for the service to send the browser back to the callback view."""
+        if user_input is None:
+            return self.async_external_step(
+                step_id="oauth1_authorize",
+                url=self.dance.authorize_url(self.request_token),
+                description_placeholders={"service": self.provider.name},
+            )
+        if user_input.get("denied"):
+            return self.async_external_step_done(next_step_id="authorize_rejected")
+        self.verifier = user_input["oauth_verifier"]
+        return self.async_external_step_done(next_step_id="oauth1_finish")
+
+    async def async_step_authorize_rejected(
+        self, data: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The user denied access on the service's page."""
+        return self.async_abort(
+            reason="user_rejected_authorize", description_placeholders={"error": "access_denied"}
+        )
+
+    async def async_step_oauth1_finish(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Trade the verifier the callback brought for the access token."""
+        try:
+            return await self._async_access_token()
+        except AuthenticationError:
+            return self.async_abort(reason="invalid_auth")
+        except ServiceError as err:
+            LOGGER.warning("Could not finish signing in to %s: %s", self.provider.name, err)
+            return self.async_abort(reason="cannot_connect")
+
+    async def async_step_oauth1_verifier(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Without a callback: the user opens the service's page and pastes the code it shows."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            self.verifier = user_input[CONF_VERIFIER].strip()
+            try:
+                return await self._async_access_token()
+            except AuthenticationError:
+                errors["base"] = "invalid_verifier"
+            except ServiceError as err:
+                LOGGER.warning("Could not finish signing in to %s: %s", self.provider.name, err)
+                errors["base"] = "cannot_connect"
+        return self.async_show_form(
+            step_id="oauth1_verifier",
+            data_schema=vol.Schema({vol.Required(CONF_VERIFIER): TextSelector()}),
+            errors=errors,
+            description_placeholders={
+                "service": self.provider.name,
+                "authorize_url": self.dance.authorize_url(self.request_token),
+            },
+        )
+
+    async def _async_access_token(self) -> ConfigFlowResult:
+        access = await self.dance.async_access_token(self.request_token, self.verifier)
+        consumer_key, consumer_secret = self.dance.consumer
+        data = {
+            CONF_CONSUMER_KEY: consumer_key,
+            CONF_CONSUMER_SECRET: consumer_secret,
+            CONF_ACCESS_TOKEN: access.token,
+            CONF_ACCESS_TOKEN_SECRET: access.secret,
+            CONF_MANUAL_CODE: self.manual_code,
+        }
+        return await self._async_finish(OAuth1Signer.for_entry(data), data)
+
+    @callback
+    def async_remove(self) -> None:
+        """The flow ended or was closed: its request token resumes nothing any more."""
+        async_forget_flow(self.hass, self.flow_id)
+
+
+class HealthTrackersOptionsFlow(OptionsFlow):
+    """Poll interval for every service; personal details for services that have them."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """One form; saving it reloads the entry."""
+        if user_input is not None:
+            return self.async_create_entry(data=user_input)
+        provider = PROVIDERS[self.config_entry.data[CONF_SERVICE]]
+        options = self.config_entry.options
+        minutes = options.get(CONF_UPDATE_INTERVAL, provider.update_interval.total_seconds() / 60)
+        fields: dict[Any, Any] = {
+            vol.Required(CONF_UPDATE_INTERVAL, default=minutes): NumberSelector(
+                NumberSelectorConfig(
+                    min=1, max=1440, step=1, unit_of_measurement="min", mode=NumberSelectorMode.BOX
+                )
+            )
+        }
+        if provider.personal_sensors:
+            fields[
+                vol.Required(CONF_PERSONAL_DATA, default=options.get(CONF_PERSONAL_DATA, False))
+            ] = BooleanSelector()
+        return self.async_show_form(
+            step_id="init",
+            data_schema=vol.Schema(fields),
+            description_placeholders={"service": provider.name},
+        )

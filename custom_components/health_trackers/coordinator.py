@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
-from .const import DOMAIN, LOGGER
+from .const import CONF_UPDATE_INTERVAL, DOMAIN, LOGGER
 from .exceptions import AuthenticationError, MissingScopeError, ServiceError
 from .provider import Provider, ServiceClient, ServiceData
 
@@ -25,17 +27,20 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[ServiceData]):
         provider: Provider,
         client: ServiceClient,
     ) -> None:
-        """Poll at the provider's interval."""
+        """Poll at the interval the user chose, else the provider's."""
+        minutes = entry.options.get(CONF_UPDATE_INTERVAL)
         super().__init__(
             hass,
             LOGGER,
             config_entry=entry,
             name=entry.title,
-            update_interval=provider.update_interval,
+            update_interval=timedelta(minutes=minutes) if minutes else provider.update_interval,
         )
         self.provider = provider
         self.client = client
         self.account_id = entry.unique_id or entry.entry_id
+        self.options = dict(entry.options)
+        """The options this coordinator was built with; others need a reload."""
 
     async def _async_update_data(self) -> ServiceData:
         """Ask the client; translate its errors into Home Assistant's."""

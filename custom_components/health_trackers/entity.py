@@ -9,6 +9,11 @@ from .const import DOMAIN
 from .coordinator import HealthTrackersCoordinator
 
 
+def entity_unique_id(coordinator: HealthTrackersCoordinator, key: str) -> str:
+    """``<service>_<account>_<key>``: stable across reloads and new sign-ins of the same account."""
+    return f"{coordinator.account_id}_{key}"
+
+
 class HealthTrackersEntity(CoordinatorEntity[HealthTrackersCoordinator]):
     """Names itself by translation key and belongs to its account's device."""
 
@@ -18,7 +23,7 @@ class HealthTrackersEntity(CoordinatorEntity[HealthTrackersCoordinator]):
         """Unique id ``<service>_<account>_<key>``; device per account."""
         super().__init__(coordinator)
         provider = coordinator.provider
-        self._attr_unique_id = f"{coordinator.account_id}_{key}"
+        self._attr_unique_id = entity_unique_id(coordinator, key)
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, coordinator.account_id)},
             name=coordinator.config_entry.title,

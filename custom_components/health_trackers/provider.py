@@ -10,10 +10,12 @@ import os
 from typing import Literal
 
 from homeassistant.components.sensor import SensorEntityDescription
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import StateType
 from yarl import URL
 
-from .api import ServiceApi
+from .api import Authenticator, ServiceApi
 from .const import LOGGER
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -76,6 +78,15 @@ class OAuth2Settings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class OAuth1Settings:
+    """How a service speaks OAuth 1.0a (RFC 5849): its three endpoints."""
+
+    request_token_path: str
+    authorize_path: str
+    access_token_path: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Provider:
     """A service: where it lives, how it signs in, what it measures and how to read it."""
 
@@ -86,7 +97,20 @@ class Provider:
     sensors: tuple[SensorEntityDescription, ...]
     client_factory: Callable[[ServiceApi], ServiceClient]
     oauth2: OAuth2Settings | None = None
+    oauth1: OAuth1Settings | None = None
+    personal_sensors: tuple[SensorEntityDescription, ...] = ()
+    """Sensors that reveal private details (where, notes): created only when the user opts in."""
+    query: Mapping[str, str] = field(default_factory=dict)
+    """Query parameters the service wants on every request (BACtrack: ``format=json``)."""
     configuration_url: str | None = None
+
+    def api(self, hass: HomeAssistant, auth: Authenticator) -> ServiceApi:
+        """The service's API on Home Assistant's shared session, signed by ``auth``."""
+        return ServiceApi(async_get_clientsession(hass), self.origin, auth, self.query)
+
+    def client(self, hass: HomeAssistant, auth: Authenticator) -> ServiceClient:
+        """A client for the account ``auth`` signs in as."""
+        return self.client_factory(self.api(hass, auth))
 
     @property
     def origin(self) -> str:

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeassistant.components.sensor import SensorEntity, SensorEntityDescription
+from homeassistant.components.sensor import (
+    DOMAIN as SENSOR_DOMAIN,
+    SensorEntity,
+    SensorEntityDescription,
+)
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
+from .const import CONF_PERSONAL_DATA, DOMAIN
 from .coordinator import HealthTrackersConfigEntry, HealthTrackersCoordinator
-from .entity import HealthTrackersEntity
+from .entity import HealthTrackersEntity, entity_unique_id
 from .provider import SensorValue
 
 # The coordinator does all I/O.
@@ -23,11 +29,21 @@ async def async_setup_entry(
     entry: HealthTrackersConfigEntry,
     async_add_entities: AddEntitiesCallback,
 ) -> None:
-    """One sensor per description the provider hands us."""
+    """One sensor per description the provider hands us; personal ones only if the user opted in."""
     coordinator = entry.runtime_data
+    provider = coordinator.provider
+    descriptions = provider.sensors
+    if entry.options.get(CONF_PERSONAL_DATA):
+        descriptions += provider.personal_sensors
+    else:
+        # Opting out removes them, so their last state leaves the recorder's current view too.
+        registry = er.async_get(hass)
+        for description in provider.personal_sensors:
+            unique_id = entity_unique_id(coordinator, description.key)
+            if entity_id := registry.async_get_entity_id(SENSOR_DOMAIN, DOMAIN, unique_id):
+                registry.async_remove(entity_id)
     async_add_entities(
-        HealthTrackersSensor(coordinator, description)
-        for description in coordinator.provider.sensors
+        HealthTrackersSensor(coordinator, description) for description in descriptions
     )
 
 

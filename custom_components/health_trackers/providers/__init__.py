@@ -1,9 +1,10 @@
 """Every service this integration supports, one module each."""
 
 from ..provider import Provider
+from .bactrack import BACTRACK
 from .boditrax import BODITRAX
 from .sporttracks import SPORTTRACKS
 
 PROVIDERS: dict[str, Provider] = {
-    provider.service: provider for provider in (BODITRAX, SPORTTRACKS)
+    provider.service: provider for provider in (BACTRACK, BODITRAX, SPORTTRACKS)
 }

@@ -1,0 +1,211 @@
+"""OAuth 1.0a (RFC 5849): request signing, the token dance, and the callback view that ends it.
+
+Home Assistant has helpers for OAuth 2.0 only. Signatures come from authlib's client pieces
+(HMAC-SHA1, parameters in the Authorization header); requests go over Home Assistant's shared
+session. The provider redirects the user's browser to ``CALLBACK_PATH`` with the request token it
+issued; the view resumes exactly the flow that asked for that token, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+import json
+import time
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+from authlib.oauth1 import ClientAuth
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.data_entry_flow import UnknownFlow
+from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
+from homeassistant.util.hass_dict import HassKey
+from yarl import URL
+
+from .const import DOMAIN, LOGGER
+from .exceptions import InvalidResponseError
+from .provider import OAuth1Settings, Provider
+
+CALLBACK_PATH = f"/api/{DOMAIN}/oauth1/callback"
+OOB = "oob"
+"""``oauth_callback`` value asking the provider to show the verifier to the user instead."""
+REQUEST_TOKEN_LIFETIME = 600
+"""How long the callback waits for the browser; a request token is not used later than this."""
+
+CONF_CONSUMER_KEY = "consumer_key"
+CONF_CONSUMER_SECRET = "consumer_secret"
+CONF_ACCESS_TOKEN = "access_token"
+CONF_ACCESS_TOKEN_SECRET = "access_token_secret"
+
+CLOSE_PAGE = (
+    "<!doctype html><html><body><p>Signed in. This window can be closed.</p>"
+    "<script>window.close()</script></body></html>"
+)
+REFUSED_PAGE = (
+    "<!doctype html><html><body><h1>This sign-in link cannot be used</h1>"
+    "<p>It is unknown, expired or was already used. Close this window and add the account "
+    "again in Home Assistant.</p></body></html>"
+)
+
+
+@dataclass(frozen=True)
+class OAuth1Token:
+    """A token and its secret: a request token during the dance, an access token after it."""
+
+    token: str
+    secret: str
+    callback_confirmed: bool = False
+
+
+class OAuth1Signer:
+    """Signs each request with the consumer's (and the token's) secret; an ``Authenticator``."""
+
+    def __init__(
+        self,
+        consumer_key: str,
+        consumer_secret: str,
+        token: OAuth1Token | None = None,
+        *,
+        callback_url: str | None = None,
+        verifier: str | None = None,
+    ) -> None:
+        """Keep the credentials; ``callback_url`` and ``verifier`` belong to the token requests."""
+        self._client = ClientAuth(
+            consumer_key,
+            consumer_secret,
+            token=token.token if token else None,
+            token_secret=token.secret if token else None,
+            redirect_uri=callback_url,
+            verifier=verifier,
+            signature_method="HMAC-SHA1",
+            signature_type="HEADER",
+        )
+
+    @classmethod
+    def for_entry(cls, data: Mapping[str, Any]) -> OAuth1Signer:
+        """The signer for a config entry's stored consumer and access token."""
+        return cls(
+            data[CONF_CONSUMER_KEY],
+            data[CONF_CONSUMER_SECRET],
+            OAuth1Token(data[CONF_ACCESS_TOKEN], data[CONF_ACCESS_TOKEN_SECRET]),
+        )
+
+    async def async_authorization(self, method: str, url: URL) -> str:
+        """``OAuth …`` header over the method and the full URL, with a fresh nonce and timestamp."""
+        _, headers, _ = self._client.prepare(method, str(url), {}, b"")
+        return str(headers["Authorization"])
+
+
+class OAuth1Dance:
+    """The three legs for one consumer of one service."""
+
+    def __init__(
+        self, hass: HomeAssistant, provider: Provider, consumer_key: str, consumer_secret: str
+    ) -> None:
+        """Nothing is sent yet."""
+        assert provider.oauth1 is not None
+        self._hass = hass
+        self._provider = provider
+        self._settings: OAuth1Settings = provider.oauth1
+        self.consumer = (consumer_key, consumer_secret)
+
+    async def async_request_token(self, callback_url: str) -> OAuth1Token:
+        """Temporary credentials, to be authorized by the user; AuthenticationError: bad consumer."""
+        signer = OAuth1Signer(*self.consumer, callback_url=callback_url)
+        answer = await self._async_token_request(self._settings.request_token_path, signer)
+        return OAuth1Token(
+            answer["oauth_token"],
+            answer["oauth_token_secret"],
+            callback_confirmed=str(answer.get("oauth_callback_confirmed", "")).lower() == "true",
+        )
+
+    def authorize_url(self, request_token: OAuth1Token) -> str:
+        """The provider's page where the user signs in and allows access."""
+        url = URL(self._provider.origin + self._settings.authorize_path)
+        return str(url.update_query({"oauth_token": request_token.token}))
+
+    async def async_access_token(self, request_token: OAuth1Token, verifier: str) -> OAuth1Token:
+        """Trade the authorized request token and its verifier for the lasting access token."""
+        signer = OAuth1Signer(*self.consumer, request_token, verifier=verifier)
+        answer = await self._async_token_request(self._settings.access_token_path, signer)
+        return OAuth1Token(answer["oauth_token"], answer["oauth_token_secret"])
+
+    async def _async_token_request(self, path: str, signer: OAuth1Signer) -> dict[str, str]:
+        """POST a token request; the answer is form-encoded (RFC 5849) or, tolerated, JSON."""
+        body = await self._provider.api(self._hass, signer).async_request_body("POST", path)
+        text = body.decode(errors="replace").strip()
+        try:
+            decoded = json.loads(text)
+        except ValueError:
+            answer = dict(parse_qsl(text))
+        else:
+            answer = (
+                {key: str(value) for key, value in decoded.items()}
+                if isinstance(decoded, dict)
+                else {}
+            )
+        if not answer.get("oauth_token") or not answer.get("oauth_token_secret"):
+            raise InvalidResponseError(f"POST {path} answered no oauth_token and secret")
+        return answer
+
+
+@dataclass
+class _Waiting:
+    flow_id: str
+    expires_at: float
+
+
+DATA_WAITING: HassKey[dict[str, _Waiting]] = HassKey(f"{DOMAIN}_oauth1_waiting")
+"""Request token → the flow waiting for the browser to come back with it."""
+
+
+@callback
+def async_expect_callback(hass: HomeAssistant, request_token: OAuth1Token, flow_id: str) -> None:
+    """Let the callback view resume ``flow_id`` when the browser brings ``request_token`` back."""
+    if DATA_WAITING not in hass.data:
+        hass.data[DATA_WAITING] = {}
+        hass.http.register_view(OAuth1CallbackView())
+    hass.data[DATA_WAITING][request_token.token] = _Waiting(
+        flow_id, time.monotonic() + REQUEST_TOKEN_LIFETIME
+    )
+
+
+@callback
+def async_forget_flow(hass: HomeAssistant, flow_id: str) -> None:
+    """A flow ended: its request tokens no longer resume anything."""
+    waiting = hass.data.get(DATA_WAITING, {})
+    for token in [token for token, item in waiting.items() if item.flow_id == flow_id]:
+        del waiting[token]
+
+
+class OAuth1CallbackView(HomeAssistantView):
+    """Where the provider sends the browser back; no Home Assistant login, the token is the key."""
+
+    url = CALLBACK_PATH
+    name = f"api:{DOMAIN}:oauth1:callback"
+    requires_auth = False
+
+    async def get(self, request: web.Request) -> web.Response:
+        """Resume the flow that issued the request token, at most once, then close the window."""
+        hass = request.app[KEY_HASS]
+        token = request.query.get("oauth_token") or request.query.get("denied", "")
+        waiting = hass.data[DATA_WAITING].pop(token, None)
+        if waiting is None or waiting.expires_at < time.monotonic():
+            LOGGER.debug("OAuth 1.0a callback with an unknown, expired or used request token")
+            return web.Response(
+                status=HTTPStatus.BAD_REQUEST, text=REFUSED_PAGE, content_type="text/html"
+            )
+        user_input = (
+            {"denied": True}
+            if "denied" in request.query
+            else {"oauth_token": token, "oauth_verifier": request.query.get("oauth_verifier", "")}
+        )
+        try:
+            await hass.config_entries.flow.async_configure(waiting.flow_id, user_input)
+        except UnknownFlow:
+            return web.Response(
+                status=HTTPStatus.BAD_REQUEST, text=REFUSED_PAGE, content_type="text/html"
+            )
+        return web.Response(text=CLOSE_PAGE, content_type="text/html")
