@@ -5,23 +5,31 @@ Tests, the demo and benchmarks point the integration at these through the
 (expiring tokens, single-use codes, rotating refresh tokens) and can be told to misbehave.
 """
 
+from .bactrack import BACReading, BACtrackUser, FakeBACtrack
 from .base import FakeService, Fault, RecordedRequest
 from .boditrax import BoditraxMember, FakeBoditrax, Reading
+from .oauth1 import OAuth1Consumer, OAuth1Service
 from .oauth2 import OAuth2Client
 from .sporttracks import FakeSportTracks, SportTracksAccount
 
 FAKE_SERVICES: dict[str, type[FakeService]] = {
+    "bactrack": FakeBACtrack,
     "boditrax": FakeBoditrax,
     "sporttracks": FakeSportTracks,
 }
 
 __all__ = [
     "FAKE_SERVICES",
+    "BACReading",
+    "BACtrackUser",
     "BoditraxMember",
+    "FakeBACtrack",
     "FakeBoditrax",
     "FakeService",
     "FakeSportTracks",
     "Fault",
+    "OAuth1Consumer",
+    "OAuth1Service",
     "OAuth2Client",
     "Reading",
     "RecordedRequest",
