@@ -33,6 +33,7 @@ from .base import FakeService
 REQUEST_TOKEN_LIFETIME = 600
 TokenFormat = Literal["form", "json"]
 _FORM = "application/x-www-form-urlencoded"
+_MALFORMED = "Malformed OAuth parameters"
 
 _UNAUTHORIZED = {
     "invalid_client": "Invalid consumer key",
@@ -90,15 +91,11 @@ class _Incoming(NamedTuple):
     headers: Mapping[str, str]
 
 
-def _refusal(error: OAuth1Error | ValueError) -> tuple[int, str]:
+def _refusal(error: OAuth1Error) -> tuple[int, str]:
     """Status and short text for a refused OAuth request; nothing secret is echoed."""
-    if isinstance(error, ValueError):  # a malformed header or query
-        return 400, "Malformed OAuth parameters"
     key = error.description if error.error == "invalid_request" else error.error
     if text := _UNAUTHORIZED.get(key):
         return 401, text
-    if error.status_code == 405:
-        return 405, "Method not allowed"
     return 400, str(error.description or error.error)
 
 
@@ -119,8 +116,8 @@ class _Provider(AuthorizationServer, ResourceProtector):  # type: ignore[misc]
     def create_oauth1_request(self, request: _Incoming) -> OAuth1Request:
         try:
             return OAuth1Request(*request)
-        except ValueError as error:
-            raise InvalidRequestError("Malformed OAuth parameters") from error
+        except ValueError as error:  # a malformed Authorization header or query
+            raise InvalidRequestError(_MALFORMED) from error
 
     def handle_response(
         self, status_code: int, payload: list[tuple[str, Any]], headers: object
@@ -230,7 +227,7 @@ class OAuth1Service(FakeService):
 
     @property
     def origin(self) -> str:
-        """The integration reaches fakes through ``localhost``, as authlib signs for it."""
+        """The integration reaches OAuth 1.0a fakes as ``localhost``; they listen on ``host``."""
         return f"http://localhost:{self.port}"
 
     @cached_property
@@ -270,7 +267,9 @@ class OAuth1Service(FakeService):
         _require_json_format(request)
         try:
             signed = self._provider.validate_request(*await self._incoming(request))
-        except (OAuth1Error, ValueError) as error:
+        except ValueError as error:
+            raise web.HTTPUnauthorized(text=_MALFORMED) from error
+        except OAuth1Error as error:
             raise web.HTTPUnauthorized(text=_refusal(error)[1]) from error
         return str(signed.credential.user_id)
 

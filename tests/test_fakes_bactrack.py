@@ -634,3 +634,13 @@ def test_add_reading_keeps_newest_first() -> None:
     assert user.readings[0] is late
     assert user.readings[3] is middle
     assert len(BACtrackUser.generate(1, "a", "A", seed=1, count=2, now=NOW).readings) == 2
+
+
+async def test_malformed_authorization_header(http: ClientSession, bactrack: FakeBACtrack) -> None:
+    """A header that is not OAuth key="value" pairs is refused, not a server error."""
+    garbage = {"Authorization": "OAuth garbage"}
+    api = await http.get(bactrack.origin + ME, headers=garbage)
+    assert (api.status, await api.text()) == (401, "Malformed OAuth parameters")
+    url = f"{bactrack.origin}/oauth/request_token/?format=json"
+    token = await http.post(url, headers=garbage)
+    assert (token.status, await token.text()) == (400, "Malformed OAuth parameters")
