@@ -6,8 +6,10 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest.mock import patch
 
 from aiohttp import ClientSession
+from aiohttp.resolver import AsyncResolver
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.application_credentials import (
     ClientCredential,
@@ -24,7 +26,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
 from custom_components.health_trackers.const import DOMAIN
-from fakes import FakeBoditrax, FakeService, FakeSportTracks
+from fakes import FakeBACtrack, FakeBoditrax, FakeService, FakeSportTracks
 from fakes.sporttracks import DEFAULT_CLIENT
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -69,6 +71,38 @@ async def boditrax(
 ) -> AsyncGenerator[FakeBoditrax]:
     """The fake Boditrax, and the integration pointed at it."""
     async with serving(FakeBoditrax(now=NOW), monkeypatch) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def name_resolver(mock_zeroconf_resolver: Any) -> AsyncGenerator[None]:
+    """A DNS resolver on this test's event loop for Home Assistant's shared session.
+
+    The test harness hands every test one resolver made on another loop, which can resolve no
+    name, and Home Assistant's real one would start mDNS.
+    """
+    mock_zeroconf_resolver.stop()
+    resolver = AsyncResolver()
+    resolver.real_close = resolver.close  # type: ignore[attr-defined]
+    try:
+        with patch(
+            "homeassistant.helpers.aiohttp_client._async_make_resolver", return_value=resolver
+        ):
+            yield
+    finally:
+        await resolver.close()
+        mock_zeroconf_resolver.start()
+
+
+@pytest.fixture
+async def bactrack(
+    socket_enabled: None, monkeypatch: pytest.MonkeyPatch, name_resolver: None
+) -> AsyncGenerator[FakeBACtrack]:
+    """The fake BACtrack, and the integration pointed at it through ``localhost``.
+
+    authlib signs plain http only for local hosts; the integration never turns that check off.
+    """
+    async with serving(FakeBACtrack(now=NOW), monkeypatch) as fake:
         yield fake
 
 

@@ -2,8 +2,9 @@
 
 from http import HTTPStatus
 
-from aiohttp import ClientResponseError
+from aiohttp import ClientResponseError, web
 from homeassistant import data_entry_flow
+from homeassistant.helpers import config_entry_oauth2_flow
 
 REFUSED = frozenset({HTTPStatus.BAD_REQUEST, HTTPStatus.UNAUTHORIZED})
 """Token-endpoint answers that mean the grant is gone (invalid_grant, invalid_client): reauth."""
@@ -48,4 +49,15 @@ else:
         )
 
 
-__all__ = ["REFUSED", "token_request_error", "vol"]
+def current_request() -> web.Request | None:
+    """The HTTP request being served; its ``HA-Frontend-Base`` header is the browser's address.
+
+    Read where Home Assistant's own OAuth2 flow reads it: the context variable lives in
+    ``components.http`` up to 2025 and in ``helpers.http`` since, and test harnesses of each
+    release stand in for it there.
+    """
+    request: web.Request | None = config_entry_oauth2_flow.http.current_request.get()  # type: ignore[attr-defined]
+    return request
+
+
+__all__ = ["REFUSED", "current_request", "token_request_error", "vol"]

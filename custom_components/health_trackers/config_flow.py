@@ -28,7 +28,6 @@ from homeassistant.helpers.config_entry_oauth2_flow import (
     AbstractOAuth2Implementation,
     async_get_implementations,
 )
-from homeassistant.helpers.http import current_request
 from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.helpers.selector import (
     BooleanSelector,
@@ -41,7 +40,7 @@ from homeassistant.helpers.selector import (
 )
 
 from .api import Authenticator
-from .compat import REFUSED, vol
+from .compat import REFUSED, current_request, vol
 from .const import CONF_PERSONAL_DATA, CONF_SERVICE, CONF_UPDATE_INTERVAL, DOMAIN, LOGGER
 from .exceptions import AuthenticationError, ServiceError
 from .oauth1 import (
@@ -351,7 +350,7 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
 
     def _callback_url(self) -> str:
         """The callback on the Home Assistant address the user's browser is using."""
-        request = current_request.get()
+        request = current_request()
         base = request.headers.get("HA-Frontend-Base") if request is not None else None
         return (base or get_url(self.hass, allow_cloud=False)) + CALLBACK_PATH
 

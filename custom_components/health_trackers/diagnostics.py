@@ -6,6 +6,7 @@ from typing import Any
 
 from homeassistant.core import HomeAssistant
 
+from .const import CONF_PERSONAL_DATA
 from .coordinator import HealthTrackersConfigEntry
 
 TOKEN_FIELDS = ("expires_at", "expires_in", "token_type", "scope")
@@ -23,7 +24,9 @@ async def async_get_config_entry_diagnostics(
         "service": provider.service,
         "origin_overridden": provider.origin != provider.default_origin,
         "token": {key: token[key] for key in TOKEN_FIELDS if key in token},
-        "update_interval_seconds": provider.update_interval.total_seconds(),
+        "update_interval_seconds": coordinator.update_interval
+        and coordinator.update_interval.total_seconds(),
+        "personal_sensors": bool(entry.options.get(CONF_PERSONAL_DATA)),
         "last_update_success": coordinator.last_update_success,
         "last_exception": repr(coordinator.last_exception) if coordinator.last_exception else None,
         "values_present": {

@@ -19,7 +19,6 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 from authlib.oauth1 import ClientAuth
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.data_entry_flow import UnknownFlow
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 from homeassistant.util.hass_dict import HassKey
 from yarl import URL
@@ -202,10 +201,6 @@ class OAuth1CallbackView(HomeAssistantView):
             if "denied" in request.query
             else {"oauth_token": token, "oauth_verifier": request.query.get("oauth_verifier", "")}
         )
-        try:
-            await hass.config_entries.flow.async_configure(waiting.flow_id, user_input)
-        except UnknownFlow:
-            return web.Response(
-                status=HTTPStatus.BAD_REQUEST, text=REFUSED_PAGE, content_type="text/html"
-            )
+        # A flow that ends forgets its tokens (async_forget_flow), so this one is still waiting.
+        await hass.config_entries.flow.async_configure(waiting.flow_id, user_input)
         return web.Response(text=CLOSE_PAGE, content_type="text/html")
