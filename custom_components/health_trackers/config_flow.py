@@ -76,6 +76,14 @@ _MENU_STEPS: dict[str, tuple[Provider, bool]] = {
 }
 
 
+def _name_and_secret(name_key: str, name: str, secret_key: str) -> dict[Any, Any]:
+    """Form fields for an identifier, filled in, and its secret, hidden and never filled in."""
+    return {
+        vol.Required(name_key, default=name): TextSelector(),
+        vol.Required(secret_key): TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD)),
+    }
+
+
 class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
     """Add or re-authenticate one account of one service."""
 
@@ -212,14 +220,7 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
         )
         return self.async_show_form(
             step_id="linked_account",
-            data_schema=vol.Schema(
-                {
-                    vol.Required(CONF_USERNAME, default=username): TextSelector(),
-                    vol.Required(CONF_PASSWORD): TextSelector(
-                        TextSelectorConfig(type=TextSelectorType.PASSWORD)
-                    ),
-                }
-            ),
+            data_schema=vol.Schema(_name_and_secret(CONF_USERNAME, username, CONF_PASSWORD)),
             errors=errors,
             description_placeholders={"service": self.provider.name},
         )
@@ -325,10 +326,7 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
             step_id="consumer",
             data_schema=vol.Schema(
                 {
-                    vol.Required(CONF_CONSUMER_KEY, default=key): TextSelector(),
-                    vol.Required(CONF_CONSUMER_SECRET): TextSelector(
-                        TextSelectorConfig(type=TextSelectorType.PASSWORD)
-                    ),
+                    **_name_and_secret(CONF_CONSUMER_KEY, key, CONF_CONSUMER_SECRET),
                     vol.Optional(CONF_MANUAL_CODE, default=self.manual_code): BooleanSelector(),
                 }
             ),
