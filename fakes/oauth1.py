@@ -294,10 +294,17 @@ class OAuth1Service(FakeService):
     # -- consent page -------------------------------------------------------------------------
 
     async def _pending(self, request: web.Request) -> tuple[OAuth1Request, _Credential]:
-        """The request token the consent page is about; a 400 page when it is not usable."""
+        """The request token the consent page is about; a 400 page when it is not usable.
+
+        BACtrack asks clients to sign the link to this page with the request-token secret; a
+        signature that is there must hold (a page reload reuses it, so no nonce check here).
+        """
         try:
             oauth = self._provider.create_oauth1_request(await self._incoming(request))
             self._provider.validate_authorization_request(oauth)
+            if oauth.signature:
+                oauth.client = self._provider.get_client_by_id(oauth.credential.consumer_key)
+                self._provider.validate_oauth_signature(oauth)
         except OAuth1Error as error:
             raise web.HTTPBadRequest(
                 text=self._page(

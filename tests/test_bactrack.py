@@ -224,9 +224,26 @@ async def test_callback_url_is_on_the_browser_address(
     """The request token names this integration's callback on the address the user browses."""
     result = await _start(hass)
     assert result["type"] is FlowResultType.EXTERNAL_STEP
-    assert result["url"].startswith(f"{bactrack.origin}/oauth/authorize/?oauth_token=")
     (pending,) = bactrack.request_tokens.values()
     assert pending.callback == f"https://example.com{CALLBACK_PATH}"
+    url = URL(result["url"])
+    assert str(url.with_query(None)) == f"{bactrack.origin}/oauth/authorize/"
+    assert url.query["oauth_token"] == pending.token
+    assert url.query["oauth_consumer_key"] == DEFAULT_CONSUMER.key
+
+
+async def test_authorize_link_is_signed(
+    hass: HomeAssistant,
+    bactrack: FakeBACtrack,
+    browser: ClientSession,
+    current_request_with_host: None,
+) -> None:
+    """The link is signed with the request-token secret, as BACtrack asks; BACtrack checks it."""
+    result = await _start(hass)
+    url = URL(result["url"])
+    assert (await browser.get(url)).status == 200
+    tampered = url.update_query(oauth_signature="AAAA" + url.query["oauth_signature"][4:])
+    assert (await browser.get(tampered)).status == 400
 
 
 async def test_same_account_twice_aborts(

@@ -14,7 +14,8 @@ from http import HTTPStatus
 import json
 import time
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
+from urllib.request import parse_http_list, parse_keqv_list
 
 from aiohttp import web
 from authlib.oauth1 import ClientAuth
@@ -121,9 +122,19 @@ class OAuth1Dance:
         )
 
     def authorize_url(self, request_token: OAuth1Token) -> str:
-        """The provider's page where the user signs in and allows access."""
+        """The provider's page where the user signs in and allows access.
+
+        Signed with the request-token secret, parameters in the query, as BACtrack asks.
+        """
         url = URL(self._provider.origin + self._settings.authorize_path)
-        return str(url.update_query({"oauth_token": request_token.token}))
+        signer = ClientAuth(
+            *self.consumer, token=request_token.token, token_secret=request_token.secret
+        )
+        # Signed as a header, then moved to the query: the signature covers the same parameters
+        # either way (RFC 5849 3.4.1.3), and authlib's own query signing repeats every parameter.
+        _, headers, _ = signer.prepare("GET", str(url), {}, b"")
+        oauth = parse_keqv_list(parse_http_list(headers["Authorization"].removeprefix("OAuth ")))
+        return str(url.update_query({key: unquote(value) for key, value in oauth.items()}))
 
     async def async_access_token(self, request_token: OAuth1Token, verifier: str) -> OAuth1Token:
         """Trade the authorized request token and its verifier for the lasting access token."""
