@@ -145,11 +145,18 @@ def write_config(config_dir: Path, port: int) -> None:
 
 
 def start_home_assistant(
-    config_dir: Path, port: int, env: Mapping[str, str], log_path: Path
+    config_dir: Path,
+    port: int,
+    env: Mapping[str, str],
+    log_path: Path,
+    python: str = sys.executable,
 ) -> subprocess.Popen[bytes]:
-    """Write the config for ``port`` and start Home Assistant, with ``env`` added to ours."""
+    """Write the config for ``port`` and start Home Assistant, with ``env`` added to ours.
+
+    ``python`` is the interpreter of the virtualenv holding the Home Assistant release to run.
+    """
     write_config(config_dir, port)
-    command = [sys.executable, "-m", "homeassistant", "--config", str(config_dir), "--log-no-color"]
+    command = [python, "-m", "homeassistant", "--config", str(config_dir), "--log-no-color"]
     return _spawn(command, os.environ | dict(env), log_path)
 
 
@@ -285,9 +292,18 @@ async def add_application_credential(
 
 
 async def add_demo_credentials(ws: HomeAssistantWebSocket, services: Services) -> list[str]:
-    """Add a credential for each OAuth2 fake; return a line per fake saying how it went."""
+    """Add a credential for each OAuth2 fake; return a line per fake saying how it went.
+
+    OAuth 1.0a services take their consumer key and secret in the config flow, so for those
+    the line says what to type.
+    """
     lines = []
     for service, info in services.items():
+        if "consumer_key" in info:
+            lines.append(
+                f"  {info.get('name', service)}: type consumer key {info['consumer_key']}"
+                f" and consumer secret {info['consumer_secret']} when you add the account"
+            )
         if "client_id" not in info:
             continue
         name = f"{info.get('name', service)} (demo)"
