@@ -1,0 +1,196 @@
+"""Run the acceptance scenarios on each Home Assistant release; print a table; exit 1 on a failure.
+
+``python -m acceptance --ha 2026.10.4=/path/to/python [--ha ...] [-k TEXT] [--chromium PATH]``,
+from the repository root (``scripts/acceptance`` does this with the right virtualenvs). Each
+release's run directory, ``.acceptance/<version>/``, keeps Home Assistant's log, the fakes' log
+and each scenario's screenshots and error; it is replaced by the next run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+import os
+from pathlib import Path
+import shutil
+import signal
+import sys
+import time
+import traceback
+
+from scripts.demo import REPO_ROOT
+
+from .browser import BROWSER_SERVICES, browser_journey
+from .home_assistant import Instance, Release
+from .rest import Journey, remove_all
+from .services import SERVICES, ServiceUnderTest
+from .steps import Steps
+
+RUN_DIR = REPO_ROOT / ".acceptance"
+SCENARIO_SECONDS = 240
+"""A scenario taking longer hangs; it fails so the others still run."""
+
+Body = Callable[[Instance, Steps], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named journey, run on every release."""
+
+    name: str
+    body: Body
+
+
+@dataclass(frozen=True)
+class Result:
+    """How one scenario went on one release."""
+
+    scenario: str
+    version: str
+    passed: bool
+    seconds: float
+    step: str = ""
+    error: str = ""
+    directory: Path | None = None
+
+
+async def _rest(service: ServiceUnderTest, instance: Instance, steps: Steps) -> None:
+    await Journey(instance, service).run(steps)
+
+
+def scenarios(chromium: str) -> list[Scenario]:
+    """Every service over the APIs, then the services the browser adds."""
+    return [Scenario(f"rest {service.name}", partial(_rest, service)) for service in SERVICES] + [
+        Scenario(f"browser {service.name}", partial(browser_journey, service, chromium))
+        for service in BROWSER_SERVICES
+    ]
+
+
+def _slug(name: str) -> str:
+    return name.replace(" ", "-")
+
+
+async def run_scenario(instance: Instance, scenario: Scenario) -> Result:
+    """Run one scenario; on failure keep its error next to its screenshots and clean up."""
+    version = instance.release.version
+    directory = instance.directory / _slug(scenario.name)
+    directory.mkdir(parents=True, exist_ok=True)
+    steps = Steps(f"{version} {scenario.name}", directory)
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(SCENARIO_SECONDS):
+            await scenario.body(instance, steps)
+    except Exception as err:
+        (directory / "error.txt").write_text(f"step: {steps.current}\n\n{traceback.format_exc()}")
+        result = Result(
+            scenario.name,
+            version,
+            passed=False,
+            seconds=time.monotonic() - started,
+            step=steps.current,
+            error=f"{type(err).__name__}: {err}",
+            directory=directory,
+        )
+        if not instance.running():
+            await instance.restart()
+        await remove_all(instance)
+        return result
+    return Result(scenario.name, version, passed=True, seconds=time.monotonic() - started)
+
+
+async def run_release(release: Release, selected: list[Scenario]) -> list[Result]:
+    """Start the fakes and Home Assistant for ``release`` and run ``selected`` on it."""
+    directory = RUN_DIR / release.version
+    print(f"== Home Assistant {release.version} in {directory}", flush=True)
+    started = time.monotonic()
+    try:
+        async with Instance(release, directory) as instance:
+            results = [Result("start", release.version, True, time.monotonic() - started)]
+            print(f"  {release.version}: started on {instance.base_url}", flush=True)
+            for scenario in selected:
+                results.append(await run_scenario(instance, scenario))
+    except Exception as err:
+        error = f"{type(err).__name__}: {err}"
+        return [
+            Result(
+                "start",
+                release.version,
+                False,
+                time.monotonic() - started,
+                "start",
+                error,
+                directory,
+            )
+        ]
+    return results
+
+
+def print_table(results: list[Result]) -> None:
+    """Scenario, release, pass/fail and seconds; then where each failure's evidence is."""
+    width = max(len(result.scenario) for result in results)
+    print(f"\n{'scenario':<{width}}  {'HA version':<10}  result  seconds")
+    for result in results:
+        outcome = "pass" if result.passed else "FAIL"
+        print(
+            f"{result.scenario:<{width}}  {result.version:<10}  {outcome:<6}  {result.seconds:7.1f}"
+        )
+    print(f"{'total':<{width}}  {'':<10}  {'':<6}  {sum(r.seconds for r in results):7.1f}")
+    for result in results:
+        if not result.passed:
+            print(
+                f"\nFAILED {result.scenario} on {result.version} at step '{result.step}':\n"
+                f"  {result.error}\n  kept: {result.directory} (Home Assistant log: "
+                f"{RUN_DIR / result.version / 'home-assistant.log'})"
+            )
+
+
+def _release(text: str) -> Release:
+    version, separator, python = text.partition("=")
+    if not separator:
+        raise argparse.ArgumentTypeError("expected VERSION=PYTHON")
+    return Release(version, python)
+
+
+async def main(releases: list[Release], selected: list[Scenario]) -> int:
+    """Run every release in turn; SIGTERM and SIGHUP stop what was started, as Ctrl-C does."""
+    task = asyncio.current_task()
+    assert task is not None
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
+    RUN_DIR.mkdir(exist_ok=True)
+    (RUN_DIR / ".gitignore").write_text(
+        "# Written by the acceptance suite: its runs are not sources.\n*\n"
+    )
+    results = []
+    for release in releases:
+        results += await run_release(release, selected)
+    print_table(results)
+    return 0 if all(result.passed for result in results) else 1
+
+
+def cli() -> int:
+    """Parse the command line and run."""
+    parser = argparse.ArgumentParser(prog="python -m acceptance")
+    parser.add_argument(
+        "--ha", type=_release, action="append", required=True, metavar="VERSION=PYTHON"
+    )
+    parser.add_argument(
+        "-k", dest="only", default="", help="run the scenarios whose name contains this"
+    )
+    parser.add_argument(
+        "--chromium", default=os.environ.get("CHROMIUM") or shutil.which("chromium")
+    )
+    args = parser.parse_args()
+    if args.chromium is None:
+        parser.error(
+            "no chromium on PATH; install it (apt-get install chromium) or pass --chromium"
+        )
+    selected = [scenario for scenario in scenarios(args.chromium) if args.only in scenario.name]
+    return asyncio.run(main(args.ha, selected))
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -1,0 +1,174 @@
+"""One Home Assistant release and the fakes, started, restarted and stopped as scripts/demo does."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+import shutil
+import socket
+import subprocess
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+
+from scripts.demo import (
+    DOMAIN,
+    HOST,
+    DemoError,
+    HomeAssistantWebSocket,
+    Services,
+    add_demo_credentials,
+    connect_websocket,
+    onboard,
+    promote_http_config,
+    service_env,
+    start_fakes,
+    start_home_assistant,
+    stop,
+    wait_for_fakes,
+    wait_for_home_assistant,
+    wait_until_running,
+)
+
+from .steps import StepFailed
+
+
+@dataclass(frozen=True)
+class Release:
+    """A Home Assistant release under test and the interpreter of the virtualenv holding it."""
+
+    version: str
+    python: str
+
+    @property
+    def has_http_config_trial(self) -> bool:
+        """Since 2026.10 a new http config is on trial until promoted (see promote_http_config)."""
+        year, month = (int(part) for part in self.version.split(".")[:2])
+        return (year, month) >= (2026, 10)
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+class Instance:
+    """The fakes and one onboarded Home Assistant under ``directory``, for one release.
+
+    Use as ``async with``: leaving stops every process it started, by its PID, also on failure.
+    """
+
+    def __init__(self, release: Release, directory: Path) -> None:
+        """Plan the instance; nothing runs yet."""
+        self.release = release
+        self.directory = directory
+        self.config_dir = directory / "config"
+        self.log = directory / "home-assistant.log"
+        self.fakes_log = directory / "fakes.log"
+        self.port = free_port()
+        self.base_url = f"http://{HOST}:{self.port}"
+        self.services: Services = {}
+        self.token = ""
+        self._fakes: subprocess.Popen[bytes] | None = None
+        self._home_assistant: subprocess.Popen[bytes] | None = None
+
+    async def __aenter__(self) -> Self:
+        """Start the fakes, then Home Assistant: onboarded, bound to 127.0.0.1, credentials added."""
+        shutil.rmtree(self.directory, ignore_errors=True)
+        self.directory.mkdir(parents=True)
+        try:
+            await self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop everything."""
+        self.stop()
+
+    async def _start(self) -> None:
+        ready_file = self.directory / "fakes.json"
+        self._fakes = start_fakes(ready_file, self.fakes_log)
+        self.services = await wait_for_fakes(self._fakes, ready_file, self.fakes_log)
+        await self.start_home_assistant()
+        self.token = await onboard(self.base_url)
+        async with self.websocket() as ws:
+            if self.release.has_http_config_trial:
+                http = await promote_http_config(ws)
+                if http.get("server_host") != [HOST] or http.get("server_port") != self.port:
+                    raise DemoError(f"http config is not {HOST}:{self.port}: {http}")
+            await wait_until_running(ws)
+            failed = [
+                line for line in await add_demo_credentials(ws, self.services) if "FAILED" in line
+            ]
+            if failed:
+                raise DemoError("\n".join(failed))
+
+    async def start_home_assistant(self) -> None:
+        """Start Home Assistant (again) with the same config and wait until it serves."""
+        self._home_assistant = start_home_assistant(
+            self.config_dir, self.port, service_env(self.services), self.log, self.release.python
+        )
+        await wait_for_home_assistant(self.base_url, self._home_assistant, self.log)
+
+    async def restart(self) -> None:
+        """Stop Home Assistant by its PID and start it again; return once it is running."""
+        if self._home_assistant is not None:
+            stop(self._home_assistant)
+        await self.start_home_assistant()
+        async with self.websocket() as ws:
+            await wait_until_running(ws)
+
+    def running(self) -> bool:
+        """Whether Home Assistant and the fakes are both still running."""
+        return all(
+            process is not None and process.poll() is None
+            for process in (self._home_assistant, self._fakes)
+        )
+
+    def stop(self) -> None:
+        """Stop Home Assistant, then the fakes."""
+        for process in (self._home_assistant, self._fakes):
+            if process is not None:
+                stop(process)
+
+    @contextlib.asynccontextmanager
+    async def websocket(self) -> AsyncIterator[HomeAssistantWebSocket]:
+        """An authenticated websocket to this Home Assistant."""
+        async with connect_websocket(self.base_url, self.token) as ws:
+            yield ws
+
+    async def rest(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """Call Home Assistant's REST API as the onboarded owner; fail on an error status."""
+        async with (
+            aiohttp.ClientSession(
+                self.base_url,
+                # The frontend names its origin; OAuth2 flows build their redirect URI from it.
+                headers={
+                    "Authorization": f"Bearer {self.token}",
+                    "HA-Frontend-Base": self.base_url,
+                },
+                connector=aiohttp.TCPConnector(force_close=True),  # restarts drop connections
+            ) as session,
+            session.request(method, path, json=body) as response,
+        ):
+            if response.status >= 400:
+                raise StepFailed(
+                    f"{method} {path} answered {response.status}: {await response.text()}"
+                )
+            return await response.json()
+
+    async def entries(self) -> list[dict[str, Any]]:
+        """The integration's config entries."""
+        return list(await self.rest("GET", f"/api/config/config_entries/entry?domain={DOMAIN}"))

@@ -1,0 +1,239 @@
+"""The user's journey over Home Assistant's REST and websocket APIs, as its frontend makes it.
+
+Add the account (consent page approved like a browser), check its sensors against the fake,
+revoke access and sign in again through the reauth flow, restart, remove the account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+
+from scripts.demo import DOMAIN
+
+from .home_assistant import Instance
+from .services import REDIRECTS, Expected, Fake, ServiceUnderTest, consent
+from .steps import StepFailed, Steps, wait_until
+
+FLOW = "/api/config/config_entries/flow"
+
+
+def mismatches(expected: Mapping[str, Expected], states: Mapping[str, str]) -> list[str]:
+    """The sensors whose state differs from what the fake serves, each saying how."""
+    wrong = []
+    for key, value in expected.items():
+        state = states.get(key, "(no entity)")
+        try:
+            if isinstance(value, datetime):
+                same = datetime.fromisoformat(state) == value
+            elif isinstance(value, float):
+                same = abs(float(state) - value) <= 0.01
+            else:
+                same = state == value
+        except ValueError:
+            same = False
+        if not same:
+            wrong.append(f"{key} is {state!r}, the fake serves {value!r}")
+    return wrong
+
+
+class Journey:
+    """One account's way through Home Assistant, with the helpers its steps share."""
+
+    def __init__(self, instance: Instance, service: ServiceUnderTest) -> None:
+        """Nothing happens until ``run``."""
+        self.instance = instance
+        self.service = service
+        self.info = instance.services[service.service]
+        self.fake = Fake(self.info)
+        self.expected: dict[str, Expected] = {}
+        self.entry_id = ""
+
+    async def finish_flow(self, result: dict[str, Any]) -> dict[str, Any]:
+        """Answer forms and approve external steps until the flow ends; return its last result."""
+        answers = self.service.answers(self.info)
+        while True:
+            flow = f"{FLOW}/{result.get('flow_id')}"
+            match result["type"]:
+                case "form" if not result.get("errors"):
+                    result = await self.instance.rest(
+                        "POST", flow, answers.get(result["step_id"], {})
+                    )
+                case "external":
+                    await self.approve(result["url"])
+                    result = await self.instance.rest("GET", flow)
+                case "external_done":
+                    result = await self.instance.rest("GET", flow)
+                case "create_entry" | "abort":
+                    return result
+                case _:
+                    raise StepFailed(f"the flow stopped at {result}")
+
+    async def approve(self, url: str) -> None:
+        """Open the external step's URL, allow, and follow the redirect into Home Assistant."""
+        async with aiohttp.ClientSession() as session:
+            callback = await consent(session, url)
+            if not callback.startswith(self.instance.base_url):
+                raise StepFailed(f"the service sent the browser to {callback}, not Home Assistant")
+            async with session.get(callback, allow_redirects=False) as answer:
+                if answer.status >= 400 or answer.status in REDIRECTS:
+                    raise StepFailed(f"Home Assistant's callback answered {answer.status}")
+
+    async def loaded_entry(self) -> None:
+        """Wait for the entry to be loaded."""
+
+        async def probe() -> bool | None:
+            entries = {entry["entry_id"]: entry for entry in await self.instance.entries()}
+            if (entry := entries.get(self.entry_id)) is None:
+                raise StepFailed("the entry is gone")
+            if entry["state"] != "loaded":
+                raise StepFailed(f"the entry is {entry['state']}")
+            return True
+
+        await wait_until(probe, "the entry is loaded")
+
+    async def entities(self) -> dict[str, str]:
+        """Translation key (the sensor's key here) → entity id of the entry's entities."""
+        async with self.instance.websocket() as ws:
+            registry = await ws.call("config/entity_registry/list")
+        return {
+            entity["translation_key"]: entity["entity_id"]
+            for entity in registry
+            if entity["config_entry_id"] == self.entry_id
+        }
+
+    async def values_match(self) -> None:
+        """Wait until every checked sensor shows what the fake serves."""
+        entities = await self.entities()
+
+        async def probe() -> bool | None:
+            states = {
+                state["entity_id"]: state["state"]
+                for state in await self.instance.rest("GET", "/api/states")
+            }
+            wrong = mismatches(
+                self.expected,
+                {key: states.get(entity, "(no state)") for key, entity in entities.items()},
+            )
+            if wrong:
+                raise StepFailed("; ".join(wrong))
+            return True
+
+        await wait_until(probe, "the sensors show the fake's values")
+
+    async def sign_ins(self) -> int:
+        """How many times the fake was asked for a new sign-in (refreshing a token is not one)."""
+        return sum(
+            1
+            for request in await self.fake.requests()
+            if request["path"] in self.service.sign_in_paths
+            and "refresh_token" not in request["body"] + str(request["query"])
+        )
+
+    async def run(self, steps: Steps) -> None:
+        """The whole journey; each step names itself in ``steps``."""
+        with steps.step("read the fake account's values"):
+            self.expected = await self.service.read_values(self.info)
+        with steps.step("add the account: menu, consent page, done"):
+            result = await self.instance.rest("POST", FLOW, {"handler": DOMAIN})
+            if result["type"] != "menu" or self.service.menu_item not in result["menu_options"]:
+                raise StepFailed(f"no menu item {self.service.menu_item}: {result}")
+            result = await self.instance.rest(
+                "POST", f"{FLOW}/{result['flow_id']}", {"next_step_id": self.service.menu_item}
+            )
+            result = await self.finish_flow(result)
+            if result["type"] != "create_entry":
+                raise StepFailed(f"the flow ended with {result}")
+            self.entry_id = result["result"]["entry_id"]
+        with steps.step("the entry is loaded and its sensors show the fake's values"):
+            await self.loaded_entry()
+            await self.values_match()
+        await self.reauthenticate(steps)
+        await self.restart(steps)
+        await self.remove(steps)
+
+    async def reauthenticate(self, steps: Steps) -> None:
+        """Revoke at the fake; a poll must start a reauth flow, and signing in must recover."""
+        with steps.step("revoke the tokens at the fake and poll"):
+            await self.fake.revoke()
+            if not (entities := await self.entities()):
+                raise StepFailed("the entry has no entity to poll")
+            await self.instance.rest(
+                "POST",
+                "/api/services/homeassistant/update_entity",
+                {"entity_id": next(iter(entities.values()))},
+            )
+        with steps.step("a reauth flow appears"):
+
+            async def reauth_flow() -> dict[str, Any] | None:
+                async with self.instance.websocket() as ws:
+                    flows = await ws.call("config_entries/flow/progress")
+                return next(
+                    (
+                        flow
+                        for flow in flows
+                        if flow["handler"] == DOMAIN
+                        and flow["context"].get("source") == "reauth"
+                        and flow["context"].get("entry_id") == self.entry_id
+                    ),
+                    None,
+                )
+
+            flow = await wait_until(reauth_flow, "a reauth flow")
+        with steps.step("sign in again through the reauth flow"):
+            result = await self.finish_flow(
+                await self.instance.rest("GET", f"{FLOW}/{flow['flow_id']}")
+            )
+            if result.get("reason") != "reauth_successful":
+                raise StepFailed(f"the reauth flow ended with {result}")
+        with steps.step("the entry recovers"):
+            await self.loaded_entry()
+            await self.values_match()
+
+    async def restart(self, steps: Steps) -> None:
+        """After a restart the entry must be back, with its values, without signing in again."""
+        sign_ins = await self.sign_ins()
+        with steps.step("restart Home Assistant"):
+            await self.instance.restart()
+        with steps.step("the entry is back with the same values"):
+            await self.loaded_entry()
+            await self.values_match()
+        with steps.step("no new sign-in at the fake"):
+            if (now := await self.sign_ins()) != sign_ins:
+                raise StepFailed(f"{now - sign_ins} new sign-in requests at the fake")
+
+    async def remove(self, steps: Steps) -> None:
+        """Delete the entry; no entry, device or entity of the integration may be left."""
+        with steps.step("remove the entry"):
+            await self.instance.rest("DELETE", f"/api/config/config_entries/entry/{self.entry_id}")
+        with steps.step("nothing is left"):
+            await assert_nothing_left(self.instance)
+
+
+async def assert_nothing_left(instance: Instance) -> None:
+    """No config entry, device, entity or state of the integration remains."""
+    async with instance.websocket() as ws:
+        devices = await ws.call("config/device_registry/list")
+        entities = await ws.call("config/entity_registry/list")
+    left = [f"entry {entry['title']}" for entry in await instance.entries()]
+    left += [
+        f"device {device['name']}"
+        for device in devices
+        if any(domain == DOMAIN for domain, _ in device["identifiers"])
+    ]
+    left += [f"entity {entity['entity_id']}" for entity in entities if entity["platform"] == DOMAIN]
+    if left:
+        raise StepFailed(f"left behind: {', '.join(left)}")
+
+
+async def remove_all(instance: Instance) -> None:
+    """Clean up after a failed scenario: abort the integration's flows, delete its entries."""
+    async with instance.websocket() as ws:
+        for flow in await ws.call("config_entries/flow/progress"):
+            if flow["handler"] == DOMAIN:
+                await instance.rest("DELETE", f"{FLOW}/{flow['flow_id']}")
+    for entry in await instance.entries():
+        await instance.rest("DELETE", f"/api/config/config_entries/entry/{entry['entry_id']}")

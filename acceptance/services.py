@@ -1,0 +1,216 @@
+"""What the suite knows of each service: how a user adds an account and what the fake serves.
+
+A service is one ``ServiceUnderTest`` entry: its menu item, what to type into its forms, the
+paths that mean "a new sign-in", and a reader that asks the fake for the account's values,
+with a sign-in of its own, so sensors are compared with what the fake serves, not constants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+import secrets
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from yarl import URL
+
+from .steps import StepFailed
+
+Expected = str | float | datetime
+"""A sensor's expected state: text as is, a number within rounding, or an instant."""
+Info = Mapping[str, str]
+"""One service of the fakes' ready file: origin, control endpoint and the demo app's keys."""
+
+READER_REDIRECT = "http://127.0.0.1/acceptance-reader"
+"""The reader's redirect URI: never opened, the code is taken from the Location header."""
+LINKED_USERNAME, LINKED_SECRET = "partner-user-42", "partner-secret"
+"""The linked account every fake Boditrax member starts with."""
+REDIRECTS = frozenset({301, 302, 303, 307})
+
+
+class _ConsentForm(HTMLParser):
+    """The first form of a consent page, its hidden fields and its Allow button."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action: str | None = None
+        self.method = "get"
+        self.fields: dict[str, str] = {}
+        self.allow: tuple[str, str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {name: value or "" for name, value in attrs}
+        if tag == "form" and self.action is None:
+            self.action, self.method = found.get("action", ""), found.get("method", "get").lower()
+        elif tag == "input" and "name" in found:
+            self.fields[found["name"]] = found.get("value", "")
+        elif tag == "button" and found.get("id") == "allow":
+            self.allow = (found.get("name", ""), found.get("value", ""))
+
+
+async def consent(session: aiohttp.ClientSession, url: str) -> str:
+    """Approve like a browser: GET the consent page, submit it with Allow; return the redirect."""
+    async with session.get(url) as page:
+        text = await page.text()
+        if page.status != 200:
+            raise StepFailed(f"the consent page answered {page.status}: {text[:300]}")
+        form, page_url = _ConsentForm(), page.url
+    form.feed(text)
+    if form.action is None or form.allow is None:
+        raise StepFailed(f"no form with an Allow button at {url}")
+    fields = form.fields | dict([form.allow] if form.allow[0] else [])
+    post = form.method == "post"
+    async with session.request(
+        form.method.upper(),
+        page_url.join(URL(form.action)),
+        data=fields if post else None,
+        params=None if post else fields,
+        allow_redirects=False,
+    ) as answer:
+        if answer.status not in REDIRECTS:
+            raise StepFailed(f"Allow answered {answer.status}: {(await answer.text())[:300]}")
+        return answer.headers["Location"]
+
+
+@dataclass(frozen=True)
+class Fake:
+    """One fake seen from outside its process: its ready-file entry and its control endpoint."""
+
+    info: Info
+
+    async def requests(self) -> list[dict[str, Any]]:
+        """Every request the fake received so far: method, path, query and body."""
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{self.info['control']}/requests") as answer,
+        ):
+            answer.raise_for_status()
+            return list(await answer.json())
+
+    async def revoke(self) -> None:
+        """Withdraw every token the fake issued, as a user revoking access would."""
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{self.info['control']}/revoke") as answer,
+        ):
+            answer.raise_for_status()
+
+
+async def _oauth2_get(
+    info: Info, authorize_path: str, token_path: str, *requests: tuple[str, dict[str, str]]
+) -> list[Any]:
+    """Sign in to an OAuth 2.0 fake as another app would, then GET each ``(path, query)``."""
+    query = {
+        "client_id": info["client_id"],
+        "response_type": "code",
+        "redirect_uri": READER_REDIRECT,
+        "state": secrets.token_urlsafe(8),
+    }
+    async with aiohttp.ClientSession(raise_for_status=True) as session:
+        code = URL(
+            await consent(session, f"{info['origin']}{authorize_path}?{urlencode(query)}")
+        ).query["code"]
+        grant = {"grant_type": "authorization_code", "code": code, "redirect_uri": READER_REDIRECT}
+        grant |= {"client_id": info["client_id"], "client_secret": info["client_secret"]}
+        async with session.post(f"{info['origin']}{token_path}", data=grant) as answer:
+            token = (await answer.json())["access_token"]
+        answers = []
+        for path, params in requests:
+            async with session.get(
+                f"{info['origin']}{path}",
+                params=params,
+                headers={"Authorization": f"Bearer {token}"},
+            ) as answer:
+                answers.append(await answer.json())
+        return answers
+
+
+async def sporttracks_values(info: Info) -> dict[str, Expected]:
+    """The newest workout's type, distance and duration, and the workouts of the last 7 days."""
+    since = (datetime.now(UTC) - timedelta(days=7)).isoformat()
+    newest, week = await _oauth2_get(
+        info,
+        "/oauth2/authorize",
+        "/oauth2/token",
+        ("/api/v2/fitnessActivities", {"pageSize": "1"}),
+        ("/api/v2/fitnessActivities", {"pageSize": "100", "noEarlierThan": since}),
+    )
+    workout = newest["items"][0]
+    values: dict[str, Expected] = {
+        "latest_workout_type": workout["type"],
+        "latest_workout_duration": float(workout["duration"]) / 60,  # s → min
+        "week_workouts": float(week["size"]),
+    }
+    if "total_distance" in workout:
+        values["latest_workout_distance"] = float(workout["total_distance"]) / 1000  # m → km
+    return values
+
+
+async def boditrax_values(info: Info) -> dict[str, Expected]:
+    """The latest scan's time, weight and fat mass."""
+    (scan,) = (
+        await _oauth2_get(
+            info, "/oauth/auth", "/oauth/token", ("/rest/v2.10/readings", {"limit": "1"})
+        )
+    )[0]
+    return {
+        "scan_time": datetime.fromisoformat(scan["date"]),
+        "weight": float(scan["measurements"]["BodyWeight"]),
+        "fat_mass": float(scan["measurements"]["FatMass"]),
+    }
+
+
+@dataclass(frozen=True)
+class ServiceUnderTest:
+    """How a user adds one kind of account, and how to tell it worked."""
+
+    name: str
+    """The scenario's name."""
+    service: str
+    """The fake (and provider) it signs in to."""
+    menu_item: str
+    """The config flow's menu step."""
+    menu_label: str
+    """What the menu shows for it (the browser clicks this)."""
+    sign_in_paths: tuple[str, ...]
+    """Paths at the fake that sign in anew; token requests there that refresh do not count."""
+    read_values: Callable[[Info], Awaitable[dict[str, Expected]]]
+    """Sensor key → the value the fake serves for its account."""
+    answers: Callable[[Info], dict[str, dict[str, Any]]] = field(default=lambda info: {})
+    """Form step id → what the user types there."""
+
+
+SERVICES = (
+    ServiceUnderTest(
+        name="sporttracks",
+        service="sporttracks",
+        menu_item="sporttracks",
+        menu_label="SportTracks (workouts)",
+        sign_in_paths=("/oauth2/authorize", "/oauth2/token"),
+        read_values=sporttracks_values,
+    ),
+    ServiceUnderTest(
+        name="boditrax",
+        service="boditrax",
+        menu_item="boditrax",
+        menu_label="Boditrax (body-composition scans)",
+        sign_in_paths=("/oauth/auth", "/oauth/token"),
+        read_values=boditrax_values,
+    ),
+    ServiceUnderTest(
+        name="boditrax linked",
+        service="boditrax",
+        menu_item="boditrax_linked",
+        menu_label="Boditrax linked account (partner apps)",
+        sign_in_paths=("/oauth/auth", "/oauth/token"),
+        read_values=boditrax_values,
+        answers=lambda info: {
+            "linked_account": {"username": LINKED_USERNAME, "password": LINKED_SECRET}
+        },
+    ),
+)
+SERVICES_BY_NAME = {service.name: service for service in SERVICES}
