@@ -18,9 +18,10 @@ DEMO_PYTHON=$HA_CUR_PYTHON
 DEMO_PINS=(homeassistant==2026.10.4 home-assistant-frontend==20260930.5 authlib==1.6.12)
 
 # The acceptance suite (scripts/acceptance): the demo's Home Assistant plus Playwright, which drives
-# the system's Chromium; and the oldest release as a server, with the frontend its manifest pins
-# (without it Home Assistant starts in recovery mode, where custom integrations do not load).
-ACCEPTANCE_PINS=("${DEMO_PINS[@]}" playwright==1.65.2)
+# the system's Chromium, and the lint tools (mypy checks the suite, so it runs where Playwright is);
+# and the oldest release as a server, with the frontend its manifest pins (without it Home
+# Assistant starts in recovery mode, where custom integrations do not load).
+ACCEPTANCE_PINS=("${DEMO_PINS[@]}" playwright==1.65.2 -r "$REPO_ROOT/requirements_test.txt")
 HA_MIN_SERVER_PINS=(homeassistant==2025.4.4 home-assistant-frontend==20250411.0 authlib==1.6.12
   "$HA_MIN_EXTRA")
 
