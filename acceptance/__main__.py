@@ -147,11 +147,11 @@ def print_table(results: list[Result]) -> None:
             )
 
 
-def _release(text: str) -> Release:
-    version, separator, python = text.partition("=")
+def _pair(text: str) -> tuple[str, str]:
+    version, separator, value = text.partition("=")
     if not separator:
-        raise argparse.ArgumentTypeError("expected VERSION=PYTHON")
-    return Release(version, python)
+        raise argparse.ArgumentTypeError("expected VERSION=VALUE")
+    return version, value
 
 
 async def main(releases: list[Release], selected: list[Scenario]) -> int:
@@ -175,7 +175,23 @@ def cli() -> int:
     """Parse the command line and run."""
     parser = argparse.ArgumentParser(prog="python -m acceptance")
     parser.add_argument(
-        "--ha", type=_release, action="append", required=True, metavar="VERSION=PYTHON"
+        "--ha",
+        type=_pair,
+        action="append",
+        required=True,
+        metavar="VERSION=PYTHON",
+        help="a release to test and its virtualenv's interpreter",
+    )
+    parser.add_argument(
+        "--constraint",
+        type=_pair,
+        action="append",
+        default=[],
+        metavar="VERSION=REQUIREMENT",
+        help="a pin the release's runtime installs must keep (e.g. 2025.4.4='pycares<5')",
+    )
+    parser.add_argument(
+        "--on", action="append", metavar="VERSION", help="run on these of the releases only"
     )
     parser.add_argument(
         "-k", dest="only", default="", help="run the scenarios whose name contains this"
@@ -188,8 +204,17 @@ def cli() -> int:
         parser.error(
             "no chromium on PATH; install it (apt-get install chromium) or pass --chromium"
         )
+    releases = [
+        Release(
+            version,
+            python,
+            tuple(pin for pinned, pin in args.constraint if pinned == version),
+        )
+        for version, python in args.ha
+        if args.on is None or version in args.on
+    ]
     selected = [scenario for scenario in scenarios(args.chromium) if args.only in scenario.name]
-    return asyncio.run(main(args.ha, selected))
+    return asyncio.run(main(releases, selected))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from playwright.async_api import (
     BrowserContext,
@@ -27,7 +28,7 @@ from .rest import remove_all
 from .services import SERVICES_BY_NAME, Expected, ServiceUnderTest
 from .steps import StepFailed, Steps
 
-BROWSER_SERVICES = tuple(SERVICES_BY_NAME[name] for name in ("sporttracks",))
+BROWSER_SERVICES = tuple(SERVICES_BY_NAME[name] for name in ("sporttracks", "bactrack"))
 """The services the browser adds (the others differ only in what the APIs already cover)."""
 STRINGS = f"custom_components/{DOMAIN}/translations/en.json"
 UI_SECONDS = 30
@@ -75,7 +76,8 @@ async def _add_account(
 ) -> None:
     camera = Camera(steps)
     page = await context.new_page()
-    expected = await service.read_values(instance.services[service.service])
+    info = instance.services[service.service]
+    expected = await service.read_values(info)
     with steps.step("log in"):
         await page.goto(instance.base_url)
         await page.get_by_role("textbox", name="Username").fill(USERNAME)
@@ -102,6 +104,7 @@ async def _add_account(
         await camera.shoot(page, "menu")
         async with context.expect_page() as opened:
             await menu_item.click()
+            await _fill_forms(page, camera, service.answers(info))
         consent = await opened.value
         await consent.locator("#allow").wait_for()
         await camera.shoot(consent, "consent")
@@ -137,16 +140,27 @@ async def _open_device(page: Page) -> None:
         await page.wait_for_url("**/config/devices/device/**")
 
 
-def sensor_names() -> dict[str, str]:
-    """Sensor key → the name the frontend shows: the integration's English strings."""
-    strings = json.loads((REPO_ROOT / STRINGS).read_text(encoding="utf-8"))
-    return {key: entity["name"] for key, entity in strings["entity"]["sensor"].items()}
+def _strings() -> Any:
+    """The integration's English strings: what the frontend shows for its forms and sensors."""
+    return json.loads((REPO_ROOT / STRINGS).read_text(encoding="utf-8"))
+
+
+async def _fill_forms(page: Page, camera: Camera, answers: dict[str, dict[str, Any]]) -> None:
+    """Type into each form of the flow what the user would, by the fields' labels; submit."""
+    steps = _strings()["config"]["step"]
+    for step_id, fields in answers.items():
+        for field, value in fields.items():
+            label = re.escape(steps[step_id]["data"][field])
+            box = page.get_by_role("textbox", name=re.compile(rf"^{label}\s*\*?$"))  # *: required
+            await box.fill(value)
+        await camera.shoot(page, step_id)
+        await page.get_by_role("button", name="Submit").click()
 
 
 async def _expect_device_page(page: Page, title: str, expected: dict[str, Expected]) -> None:
     """The device's name and a row per checked sensor; text values are the fake's."""
     await expect(page.get_by_text(title).first).to_be_visible()
-    names = sensor_names()
+    names = {key: entity["name"] for key, entity in _strings()["entity"]["sensor"].items()}
     for key, value in expected.items():
         row = page.locator("hui-sensor-entity-row").filter(has_text=names[key]).first
         await expect(row).to_be_visible()

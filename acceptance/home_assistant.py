@@ -42,12 +42,27 @@ class Release:
 
     version: str
     python: str
+    constraints: tuple[str, ...] = ()
+    """Pins the packages Home Assistant installs at runtime must respect too (see ``env``)."""
 
     @property
     def has_http_config_trial(self) -> bool:
         """Since 2026.10 a new http config is on trial until promoted (see promote_http_config)."""
         year, month = (int(part) for part in self.version.split(".")[:2])
         return (year, month) >= (2026, 10)
+
+    def env(self, directory: Path) -> dict[str, str]:
+        """``UV_OVERRIDE`` for the uv that installs requirements at runtime, if needed.
+
+        A first start installs the requirements of the integrations onboarding sets up; without
+        this, those installs may upgrade a package the release's pins hold back. (Home Assistant
+        passes its own ``--constraint`` to uv, which would replace ``UV_CONSTRAINT``.)
+        """
+        if not self.constraints:
+            return {}
+        path = directory / "uv-overrides.txt"
+        path.write_text("".join(f"{constraint}\n" for constraint in self.constraints))
+        return {"UV_OVERRIDE": str(path)}
 
 
 def free_port() -> int:
@@ -118,7 +133,11 @@ class Instance:
     async def start_home_assistant(self) -> None:
         """Start Home Assistant (again) with the same config and wait until it serves."""
         self._home_assistant = start_home_assistant(
-            self.config_dir, self.port, service_env(self.services), self.log, self.release.python
+            self.config_dir,
+            self.port,
+            service_env(self.services) | self.release.env(self.directory),
+            self.log,
+            self.release.python,
         )
         await wait_for_home_assistant(self.base_url, self._home_assistant, self.log)
 

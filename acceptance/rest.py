@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+import math
 from typing import Any
 
 import aiohttp
@@ -29,8 +30,8 @@ def mismatches(expected: Mapping[str, Expected], states: Mapping[str, str]) -> l
         try:
             if isinstance(value, datetime):
                 same = datetime.fromisoformat(state) == value
-            elif isinstance(value, float):
-                same = abs(float(state) - value) <= 0.01
+            elif isinstance(value, float):  # unit conversions are not rounded in the state
+                same = math.isclose(float(state), value, rel_tol=1e-6)
             else:
                 same = state == value
         except ValueError:

@@ -11,11 +11,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
+import json
 import secrets
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
+from authlib.oauth1 import ClientAuth
 from yarl import URL
 
 from .steps import StepFailed
@@ -129,6 +131,58 @@ async def _oauth2_get(
         return answers
 
 
+async def _oauth1_get(info: Info, *requests: tuple[str, dict[str, str]]) -> list[Any]:
+    """Sign in to an OAuth 1.0a fake as another app would (three legs), then GET each one."""
+    origin, key, secret = info["origin"], info["consumer_key"], info["consumer_secret"]
+
+    async def signed(session: aiohttp.ClientSession, method: str, url: str, auth: Any) -> str:
+        url, headers, _ = auth.sign(method, url, {}, b"")
+        async with session.request(method, url, headers=headers) as answer:
+            return await answer.text()
+
+    async with aiohttp.ClientSession(raise_for_status=True) as session:
+        request_token = dict(
+            parse_qsl(
+                await signed(
+                    session,
+                    "POST",
+                    f"{origin}/oauth/request_token/?format=json",
+                    ClientAuth(key, secret, redirect_uri=READER_REDIRECT),
+                )
+            )
+        )
+        token, token_secret = request_token["oauth_token"], request_token["oauth_token_secret"]
+        callback = URL(await consent(session, f"{origin}/oauth/authorize/?oauth_token={token}"))
+        verifier = callback.query["oauth_verifier"]
+        access = dict(
+            parse_qsl(
+                await signed(
+                    session,
+                    "POST",
+                    f"{origin}/oauth/access_token/?format=json",
+                    ClientAuth(key, secret, token, token_secret, verifier=verifier),
+                )
+            )
+        )
+        auth = ClientAuth(key, secret, access["oauth_token"], access["oauth_token_secret"])
+        return [
+            json.loads(await signed(session, "GET", f"{origin}{path}?{urlencode(params)}", auth))
+            for path, params in requests
+        ]
+
+
+async def bactrack_values(info: Info) -> dict[str, Expected]:
+    """The newest reading's BAC and time (the service writes UTC without a zone)."""
+    (page,) = await _oauth1_get(
+        info, ("/v1/readings/", {"person": "me", "limit": "1", "format": "json"})
+    )
+    reading = page["objects"][0]
+    return {
+        "bac": float(reading["bac_level"]),
+        "last_reading": datetime.fromisoformat(reading["timestamp"]).replace(tzinfo=UTC),
+    }
+
+
 async def sporttracks_values(info: Info) -> dict[str, Expected]:
     """The newest workout's type, distance and duration, and the workouts of the last 7 days."""
     since = (datetime.now(UTC) - timedelta(days=7)).isoformat()
@@ -192,6 +246,20 @@ SERVICES = (
         menu_label="SportTracks (workouts)",
         sign_in_paths=("/oauth2/authorize", "/oauth2/token"),
         read_values=sporttracks_values,
+    ),
+    ServiceUnderTest(
+        name="bactrack",
+        service="bactrack",
+        menu_item="bactrack",
+        menu_label="BACtrack (breathalyzer readings)",
+        sign_in_paths=("/oauth/request_token/", "/oauth/authorize/", "/oauth/access_token/"),
+        read_values=bactrack_values,
+        answers=lambda info: {
+            "consumer": {
+                "consumer_key": info["consumer_key"],
+                "consumer_secret": info["consumer_secret"],
+            }
+        },
     ),
     ServiceUnderTest(
         name="boditrax",
