@@ -33,6 +33,9 @@ RUN_DIR = REPO_ROOT / ".acceptance"
 SCENARIO_SECONDS = 240
 """A scenario taking longer hangs; it fails so the others still run."""
 
+ERROR_LINES = 6
+"""Lines of an error the table repeats; the scenario's error.txt keeps all of it."""
+
 Body = Callable[[Instance, Steps], Awaitable[None]]
 
 
@@ -105,30 +108,24 @@ async def run_release(release: Release, selected: list[Scenario]) -> list[Result
     """Start the fakes and Home Assistant for ``release`` and run ``selected`` on it."""
     directory = RUN_DIR / release.version
     print(f"== Home Assistant {release.version} in {directory}", flush=True)
+    results: list[Result] = []
     started = time.monotonic()
     try:
         async with Instance(release, directory) as instance:
-            results = [Result("start", release.version, True, time.monotonic() - started)]
+            results.append(Result("start", release.version, True, time.monotonic() - started))
             print(f"  {release.version}: started on {instance.base_url}", flush=True)
             for scenario in selected:
+                started = time.monotonic()
                 results.append(await run_scenario(instance, scenario))
-    except Exception as err:
+    except Exception as err:  # reported in the table; the next release still runs
+        name = "recover after a failure" if results else "start"
         error = f"{type(err).__name__}: {err}"
-        return [
-            Result(
-                "start",
-                release.version,
-                False,
-                time.monotonic() - started,
-                "start",
-                error,
-                directory,
-            )
-        ]
+        seconds = time.monotonic() - started
+        results.append(Result(name, release.version, False, seconds, name, error, directory))
     return results
 
 
-def print_table(results: list[Result]) -> None:
+def print_table(results: list[Result], wall_seconds: float) -> None:
     """Scenario, release, pass/fail and seconds; then where each failure's evidence is."""
     width = max(len(result.scenario) for result in results)
     print(f"\n{'scenario':<{width}}  {'HA version':<10}  result  seconds")
@@ -137,12 +134,14 @@ def print_table(results: list[Result]) -> None:
         print(
             f"{result.scenario:<{width}}  {result.version:<10}  {outcome:<6}  {result.seconds:7.1f}"
         )
-    print(f"{'total':<{width}}  {'':<10}  {'':<6}  {sum(r.seconds for r in results):7.1f}")
+    print(f"{'sum':<{width}}  {'':<10}  {'':<6}  {sum(r.seconds for r in results):7.1f}")
+    print(f"{'wall clock':<{width}}  {'all':<10}  {'':<6}  {wall_seconds:7.1f}")
     for result in results:
         if not result.passed:
             print(
                 f"\nFAILED {result.scenario} on {result.version} at step '{result.step}':\n"
-                f"  {result.error}\n  kept: {result.directory} (Home Assistant log: "
+                f"  {'\n  '.join(result.error.splitlines()[:ERROR_LINES])}\n"
+                f"  kept: {result.directory} (error.txt has all; Home Assistant log: "
                 f"{RUN_DIR / result.version / 'home-assistant.log'})"
             )
 
@@ -155,7 +154,7 @@ def _pair(text: str) -> tuple[str, str]:
 
 
 async def main(releases: list[Release], selected: list[Scenario]) -> int:
-    """Run every release in turn; SIGTERM and SIGHUP stop what was started, as Ctrl-C does."""
+    """Run the releases at once; SIGTERM and SIGHUP stop what was started, as Ctrl-C does."""
     task = asyncio.current_task()
     assert task is not None
     for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -164,10 +163,11 @@ async def main(releases: list[Release], selected: list[Scenario]) -> int:
     (RUN_DIR / ".gitignore").write_text(
         "# Written by the acceptance suite: its runs are not sources.\n*\n"
     )
-    results = []
-    for release in releases:
-        results += await run_release(release, selected)
-    print_table(results)
+    started = time.monotonic()
+    # The releases run side by side: each has its own fakes, port and directory.
+    per_release = await asyncio.gather(*(run_release(release, selected) for release in releases))
+    results = [result for results in per_release for result in results]
+    print_table(results, time.monotonic() - started)
     return 0 if all(result.passed for result in results) else 1
 
 

@@ -56,7 +56,8 @@ async def browser_journey(
 ) -> None:
     """Add ``service``'s account through the UI; remove it afterwards through the API."""
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=chromium)
+        with steps.step("start Chromium"):
+            browser = await playwright.chromium.launch(executable_path=chromium)
         try:
             context = await browser.new_context(viewport=VIEWPORT, locale="en-US")
             context.set_default_timeout(UI_SECONDS * 1000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 import time
 
@@ -24,7 +24,6 @@ class Steps:
     label: str
     directory: Path
     current: str = "(not started)"
-    done: list[str] = field(default_factory=list)
 
     @contextlib.contextmanager
     def step(self, name: str) -> Iterator[None]:
@@ -32,7 +31,6 @@ class Steps:
         self.current = name
         started = time.monotonic()
         yield
-        self.done.append(name)
         print(f"  {self.label}: {name} ({time.monotonic() - started:.1f}s)", flush=True)
 
 
