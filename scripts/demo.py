@@ -371,7 +371,7 @@ async def _start_demo(port: int, processes: list[subprocess.Popen[bytes]]) -> di
         if http_config.get("server_host") != [HOST] or http_config.get("server_port") != port:
             raise DemoError(f"Home Assistant's http config is not {HOST}:{port}: {http_config}")
         await wait_until_running(ws)
-        print("Application credentials:")
+        print("Credentials for the fake services:")
         print("\n".join(await add_demo_credentials(ws, services)) or "  none: no OAuth2 fake")
     print(
         f"\nHome Assistant is ready: {base_url}\n"
