@@ -20,6 +20,8 @@ from .services import REDIRECTS, Expected, Fake, ServiceUnderTest, consent
 from .steps import StepFailed, Steps, wait_until
 
 FLOW = "/api/config/config_entries/flow"
+MAX_FLOW_STEPS = 10
+"""More steps than any flow of the integration has: a form shown again and again is a failure."""
 
 
 def mismatches(expected: Mapping[str, Expected], states: Mapping[str, str]) -> list[str]:
@@ -56,7 +58,7 @@ class Journey:
     async def finish_flow(self, result: dict[str, Any]) -> dict[str, Any]:
         """Answer forms and approve external steps until the flow ends; return its last result."""
         answers = self.service.answers(self.info)
-        while True:
+        for _ in range(MAX_FLOW_STEPS):
             flow = f"{FLOW}/{result.get('flow_id')}"
             match result["type"]:
                 case "form" if not result.get("errors"):
@@ -72,6 +74,7 @@ class Journey:
                     return result
                 case _:
                     raise StepFailed(f"the flow stopped at {result}")
+        raise StepFailed(f"the flow goes round in circles; last at {result}")
 
     async def approve(self, url: str) -> None:
         """Open the external step's URL, allow, and follow the redirect into Home Assistant."""
