@@ -160,9 +160,6 @@ async def main(releases: list[Release], selected: list[Scenario]) -> int:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
     RUN_DIR.mkdir(exist_ok=True)
-    (RUN_DIR / ".gitignore").write_text(
-        "# Written by the acceptance suite: its runs are not sources.\n*\n"
-    )
     started = time.monotonic()
     # The releases run side by side: each has its own fakes, port and directory.
     per_release = await asyncio.gather(*(run_release(release, selected) for release in releases))
