@@ -94,6 +94,10 @@ class OAuth1Signer:
 
     async def async_authorization(self, method: str, url: URL) -> str:
         """``OAuth …`` header over the method and the full URL, with a fresh nonce and timestamp."""
+        return self.authorization(method, url)
+
+    def authorization(self, method: str, url: URL) -> str:
+        """The header itself; signing is local work, no I/O."""
         _, headers, _ = self._client.prepare(method, str(url), {}, b"")
         return str(headers["Authorization"])
 
@@ -127,13 +131,10 @@ class OAuth1Dance:
         Signed with the request-token secret, parameters in the query, as BACtrack asks.
         """
         url = URL(self._provider.origin + self._settings.authorize_path)
-        signer = ClientAuth(
-            *self.consumer, token=request_token.token, token_secret=request_token.secret
-        )
         # Signed as a header, then moved to the query: the signature covers the same parameters
         # either way (RFC 5849 3.4.1.3), and authlib's own query signing repeats every parameter.
-        _, headers, _ = signer.prepare("GET", str(url), {}, b"")
-        oauth = parse_keqv_list(parse_http_list(headers["Authorization"].removeprefix("OAuth ")))
+        header = OAuth1Signer(*self.consumer, request_token).authorization("GET", url)
+        oauth = parse_keqv_list(parse_http_list(header.removeprefix("OAuth ")))
         return str(url.update_query({key: unquote(value) for key, value in oauth.items()}))
 
     async def async_access_token(self, request_token: OAuth1Token, verifier: str) -> OAuth1Token:

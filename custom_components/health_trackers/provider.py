@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 import os
-from typing import Literal
+from typing import Any, Literal
 
 from homeassistant.components.sensor import SensorEntityDescription
 from homeassistant.core import HomeAssistant
@@ -61,6 +61,11 @@ class ServiceClient(ABC):
     @abstractmethod
     async def async_get_data(self) -> ServiceData:
         """Current values for the provider's sensors."""
+
+
+def describe_sensor(key: str, **kwargs: Any) -> SensorEntityDescription:
+    """A sensor named by its translation key, which is its key."""
+    return SensorEntityDescription(key=key, translation_key=key, **kwargs)
 
 
 @dataclass(frozen=True, kw_only=True)

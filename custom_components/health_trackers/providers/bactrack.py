@@ -31,6 +31,7 @@ from ..provider import (
     SensorValue,
     ServiceClient,
     ServiceData,
+    describe_sensor,
 )
 
 PROFILE = "/internal_v1/users/me/"
@@ -153,31 +154,27 @@ def _page(answer: Any) -> tuple[list[Any], str | None]:
     return answer["objects"], as_text(meta.get("next")) if isinstance(meta, Mapping) else None
 
 
-def _describe(key: str, **kwargs: Any) -> SensorEntityDescription:
-    return SensorEntityDescription(key=key, translation_key=key, **kwargs)
-
-
 SENSORS: tuple[SensorEntityDescription, ...] = (
-    _describe(
+    describe_sensor(
         "bac",
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=3,
     ),
-    _describe("last_reading", device_class=SensorDeviceClass.TIMESTAMP),
-    _describe(
+    describe_sensor("last_reading", device_class=SensorDeviceClass.TIMESTAMP),
+    describe_sensor(
         "peak_bac_24h",
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=3,
     ),
-    _describe("readings_24h", state_class=SensorStateClass.MEASUREMENT),
-    _describe("sober_at", device_class=SensorDeviceClass.TIMESTAMP),
+    describe_sensor("readings_24h", state_class=SensorStateClass.MEASUREMENT),
+    describe_sensor("sober_at", device_class=SensorDeviceClass.TIMESTAMP),
 )
 
 PERSONAL_SENSORS: tuple[SensorEntityDescription, ...] = (
-    _describe("location"),
-    _describe("notes"),
+    describe_sensor("location"),
+    describe_sensor("notes"),
 )
 
 BACTRACK = Provider(

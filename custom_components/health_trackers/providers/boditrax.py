@@ -24,7 +24,15 @@ from homeassistant.const import PERCENTAGE, UnitOfMass
 from ..api import ServiceApi
 from ..exceptions import InvalidResponseError
 from ..parsing import as_local_datetime, as_local_float, as_text
-from ..provider import Account, OAuth2Settings, Provider, SensorValue, ServiceClient, ServiceData
+from ..provider import (
+    Account,
+    OAuth2Settings,
+    Provider,
+    SensorValue,
+    ServiceClient,
+    ServiceData,
+    describe_sensor,
+)
 
 REST = "/rest/v2.10"
 READ_SCOPE = "measurement_analysis"
@@ -150,9 +158,7 @@ def _metrics(raw: Mapping[Any, Any]) -> dict[str, float]:
 
 
 def _describe(key: str, **kwargs: Any) -> SensorEntityDescription:
-    return SensorEntityDescription(
-        key=key, translation_key=key, state_class=SensorStateClass.MEASUREMENT, **kwargs
-    )
+    return describe_sensor(key, state_class=SensorStateClass.MEASUREMENT, **kwargs)
 
 
 def _mass(key: str, **kwargs: Any) -> SensorEntityDescription:
@@ -186,9 +192,7 @@ SENSORS: tuple[SensorEntityDescription, ...] = (
     _describe("bmi", suggested_display_precision=1),
     _describe("boditrax_score", suggested_display_precision=0),
     _describe("phase_angle", native_unit_of_measurement="°", suggested_display_precision=1),
-    SensorEntityDescription(
-        key="scan_time", translation_key="scan_time", device_class=SensorDeviceClass.TIMESTAMP
-    ),
+    describe_sensor("scan_time", device_class=SensorDeviceClass.TIMESTAMP),
     *(
         _mass(key, entity_registry_enabled_default=False)
         for key, metric in DIRECT.items()

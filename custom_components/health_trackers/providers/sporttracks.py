@@ -29,7 +29,15 @@ from ..api import ServiceApi
 from ..const import LOGGER
 from ..exceptions import InvalidResponseError
 from ..parsing import as_datetime, as_float, as_text
-from ..provider import Account, OAuth2Settings, Provider, SensorValue, ServiceClient, ServiceData
+from ..provider import (
+    Account,
+    OAuth2Settings,
+    Provider,
+    SensorValue,
+    ServiceClient,
+    ServiceData,
+    describe_sensor,
+)
 
 ACTIVITIES = "/api/v2/fitnessActivities"
 CONNECT = "/api/v2/system/connect"
@@ -151,56 +159,52 @@ class SportTracksClient(ServiceClient):
         }
 
 
-def _describe(key: str, **kwargs: Any) -> SensorEntityDescription:
-    return SensorEntityDescription(key=key, translation_key=key, **kwargs)
-
-
 def _rolling(key: str, **kwargs: Any) -> SensorEntityDescription:
     """A 7-day total: it rises and falls, so statistics keep its mean, min and max."""
-    return _describe(key, state_class=SensorStateClass.MEASUREMENT, **kwargs)
+    return describe_sensor(key, state_class=SensorStateClass.MEASUREMENT, **kwargs)
 
 
 SENSORS: tuple[SensorEntityDescription, ...] = (
-    _describe("latest_workout_type"),
-    _describe("latest_workout_start", device_class=SensorDeviceClass.TIMESTAMP),
-    _describe(
+    describe_sensor("latest_workout_type"),
+    describe_sensor("latest_workout_start", device_class=SensorDeviceClass.TIMESTAMP),
+    describe_sensor(
         "latest_workout_duration",
         device_class=SensorDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.SECONDS,
         suggested_unit_of_measurement=UnitOfTime.MINUTES,
         suggested_display_precision=0,
     ),
-    _describe(
+    describe_sensor(
         "latest_workout_distance",
         device_class=SensorDeviceClass.DISTANCE,
         native_unit_of_measurement=UnitOfLength.METERS,
         suggested_unit_of_measurement=UnitOfLength.KILOMETERS,
         suggested_display_precision=2,
     ),
-    _describe(
+    describe_sensor(
         "latest_workout_energy",
         device_class=SensorDeviceClass.ENERGY,
         native_unit_of_measurement=UnitOfEnergy.KILO_JOULE,
         suggested_unit_of_measurement=UnitOfEnergy.KILO_CALORIE,
         suggested_display_precision=0,
     ),
-    _describe(
+    describe_sensor(
         "latest_workout_average_heart_rate",
         native_unit_of_measurement=HEART_RATE,
         suggested_display_precision=0,
     ),
-    _describe(
+    describe_sensor(
         "latest_workout_maximum_heart_rate",
         native_unit_of_measurement=HEART_RATE,
         suggested_display_precision=0,
     ),
-    _describe(
+    describe_sensor(
         "latest_workout_elevation_gain",
         device_class=SensorDeviceClass.DISTANCE,
         native_unit_of_measurement=UnitOfLength.METERS,
         suggested_display_precision=0,
     ),
-    _describe(
+    describe_sensor(
         "latest_workout_average_speed",
         device_class=SensorDeviceClass.SPEED,
         native_unit_of_measurement=UnitOfSpeed.METERS_PER_SECOND,
