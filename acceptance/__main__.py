@@ -1,6 +1,6 @@
 """Run the acceptance scenarios on each Home Assistant release; print a table; exit 1 on a failure.
 
-``python -m acceptance --ha 2026.10.4=/path/to/python [--ha ...] [-k TEXT] [--chromium PATH]``,
+``python -m acceptance --ha 2026.11.0=/path/to/python [--ha ...] [-k TEXT] [--chromium PATH]``,
 from the repository root (``scripts/acceptance`` does this with the right virtualenvs). Each
 release's run directory, ``.acceptance/<version>/``, keeps Home Assistant's log, the fakes' log
 and each scenario's screenshots and error; it is replaced by the next run.

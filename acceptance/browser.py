@@ -34,7 +34,7 @@ STRINGS = f"custom_components/{DOMAIN}/translations/en.json"
 UI_SECONDS = 30
 VIEWPORT = ViewportSize(width=1280, height=800)
 FINISH = re.compile(r"finish", re.IGNORECASE)
-"""The success dialog's button: "Skip and finish" on 2026.10, "Finish" before."""
+"""The success dialog's button: "Skip and finish" on 2026.10 and 2026.11, "Finish" on 2025.4."""
 
 
 class Camera:
@@ -132,7 +132,7 @@ async def _new_entry_title(instance: Instance) -> str:
 
 
 async def _open_device(page: Page) -> None:
-    """Finishing opens the device on 2026.10; 2025.4 opens the integration's page, which links it."""
+    """Finishing opens the device on 2026.11; 2025.4 opens the integration's page, which links it."""
     try:
         await page.wait_for_url("**/config/devices/device/**", timeout=5000)
     except PlaywrightTimeoutError:

@@ -47,7 +47,7 @@ class Release:
 
     @property
     def has_http_config_trial(self) -> bool:
-        """Since 2026.10 a new http config is on trial until promoted (see promote_http_config)."""
+        """Since 2026.10 (2026.11 too) a new http config is on trial until promoted (promote_http_config)."""
         year, month = (int(part) for part in self.version.split(".")[:2])
         return (year, month) >= (2026, 10)
 

@@ -12,10 +12,11 @@ HA_CUR_PYTHON=3.14
 HA_CUR_PHCC=0.13.375          # homeassistant==2026.10.4
 HA_CUR_EXTRA=""
 
-# The demo's Home Assistant (scripts/demo): the current release, the frontend it pins in
-# homeassistant/components/frontend/manifest.json, and the integration's manifest requirement.
+# The demo's Home Assistant (scripts/demo): the current release (2026.11.0; pytest stays on
+# HA_CUR_PHCC's 2026.10.4), the frontend it pins in homeassistant/components/frontend/manifest.json,
+# and the integration's manifest requirement.
 DEMO_PYTHON=$HA_CUR_PYTHON
-DEMO_PINS=(homeassistant==2026.10.4 home-assistant-frontend==20260930.5 authlib==1.6.12)
+DEMO_PINS=(homeassistant==2026.11.0 home-assistant-frontend==20261028.4 authlib==1.6.12)
 
 # The acceptance suite (scripts/acceptance): the demo's Home Assistant plus Playwright, which drives
 # the system's Chromium, and the lint tools (mypy checks the suite, so it runs where Playwright is);
