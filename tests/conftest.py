@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator
 import contextlib
 from datetime import UTC, datetime, timedelta
+import logging
+import re
+import traceback
 from typing import Any
 from unittest.mock import patch
 
@@ -19,6 +22,7 @@ from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_USER, ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.translation import async_get_translations
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
@@ -36,6 +40,55 @@ SPORTTRACKS_CREDENTIAL = "sporttracks_credential"
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Load the integration from custom_components/."""
+
+
+class ExpectedLog:
+    """Warnings and errors a test provokes on purpose, each named by a regular expression."""
+
+    def __init__(self) -> None:
+        self.patterns: list[re.Pattern[str]] = []
+
+    def __call__(self, pattern: str) -> None:
+        """Allow WARNING/ERROR lines about the integration that match ``pattern``."""
+        self.patterns.append(re.compile(pattern))
+
+    def allows(self, record: logging.LogRecord) -> bool:
+        return any(pattern.search(record.getMessage()) for pattern in self.patterns)
+
+
+NOT_TESTED_NOTICE = "We found a custom integration health_trackers which has not been tested"
+
+
+def _about_us(record: logging.LogRecord) -> bool:
+    """A record Home Assistant logs about this integration: ours, naming us, or through our code."""
+    if record.name.startswith("custom_components.health_trackers"):
+        return True
+    if "health_trackers" in record.getMessage():
+        return True
+    if record.exc_info and record.exc_info[2] is not None:
+        frames = traceback.extract_tb(record.exc_info[2])
+        return any("custom_components/health_trackers" in frame.filename for frame in frames)
+    return False
+
+
+@pytest.fixture(autouse=True)
+def expect_log(caplog: pytest.LogCaptureFixture) -> Generator[ExpectedLog]:
+    """Fail a test on any warning or error about the integration it did not name beforehand.
+
+    Home Assistant's "Detected that custom integration" deprecation lines can never be expected.
+    """
+    expected = ExpectedLog()
+    yield expected
+    unexpected = [
+        f"{record.levelname} {record.name}: {record.getMessage()}"
+        for when in ("setup", "call")
+        for record in caplog.get_records(when)
+        if record.levelno >= logging.WARNING
+        and _about_us(record)
+        and NOT_TESTED_NOTICE not in record.getMessage()
+        and (record.name == "homeassistant.helpers.frame" or not expected.allows(record))
+    ]
+    assert not unexpected, "unexpected log lines about health_trackers:\n" + "\n".join(unexpected)
 
 
 @pytest.fixture(autouse=True)
@@ -219,3 +272,12 @@ async def reauth_flow(hass: HomeAssistant, entry: ConfigEntry) -> ConfigFlowResu
     ]
     assert len(flows) == 1, flows
     return await hass.config_entries.flow.async_configure(flows[0]["flow_id"])
+
+
+async def flow_message(hass: HomeAssistant, result: ConfigFlowResult) -> str:
+    """The text the frontend shows for an aborted flow: its translation, placeholders filled."""
+    assert result["type"] is FlowResultType.ABORT
+    domain = result.get("translation_domain") or DOMAIN
+    strings = await async_get_translations(hass, "en", "config", [domain])
+    template = strings[f"component.{domain}.config.abort.{result['reason']}"]
+    return template.format(**(result.get("description_placeholders") or {}))

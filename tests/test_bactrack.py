@@ -38,7 +38,7 @@ from custom_components.health_trackers.providers.bactrack import ELIMINATION_RAT
 from fakes import BACReading, FakeBACtrack
 from fakes.bactrack import DEFAULT_CONSUMER
 
-from .conftest import NOW, async_poll, start_reauth
+from .conftest import NOW, ExpectedLog, async_poll, flow_message, start_reauth
 
 USER_ID = 10261
 POLL = timedelta(minutes=5)
@@ -262,7 +262,11 @@ async def test_user_denies(
     """Deny on BACtrack's page ends the flow; nothing is created."""
     result = await add_bactrack(decision="deny")
     assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "user_rejected_authorize"
+    assert result["reason"] == "access_denied"
+    assert await flow_message(hass, result) == (
+        "Access was not granted: Home Assistant was not allowed on BACtrack's page. "
+        "Add the account again and select Allow to link it."
+    )
     assert not hass.config_entries.async_entries(DOMAIN)
     assert not bactrack.access_tokens
 
@@ -283,8 +287,10 @@ async def test_request_token_refused(
     consumer: dict[str, str],
     fault: dict[str, Any] | None,
     error: str,
+    expect_log: ExpectedLog,
 ) -> None:
     """A bad key or secret, or a service that cannot answer: the form again, with why."""
+    expect_log("Could not start signing in to BACtrack")
     if fault:
         bactrack.fail(**fault, scope="token", times=1)
     result = await _start(hass, **consumer)
@@ -305,8 +311,10 @@ async def test_request_token_timeout(
     bactrack: FakeBACtrack,
     current_request_with_host: None,
     frozen_now: FrozenDateTimeFactory,
+    expect_log: ExpectedLog,
 ) -> None:
     """BACtrack not answering the request-token call: cannot connect, nothing stuck."""
+    expect_log("Could not start signing in to BACtrack")
     bactrack.fail(delay=3600, times=1, scope="token")
     flow = hass.async_create_task(_start(hass))
     while not bactrack.held:  # noqa: ASYNC110 - the request travels over real sockets
@@ -353,6 +361,9 @@ async def test_no_address_for_the_callback(
     result = await _start(hass)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "no_url_available"
+    assert "https://www.home-assistant.io/more-info/no-url-available" in await flow_message(
+        hass, result
+    )
     assert not bactrack.request_tokens
 
 
@@ -405,8 +416,10 @@ async def test_access_token_refused(
     current_request_with_host: None,
     fault: dict[str, Any],
     reason: str,
+    expect_log: ExpectedLog,
 ) -> None:
     """The exchange after the callback fails: a clear abort, nothing created."""
+    expect_log("Could not finish signing in to BACtrack")
     result = await _start(hass)
     bactrack.fail(**fault, scope="token", path="/oauth/access_token/", times=1)
     result = await approve(result)
@@ -416,9 +429,14 @@ async def test_access_token_refused(
 
 
 async def test_profile_unreadable_aborts(
-    hass: HomeAssistant, bactrack: FakeBACtrack, approve: Approve, current_request_with_host: None
+    hass: HomeAssistant,
+    bactrack: FakeBACtrack,
+    approve: Approve,
+    current_request_with_host: None,
+    expect_log: ExpectedLog,
 ) -> None:
     """Tokens came, but who the user is cannot be read: abort rather than guess."""
+    expect_log("Could not identify the BACtrack account")
     result = await _start(hass)
     bactrack.fail(200, '{"username": "sam"}', path="/internal_v1/users/me/")
     result = await approve(result)
@@ -441,8 +459,10 @@ async def test_manual_code(
     bactrack: FakeBACtrack,
     browser: ClientSession,
     current_request_with_host: None,
+    expect_log: ExpectedLog,
 ) -> None:
     """Asked for: oob, BACtrack shows a code, the user pastes it (a typo first)."""
+    expect_log("Could not finish signing in to BACtrack")
     result = await _start(hass, manual_code=True)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "oauth1_verifier"
@@ -509,8 +529,10 @@ async def test_revoked_access_reauths_and_keeps_the_entry(
     bactrack_entry: ConfigEntry,
     approve: Approve,
     frozen_now: FrozenDateTimeFactory,
+    expect_log: ExpectedLog,
 ) -> None:
     """401 on data → reauth with the stored consumer → the same entry, new token, values back."""
+    expect_log("Authentication failed while fetching BACtrack sam data")
     old_token = bactrack_entry.data["access_token"]
     bactrack.revoke()
     await async_poll(hass, frozen_now, POLL)
@@ -731,6 +753,11 @@ async def test_tolerant_parsing(
         ({"status": 400, "body": "Bad Request", "content_type": "text/plain"}, "could not read"),
         ({"status": 200, "body": "Bad Request", "content_type": "text/plain"}, "could not read"),
         ({"status": 200, "body": '{"objects": 3}'}, "could not read"),
+        (
+            {"status": 200, "body": '{"meta": {"next": "http://[oops"}, "objects": []}'},
+            "link that is not a URL",
+        ),
+        ({"status": 200, "body": "[" * 100_000 + "]" * 100_000}, "not JSON"),
     ],
 )
 async def test_failures_make_entities_unavailable_and_recover(
@@ -741,8 +768,10 @@ async def test_failures_make_entities_unavailable_and_recover(
     caplog: pytest.LogCaptureFixture,
     fault: dict[str, Any],
     message: str,
+    expect_log: ExpectedLog,
 ) -> None:
     """Each failure: unavailable, logged once while down and once when back; no reauth."""
+    expect_log("Error fetching BACtrack sam data")
     bactrack.fail(**fault)
     caplog.set_level(logging.INFO)
     for _ in range(3):
@@ -762,8 +791,10 @@ async def test_poll_timeout_is_transient(
     bactrack: FakeBACtrack,
     bactrack_entry: ConfigEntry,
     frozen_now: FrozenDateTimeFactory,
+    expect_log: ExpectedLog,
 ) -> None:
     """BACtrack not answering a poll: unavailable, not reauth."""
+    expect_log("Error fetching BACtrack sam data")
     bactrack.fail(delay=3600, times=1)
     refresh = hass.async_create_task(bactrack_entry.runtime_data.async_refresh())
     while not bactrack.held:  # noqa: ASYNC110 - the request travels over real sockets
@@ -782,7 +813,7 @@ async def _set_options(hass: HomeAssistant, entry: ConfigEntry, **options: Any) 
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.FORM
     fields = [str(key) for key in result["data_schema"].schema]  # type: ignore[union-attr]
-    assert fields == ["update_interval", "personal_data"]
+    assert fields == ["personal_data"]
     result = await hass.config_entries.options.async_configure(result["flow_id"], options)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
@@ -808,41 +839,32 @@ async def test_personal_sensors_only_when_asked(
     user.add_reading(
         BACReading(user.readings[0].id + 1, NOW, 0.05, 42.3587, -71.0965, "after dinner")
     )
-    await _set_options(hass, bactrack_entry, update_interval=5, personal_data=True)
+    await _set_options(hass, bactrack_entry, personal_data=True)
     assert personal <= unique_ids()
     assert state(hass, "location") == "42.35870, -71.09650"
     assert state(hass, "notes") == "after dinner"
     diagnostics = json.dumps(await async_get_config_entry_diagnostics(hass, bactrack_entry))
     for private in ("42.3587", "71.0965", "after dinner"):
         assert private not in diagnostics
-    await _set_options(hass, bactrack_entry, update_interval=5, personal_data=False)
+    await _set_options(hass, bactrack_entry, personal_data=False)
     assert not personal & unique_ids()
 
 
-async def test_poll_interval_option(
-    hass: HomeAssistant,
-    bactrack: FakeBACtrack,
-    bactrack_entry: ConfigEntry,
-    frozen_now: FrozenDateTimeFactory,
+async def test_saving_unchanged_options_does_not_reload(
+    hass: HomeAssistant, bactrack: FakeBACtrack, bactrack_entry: ConfigEntry
 ) -> None:
-    """A longer interval: no poll at the default 5 minutes, one at the chosen 20."""
-    await _set_options(hass, bactrack_entry, update_interval=20, personal_data=False)
-    assert bactrack_entry.runtime_data.update_interval == timedelta(minutes=20)
-    before = len(_readings_requests(bactrack))
-    await async_poll(hass, frozen_now, timedelta(minutes=6))
-    assert len(_readings_requests(bactrack)) == before
-    await async_poll(hass, frozen_now, timedelta(minutes=15))
-    assert len(_readings_requests(bactrack)) == before + 1
+    """Options saved as they were leave the entry running: no reload, no new requests."""
+    await _set_options(hass, bactrack_entry, personal_data=False)
+    coordinator = bactrack_entry.runtime_data
+    bactrack.requests.clear()
+    await _set_options(hass, bactrack_entry, personal_data=False)
+    assert bactrack_entry.runtime_data is coordinator
+    assert not bactrack.requests
 
 
-async def test_options_without_personal_sensors(
-    hass: HomeAssistant, entry: ConfigEntry, sporttracks: Any
-) -> None:
-    """Services without personal sensors offer only the poll interval."""
-    result = await hass.config_entries.options.async_init(entry.entry_id)
-    assert [str(key) for key in result["data_schema"].schema] == ["update_interval"]  # type: ignore[union-attr]
-    schema = result["data_schema"].schema  # type: ignore[union-attr]
-    assert next(iter(schema)).default() == 15
+async def test_services_without_personal_sensors_have_no_options(entry: ConfigEntry) -> None:
+    """Polling follows each service, so only BACtrack's personal-data switch is an option."""
+    assert not entry.supports_options
 
 
 async def test_diagnostics_hold_no_secrets(

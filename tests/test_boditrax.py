@@ -29,7 +29,7 @@ from custom_components.health_trackers.const import DOMAIN
 from fakes import BoditraxMember, FakeBoditrax, OAuth2Client, Reading
 from fakes.boditrax import DEFAULT_CLIENT
 
-from .conftest import NOW, Consent, async_poll, reauth_flow
+from .conftest import NOW, Consent, ExpectedLog, async_poll, flow_message, reauth_flow
 from .test_sensor import sensor_states
 
 PREFIX = "sensor.boditrax_m_123_"
@@ -179,21 +179,51 @@ async def test_missing_scope_raises_a_repair(
     boditrax_credential: None,
     consent: Consent,
     frozen_now: FrozenDateTimeFactory,
+    expect_log: ExpectedLog,
 ) -> None:
     """An app without measurement_analysis: a repair names the scope; granting it clears it."""
     boditrax.register_client(
         OAuth2Client(DEFAULT_CLIENT.client_id, DEFAULT_CLIENT.client_secret, scopes=("front_end",))
     )
+    expect_log("Config entry setup failed while fetching Boditrax m_123 data")
+    expect_log("lacks the scope measurement_analysis")
     entry = (await consent(await _start(hass, "boditrax"), "allow"))["result"]
     await hass.async_block_till_done()
-    assert entry.state is ConfigEntryState.SETUP_RETRY
-    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"missing_scope_{entry.entry_id}")
+    # Retrying cannot help until Boditrax grants the scope: no retries, a repair says what to do.
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert "measurement_analysis" in str(entry.reason)
+    issues = ir.async_get(hass)
+    issue = issues.async_get_issue(DOMAIN, f"missing_scope_{entry.entry_id}")
     assert issue is not None
     assert issue.translation_placeholders["scope"] == "measurement_analysis"
+    requests = len(boditrax.requests)
+    await async_poll(hass, frozen_now, timedelta(hours=2))
+    assert len(boditrax.requests) == requests
     boditrax.register_client(DEFAULT_CLIENT)
     await hass.config_entries.async_reload(entry.entry_id)
     assert entry.state is ConfigEntryState.LOADED
-    assert ir.async_get(hass).async_get_issue(DOMAIN, f"missing_scope_{entry.entry_id}") is None
+    assert issues.async_get_issue(DOMAIN, f"missing_scope_{entry.entry_id}") is None
+
+
+async def test_repair_goes_with_its_entry(
+    hass: HomeAssistant,
+    boditrax: FakeBoditrax,
+    boditrax_credential: None,
+    consent: Consent,
+    expect_log: ExpectedLog,
+) -> None:
+    """Deleting an entry whose credential lacked a scope leaves no repair behind."""
+    expect_log("Config entry setup failed while fetching Boditrax m_123 data")
+    expect_log("lacks the scope measurement_analysis")
+    boditrax.register_client(
+        OAuth2Client(DEFAULT_CLIENT.client_id, DEFAULT_CLIENT.client_secret, scopes=("front_end",))
+    )
+    entry = (await consent(await _start(hass, "boditrax"), "allow"))["result"]
+    await hass.async_block_till_done()
+    issue_id = f"missing_scope_{entry.entry_id}"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+    await hass.config_entries.async_remove(entry.entry_id)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
 
 
 async def test_app_without_member_scope_cannot_identify(
@@ -207,7 +237,12 @@ async def test_app_without_member_scope_cannot_identify(
     )
     result = await consent(await _start(hass, "boditrax"), "allow")
     assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "cannot_connect"
+    assert result["reason"] == "missing_scope"
+    assert await flow_message(hass, result) == (
+        "Boditrax would not say whose account this is: your application credential lacks the "
+        "scope front_end. Ask Boditrax to add front_end to your app, then add the account again."
+    )
+    assert not hass.config_entries.async_entries(DOMAIN)
 
 
 @pytest.mark.usefixtures("current_request_with_host")
@@ -261,8 +296,10 @@ async def test_linked_account_reauth(
     boditrax: FakeBoditrax,
     boditrax_credential: None,
     frozen_now: FrozenDateTimeFactory,
+    expect_log: ExpectedLog,
 ) -> None:
     """A revoked linked account asks for its secret again, with the username filled in."""
+    expect_log("Authentication failed while fetching Boditrax m_123 data")
     result = await hass.config_entries.flow.async_configure(
         (await _start(hass, "boditrax_linked"))["flow_id"], LINKED
     )
@@ -315,8 +352,10 @@ async def test_wrong_shapes(
     consent: Consent,
     path: str,
     body: str,
+    expect_log: ExpectedLog,
 ) -> None:
     """Answers of the wrong shape: no member means no entry; bad readings mean retry later."""
+    expect_log("Could not identify the Boditrax account")
     boditrax.fail(200, body, path=path, times=1)
     result = await consent(await _start(hass, "boditrax"), "allow")
     await hass.async_block_till_done()
@@ -374,8 +413,10 @@ async def test_outage_and_recovery(
     frozen_now: FrozenDateTimeFactory,
     caplog: pytest.LogCaptureFixture,
     status: int,
+    expect_log: ExpectedLog,
 ) -> None:
     """Boditrax down: unavailable, logged once; back: values and a recovery line."""
+    expect_log("Error fetching Boditrax m_123 data")
     boditrax.fail(
         status, "<html>down</html>", content_type="text/html", path="/rest/v2.10/readings"
     )

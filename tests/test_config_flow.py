@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 from homeassistant.components.application_credentials import (
     ClientCredential,
@@ -12,8 +13,11 @@ from homeassistant.components.application_credentials import (
 from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import config_entry_oauth2_flow
 from homeassistant.setup import async_setup_component
 import pytest
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from yarl import URL
 
 from custom_components.health_trackers import application_credentials, config_flow
 from custom_components.health_trackers.const import CONF_SERVICE, DOMAIN
@@ -21,7 +25,7 @@ from fakes import FakeSportTracks, OAuth2Client, SportTracksAccount
 from fakes.boditrax import DEFAULT_CLIENT as BODITRAX_CLIENT
 from fakes.sporttracks import DEFAULT_CLIENT
 
-from .conftest import NOW, AddAccount, Consent, start_reauth
+from .conftest import NOW, AddAccount, Consent, ExpectedLog, flow_message, start_reauth
 
 
 async def test_add_sporttracks_account(
@@ -79,8 +83,61 @@ async def test_user_denies(
     """Deny on the consent page aborts and creates nothing."""
     result = await add_account(decision="deny")
     assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "user_rejected_authorize"
+    assert result["reason"] == "access_denied"
+    assert await flow_message(hass, result) == (
+        "Access was not granted: Home Assistant was not allowed on SportTracks's page. "
+        "Add the account again and select Allow to link it."
+    )
     assert not hass.config_entries.async_entries(DOMAIN)
+
+
+@pytest.mark.parametrize(
+    ("error", "reason", "message"),
+    [
+        (
+            "invalid_scope",
+            "invalid_scope",
+            "SportTracks refused the permissions Home Assistant asks for (invalid_scope). Ask "
+            "SportTracks to grant your app the scopes the README lists, then add the account again.",
+        ),
+        (
+            "unauthorized_client",
+            "unauthorized_client",
+            "SportTracks does not let this application credential sign accounts in "
+            "(unauthorized_client). Check the app's settings with SportTracks, or add the account "
+            "with another credential.",
+        ),
+        (
+            "server_error",
+            "authorize_error",
+            'SportTracks did not grant access; it answered "server_error". Try again; if it '
+            "happens again, check your app's settings with SportTracks.",
+        ),
+    ],
+)
+async def test_service_errors_are_told_as_they_are(
+    hass: HomeAssistant,
+    sporttracks: FakeSportTracks,
+    credentials: None,
+    current_request_with_host: None,
+    hass_client_no_auth: ClientSessionGenerator,
+    error: str,
+    reason: str,
+    message: str,
+) -> None:
+    """Whatever ``error`` the service sends back reaches the user as what it means."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "sporttracks"}
+    )
+    state = URL(result["url"]).query["state"]
+    client = await hass_client_no_auth()
+    answer = await client.get(f"/auth/external/callback?state={state}&error={error}")
+    assert answer.status == 200
+    result = await hass.config_entries.flow.async_configure(result["flow_id"])
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == reason
+    assert await flow_message(hass, result) == message
 
 
 async def test_no_credential_asks_for_one(
@@ -220,8 +277,10 @@ async def test_token_lifetime_is_read_tolerantly(
     sporttracks: FakeSportTracks,
     add_account: AddAccount,
     expires_in: str | None,
+    expect_log: ExpectedLog,
 ) -> None:
     """A missing or unreadable expires_in means the documented two hours; a string number counts."""
+    expect_log("SportTracks 16964.*could not authenticate")
     answer = {"access_token": "a", "refresh_token": "r", "token_type": "Bearer"}
     if expires_in is not None:
         answer["expires_in"] = expires_in
@@ -244,8 +303,10 @@ async def test_account_lookup_failures(
     add_account: AddAccount,
     status: int,
     reason: str,
+    expect_log: ExpectedLog,
 ) -> None:
     """If the service cannot say whose account it is, nothing is created."""
+    expect_log("Could not identify the SportTracks account")
     sporttracks.fail(status, "{}" if status != 200 else "[]", times=1)
     result = await add_account()
     assert result["type"] is FlowResultType.ABORT
@@ -267,6 +328,7 @@ async def test_reauth_same_account(
     result = await consent(result, "allow")
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reauth_successful"
+    assert await flow_message(hass, result) == "Signed in again. The account's sensors are back."
     assert entry.data["token"]["access_token"] != old_token
     assert entry.data[CONF_SERVICE] == "sporttracks"
 
@@ -326,6 +388,9 @@ async def test_reconfigure_switches_credential(
     result = await consent(result, "allow")
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
+    assert await flow_message(hass, result) == (
+        "The account is signed in again with the chosen credential."
+    )
     assert entry.data["auth_implementation"] == "backup"
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
@@ -344,3 +409,26 @@ async def test_reconfigure_other_account_is_refused(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "wrong_account"
     assert entry.unique_id == "sporttracks_16964"
+
+
+@pytest.mark.skipif(
+    not hasattr(config_entry_oauth2_flow, "ImplementationUnavailableError"),
+    reason="credential providers cannot be unavailable before Home Assistant 2025.12",
+)
+async def test_credential_provider_unavailable(
+    hass: HomeAssistant, sporttracks: FakeSportTracks, current_request_with_host: None
+) -> None:
+    """A credential provider that is down (Home Assistant Cloud, say): a plain abort, no error."""
+
+    async def unavailable(hass: HomeAssistant, domain: str) -> list[Any]:
+        raise config_entry_oauth2_flow.ImplementationUnavailableError("cloud is down")
+
+    assert await async_setup_component(hass, "application_credentials", {})
+    config_entry_oauth2_flow.async_add_implementation_provider(hass, "cloud", unavailable)
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "sporttracks"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "oauth_implementation_unavailable"
+    assert await flow_message(hass, result)

@@ -20,7 +20,7 @@ from custom_components.health_trackers.const import CONF_SERVICE, DOMAIN
 from fakes import FakeSportTracks
 from fakes.sporttracks import DEFAULT_CLIENT, Workout
 
-from .conftest import NOW, Consent, async_poll, reauth_flow
+from .conftest import NOW, Consent, ExpectedLog, async_poll, reauth_flow
 
 POLL = timedelta(minutes=15)
 LATEST_TYPE = "sensor.sporttracks_16964_latest_workout_type"
@@ -145,8 +145,10 @@ async def test_revoked_refresh_token_starts_reauth(
     sporttracks: FakeSportTracks,
     frozen_now: FrozenDateTimeFactory,
     consent: Consent,
+    expect_log: ExpectedLog,
 ) -> None:
     """invalid_grant on refresh: entities go unavailable and reauth brings them back."""
+    expect_log("Authentication failed while fetching SportTracks 16964 data")
     sporttracks.revoke()
     await async_poll(hass, frozen_now, timedelta(hours=2))
     assert hass.states.get(LATEST_TYPE).state == STATE_UNAVAILABLE
@@ -165,8 +167,10 @@ async def test_401_on_data_starts_reauth(
     entry: ConfigEntry,
     sporttracks: FakeSportTracks,
     frozen_now: FrozenDateTimeFactory,
+    expect_log: ExpectedLog,
 ) -> None:
     """The service refuses a token we thought valid: ask the user to sign in again."""
+    expect_log("Authentication failed while fetching SportTracks 16964 data")
     sporttracks.access_tokens.clear()
     await async_poll(hass, frozen_now, POLL)
     assert hass.states.get(LATEST_TYPE).state == STATE_UNAVAILABLE
@@ -199,8 +203,10 @@ async def test_failures_make_entities_unavailable_and_recover(
     caplog: pytest.LogCaptureFixture,
     fault: dict[str, object],
     message: str,
+    expect_log: ExpectedLog,
 ) -> None:
     """Each failure: unavailable, logged once while down, once when back; reauth only for auth."""
+    expect_log("(Error|Authentication failed while) fetching SportTracks 16964 data")
     if fault.get("scope") == "token":
         sporttracks.expire_access_tokens()
         entry.data["token"]["expires_at"] = 0  # type: ignore[index]
@@ -235,8 +241,10 @@ async def test_timeout_is_transient(
     frozen_now: FrozenDateTimeFactory,
     caplog: pytest.LogCaptureFixture,
     scope: str,
+    expect_log: ExpectedLog,
 ) -> None:
     """A service (or its token endpoint) not answering in time: unavailable, not reauth."""
+    expect_log("Error fetching SportTracks 16964 data")
     if scope == "token":
         entry.data["token"]["expires_at"] = 0  # type: ignore[index]
     sporttracks.fail(delay=3600, times=1, scope=scope)
@@ -256,8 +264,10 @@ async def test_service_unreachable_then_back(
     entry: ConfigEntry,
     sporttracks: FakeSportTracks,
     frozen_now: FrozenDateTimeFactory,
+    expect_log: ExpectedLog,
 ) -> None:
     """Nothing listening (API call, then token refresh): unavailable, no reauth; back when it is."""
+    expect_log("Error fetching SportTracks 16964 data")
     await sporttracks.stop()
     await async_poll(hass, frozen_now, POLL)
     assert hass.states.get(LATEST_TYPE).state == STATE_UNAVAILABLE
@@ -294,8 +304,10 @@ async def test_missing_credential_asks_for_reauth(
     sporttracks: FakeSportTracks,
     credentials: None,
     current_request_with_host: None,
+    expect_log: ExpectedLog,
 ) -> None:
     """An entry whose credential is gone cannot load and asks the user to sign in again."""
+    expect_log("could not authenticate: The application credential this entry used is gone")
     entry = MockConfigEntry(
         domain=DOMAIN,
         unique_id="sporttracks_16964",
@@ -316,8 +328,10 @@ async def test_detail_that_is_not_an_object(
     entry: ConfigEntry,
     sporttracks: FakeSportTracks,
     frozen_now: FrozenDateTimeFactory,
+    expect_log: ExpectedLog,
 ) -> None:
     """A workout detail of the wrong shape is a failed poll, not a crash; the next poll retries it."""
+    expect_log("Error fetching SportTracks 16964 data")
     sporttracks.accounts["16964"].add_workout(
         Workout(
             id=43,
@@ -340,8 +354,10 @@ async def test_redirects_are_not_followed(
     entry: ConfigEntry,
     sporttracks: FakeSportTracks,
     frozen_now: FrozenDateTimeFactory,
+    expect_log: ExpectedLog,
 ) -> None:
     """A redirect from the token endpoint is a failure: the secret is never sent on."""
+    expect_log("Error fetching SportTracks 16964 data")
     entry.data["token"]["expires_at"] = 0  # type: ignore[index]
     sporttracks.fail(307, "", scope="token", headers={"Location": "/captured"}, times=1)
     await async_poll(hass, frozen_now, POLL)
@@ -357,8 +373,10 @@ async def test_no_secret_reaches_the_log(
     sporttracks: FakeSportTracks,
     frozen_now: FrozenDateTimeFactory,
     caplog: pytest.LogCaptureFixture,
+    expect_log: ExpectedLog,
 ) -> None:
     """Refresh, a refused refresh and failed polls, at debug level: no token or secret is logged."""
+    expect_log("Error fetching SportTracks 16964 data")
     caplog.set_level(logging.DEBUG)
     first = dict(entry.data["token"])
     await async_poll(hass, frozen_now, timedelta(hours=2))

@@ -15,6 +15,8 @@ from custom_components.health_trackers.parsing import (
 )
 from custom_components.health_trackers.providers.sporttracks import SPORTTRACKS
 
+from .conftest import ExpectedLog
+
 
 @pytest.mark.parametrize(
     ("value", "expected"),
@@ -96,9 +98,13 @@ def test_as_datetime_keeps_offset() -> None:
     ],
 )
 def test_development_origin(
-    monkeypatch: pytest.MonkeyPatch, value: str | None, expected: str
+    monkeypatch: pytest.MonkeyPatch,
+    value: str | None,
+    expected: str,
+    expect_log: ExpectedLog,
 ) -> None:
     """The development variable may point at https or at this machine, nothing else."""
+    expect_log("Ignoring HEALTH_TRACKERS_SPORTTRACKS_URL")
     if value is None:
         monkeypatch.delenv("HEALTH_TRACKERS_SPORTTRACKS_URL", raising=False)
     else:

@@ -16,7 +16,7 @@ from custom_components.health_trackers.providers import sporttracks as sporttrac
 from fakes import FakeSportTracks, SportTracksAccount
 from fakes.sporttracks import Workout
 
-from .conftest import NOW, AddAccount
+from .conftest import NOW, AddAccount, ExpectedLog
 
 ATTRIBUTES = ("device_class", "state_class", "unit_of_measurement", "friendly_name", "icon")
 
@@ -148,8 +148,10 @@ async def test_week_list_is_capped(
     sporttracks: FakeSportTracks,
     add_account: AddAccount,
     monkeypatch: pytest.MonkeyPatch,
+    expect_log: ExpectedLog,
 ) -> None:
     """A runaway list stops after a fixed number of pages."""
+    expect_log("More than 2 SportTracks workouts in 7 days")
     monkeypatch.setattr(sporttracks_provider, "WINDOW_PAGE_SIZE", 1)
     monkeypatch.setattr(sporttracks_provider, "WINDOW_MAX_PAGES", 2)
     await add_account()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryError
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.config_entry_oauth2_flow import OAuth2Session
 
 from .api import Authenticator
-from .const import CONF_SERVICE
-from .coordinator import HealthTrackersConfigEntry, HealthTrackersCoordinator
+from .const import CONF_SERVICE, DOMAIN, LOGGER
+from .coordinator import HealthTrackersConfigEntry, HealthTrackersCoordinator, scope_issue_id
 from .oauth1 import OAuth1Signer
 from .oauth2 import OAuth2Authenticator, async_get_entry_implementation
 from .provider import Provider
@@ -16,15 +18,22 @@ from .providers import PROVIDERS
 
 PLATFORMS: list[Platform] = [Platform.SENSOR]
 
+OBSOLETE_OPTIONS = ("update_interval",)
+"""Options earlier versions stored: a user-set poll interval (polling now follows the service)."""
+
 
 async def async_setup_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntry) -> bool:
     """Connect the entry's account and fetch its first values."""
-    provider = PROVIDERS[entry.data[CONF_SERVICE]]
+    if (provider := PROVIDERS.get(entry.data.get(CONF_SERVICE, ""))) is None:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="unknown_service",
+            translation_placeholders={"service": str(entry.data.get(CONF_SERVICE))},
+        )
     client = provider.client(hass, await _async_authenticator(hass, entry, provider))
     coordinator = HealthTrackersCoordinator(hass, entry, provider, client)
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator
-    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 
@@ -39,15 +48,28 @@ async def _async_authenticator(
     return OAuth2Authenticator(OAuth2Session(hass, entry, implementation))
 
 
-async def _async_options_updated(hass: HomeAssistant, entry: HealthTrackersConfigEntry) -> None:
-    """New options change the poll interval and which sensors exist: reload.
-
-    Token updates also land here; they need no reload.
-    """
-    if entry.options != entry.runtime_data.options:
-        hass.config_entries.async_schedule_reload(entry.entry_id)
-
-
 async def async_unload_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntry) -> bool:
     """Stop polling and remove the entities."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntry) -> None:
+    """Leave nothing of the account behind: its repair issue goes with it."""
+    ir.async_delete_issue(hass, DOMAIN, scope_issue_id(entry.entry_id))
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntry) -> bool:
+    """Bring entries of earlier versions up to date, keeping everything else as it was.
+
+    1.2: the user-set poll interval option is gone; each service polls at its own pace.
+    """
+    if entry.version > 1:
+        # A newer version of the integration wrote this entry; it cannot be read back.
+        return False
+    if entry.minor_version < 2:
+        options = {
+            key: value for key, value in entry.options.items() if key not in OBSOLETE_OPTIONS
+        }
+        hass.config_entries.async_update_entry(entry, options=options, minor_version=2)
+        LOGGER.debug("Migrated %s to version 1.2", entry.title)
+    return True

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 import json
+import math
 from typing import Any, Protocol
 
 from aiohttp import ClientError, ClientSession
@@ -21,6 +24,30 @@ from .exceptions import (
 )
 
 REQUEST_TIMEOUT = 30
+MAX_RETRY_AFTER = 24 * 3600
+"""The longest wait a ``Retry-After`` may impose (seconds); a longer one is taken as this."""
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delay-seconds or an HTTP date), or None.
+
+    A value that cannot be read is ignored; the wait is capped so a typo cannot stop polling.
+    """
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 1.0), MAX_RETRY_AFTER)
 
 
 class Authenticator(Protocol):
@@ -53,9 +80,12 @@ class ServiceApi:
         """A URL on our origin, from a path or from a link the service sent.
 
         Links keep only their path and query, so they never carry the token elsewhere and the
-        development origin holds.
+        development origin holds. A link that is not a URL is an invalid response.
         """
-        return self.origin.join(URL(URL(path_or_url).raw_path_qs, encoded=True))
+        try:
+            return self.origin.join(URL(URL(path_or_url).raw_path_qs, encoded=True))
+        except (TypeError, ValueError) as err:
+            raise InvalidResponseError("the service sent a link that is not a URL") from err
 
     async def async_request(
         self,
@@ -75,7 +105,7 @@ class ServiceApi:
         )
         try:
             return json.loads(body)
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:  # RecursionError: absurdly deep nesting
             raise InvalidResponseError(
                 f"{method} {self.url(path_or_url).path} answered a body that is not JSON"
             ) from err
@@ -103,6 +133,7 @@ class ServiceApi:
                     method, url, json=json_body, headers=headers, allow_redirects=False
                 ) as response:
                     status = response.status
+                    retry_after = response.headers.get("Retry-After")
                     body = await response.read()
         except TimeoutError as err:
             raise ServiceTimeoutError(f"{method} {url.path} timed out") from err
@@ -113,7 +144,9 @@ class ServiceApi:
         if status == HTTPStatus.FORBIDDEN and scope is not None:
             raise MissingScopeError(scope)
         if status == HTTPStatus.TOO_MANY_REQUESTS:
-            raise RateLimitedError(f"{method} {url.path} answered 429")
+            raise RateLimitedError(
+                f"{method} {url.path} answered 429", retry_after_seconds(retry_after)
+            )
         if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             raise ServiceUnavailableError(f"{method} {url.path} answered {status}")
         if status >= HTTPStatus.MULTIPLE_CHOICES:

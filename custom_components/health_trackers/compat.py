@@ -1,10 +1,17 @@
 """Differences between the Home Assistant releases we support (2025.4 up to the current one)."""
 
+from collections.abc import Mapping
 from http import HTTPStatus
+import inspect
+from typing import Any
 
 from aiohttp import ClientResponseError, web
 from homeassistant import data_entry_flow
+from homeassistant.config_entries import ConfigFlowResult, OptionsFlow
+from homeassistant.core import callback
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import config_entry_oauth2_flow
+from homeassistant.helpers.update_coordinator import UpdateFailed
 
 REFUSED = frozenset({HTTPStatus.BAD_REQUEST, HTTPStatus.UNAUTHORIZED})
 """Token-endpoint answers that mean the grant is gone (invalid_grant, invalid_client): reauth."""
@@ -49,6 +56,52 @@ else:
         )
 
 
+try:
+    from homeassistant.config_entries import OptionsFlowWithReload
+except ImportError:  # older releases (2025.4): an options flow cannot ask for a reload itself
+
+    class OptionsFlowWithReload(OptionsFlow):  # type: ignore[no-redef]
+        """Reload the entry when the flow saves changed options, as later releases do.
+
+        The options are saved here first (the manager saves the same ones again, a no-op), so
+        the reload always starts with the new options.
+        """
+
+        @callback
+        def async_create_entry(  # type: ignore[override,unused-ignore]
+            self,
+            *,
+            data: Mapping[str, Any],
+            title: str = "",
+            description_placeholders: Mapping[str, str] | None = None,
+        ) -> ConfigFlowResult:
+            """Save the options; reload when they changed."""
+            if self.hass.config_entries.async_update_entry(self.config_entry, options=data):
+                self.hass.config_entries.async_schedule_reload(self.config_entry.entry_id)
+            return super().async_create_entry(
+                data=data, title=title, description_placeholders=description_placeholders
+            )
+
+
+try:
+    from homeassistant.helpers.config_entry_oauth2_flow import ImplementationUnavailableError
+except ImportError:  # older releases (2025.4): a credential provider is never unavailable
+
+    class ImplementationUnavailableError(HomeAssistantError):  # type: ignore[no-redef]
+        """Never raised on these releases."""
+
+
+UPDATE_FAILED_RETRY_AFTER = "retry_after" in inspect.signature(UpdateFailed.__init__).parameters
+"""Whether a failed update can say when to try again (not on 2025.4: the interval is stretched)."""
+
+
+def update_failed(retry_after: float | None, **kwargs: Any) -> UpdateFailed:
+    """``UpdateFailed`` carrying ``retry_after`` where the release understands it."""
+    if UPDATE_FAILED_RETRY_AFTER and retry_after is not None:
+        return UpdateFailed(retry_after=retry_after, **kwargs)  # type: ignore[call-arg,unused-ignore]
+    return UpdateFailed(**kwargs)
+
+
 def current_request() -> web.Request | None:
     """The HTTP request being served; its ``HA-Frontend-Base`` header is the browser's address.
 
@@ -60,4 +113,13 @@ def current_request() -> web.Request | None:
     return request
 
 
-__all__ = ["REFUSED", "current_request", "token_request_error", "vol"]
+__all__ = [
+    "REFUSED",
+    "UPDATE_FAILED_RETRY_AFTER",
+    "ImplementationUnavailableError",
+    "OptionsFlowWithReload",
+    "current_request",
+    "token_request_error",
+    "update_failed",
+    "vol",
+]

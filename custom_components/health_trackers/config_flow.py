@@ -19,7 +19,6 @@ from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
     ConfigEntry,
     ConfigFlowResult,
-    OptionsFlow,
 )
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import callback
@@ -31,18 +30,21 @@ from homeassistant.helpers.config_entry_oauth2_flow import (
 from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.helpers.selector import (
     BooleanSelector,
-    NumberSelector,
-    NumberSelectorConfig,
-    NumberSelectorMode,
     TextSelector,
     TextSelectorConfig,
     TextSelectorType,
 )
 
 from .api import Authenticator
-from .compat import REFUSED, current_request, vol
-from .const import CONF_PERSONAL_DATA, CONF_SERVICE, CONF_UPDATE_INTERVAL, DOMAIN, LOGGER
-from .exceptions import AuthenticationError, ServiceError
+from .compat import (
+    REFUSED,
+    ImplementationUnavailableError,
+    OptionsFlowWithReload,
+    current_request,
+    vol,
+)
+from .const import CONF_PERSONAL_DATA, CONF_SERVICE, DOMAIN, LOGGER
+from .exceptions import AuthenticationError, MissingScopeError, ServiceError
 from .oauth1 import (
     CALLBACK_PATH,
     CONF_ACCESS_TOKEN,
@@ -65,6 +67,11 @@ CONF_LINKED_USERNAME = "linked_username"
 CONF_MANUAL_CODE = "manual_code"
 CONF_VERIFIER = "verifier"
 LINKED = "_linked"
+NO_URL_HELP = "https://www.home-assistant.io/more-info/no-url-available"
+
+REJECTIONS = frozenset({"access_denied", "invalid_scope", "unauthorized_client"})
+"""OAuth ``error`` codes on the way back from the service's page that have their own message;
+any other is shown as the service sent it."""
 
 # Menu step → (provider, signs in as a linked account): every service, plus the linked-account
 # way for services that offer it.
@@ -89,6 +96,7 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
 
     DOMAIN = DOMAIN
     VERSION = 1
+    MINOR_VERSION = 2
 
     provider: Provider
     linked = False
@@ -102,8 +110,15 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
     @staticmethod
     @callback
     def async_get_options_flow(config_entry: ConfigEntry) -> HealthTrackersOptionsFlow:
-        """How often to poll, and whether to show personal details."""
+        """Whether to show personal details."""
         return HealthTrackersOptionsFlow()
+
+    @classmethod
+    @callback
+    def async_supports_options_flow(cls, config_entry: ConfigEntry) -> bool:
+        """Only services with personal sensors have options; polling follows the service."""
+        provider = PROVIDERS.get(config_entry.data.get(CONF_SERVICE, ""))
+        return provider is not None and bool(provider.personal_sensors)
 
     @property
     def logger(self) -> logging.Logger:
@@ -137,9 +152,14 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Offer only credentials that may belong to the chosen service."""
+        try:
+            implementations = await async_get_implementations(self.hass, DOMAIN)
+        except ImplementationUnavailableError as err:
+            LOGGER.debug("No OAuth2 implementation available: %s", err)
+            return self.async_abort(reason="oauth_implementation_unavailable")
         candidates = {
             key: implementation
-            for key, implementation in (await async_get_implementations(self.hass, DOMAIN)).items()
+            for key, implementation in implementations.items()
             if self._credential_service(key, implementation) in (None, self.provider.service)
         }
         if user_input is not None and (chosen := candidates.get(user_input[CONF_IMPLEMENTATION])):
@@ -244,6 +264,11 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
             account = await client.async_get_account()
         except AuthenticationError:
             return self.async_abort(reason="invalid_auth")
+        except MissingScopeError as err:
+            return self.async_abort(
+                reason="missing_scope",
+                description_placeholders={"service": self.provider.name, "scope": err.scope},
+            )
         except ServiceError as err:
             LOGGER.warning("Could not identify the %s account: %s", self.provider.name, err)
             return self.async_abort(reason="cannot_connect")
@@ -251,12 +276,12 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
         data = {**data, CONF_SERVICE: self.provider.service}
         if self.source in (SOURCE_REAUTH, SOURCE_RECONFIGURE):
             self._abort_if_unique_id_mismatch(reason="wrong_account")
-            entry = (
-                self._get_reauth_entry()
-                if self.source == SOURCE_REAUTH
-                else self._get_reconfigure_entry()
-            )
-            return self.async_update_reload_and_abort(entry, data_updates=data)
+            if self.source == SOURCE_REAUTH:
+                entry, reason = self._get_reauth_entry(), "reauth_successful"
+            else:
+                entry, reason = self._get_reconfigure_entry(), "reconfigure_successful"
+            # Our own words for both, the same on every release.
+            return self.async_update_reload_and_abort(entry, data_updates=data, reason=reason)
         self._abort_if_unique_id_configured()
         return self.async_create_entry(title=account.title, data=data)
 
@@ -315,7 +340,9 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
             try:
                 return await self._async_authorize()
             except NoURLAvailableError:
-                return self.async_abort(reason="no_url_available")
+                return self.async_abort(
+                    reason="no_url_available", description_placeholders={"docs_url": NO_URL_HELP}
+                )
             except AuthenticationError:
                 errors["base"] = "invalid_consumer"
             except ServiceError as err:
@@ -363,6 +390,7 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
                 description_placeholders={"service": self.provider.name},
             )
         if user_input.get("denied"):
+            self.external_data = {"error": "access_denied"}
             return self.async_external_step_done(next_step_id="authorize_rejected")
         self.verifier = user_input["oauth_verifier"]
         return self.async_external_step_done(next_step_id="oauth1_finish")
@@ -370,9 +398,14 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
     async def async_step_authorize_rejected(
         self, data: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """The user denied access on the service's page."""
+        """The service sent the browser back without access: say why, in words.
+
+        OAuth 2.0 brings the service's ``error`` code; OAuth 1.0a only says the user denied.
+        """
+        error = str(self.external_data["error"])
         return self.async_abort(
-            reason="user_rejected_authorize", description_placeholders={"error": "access_denied"}
+            reason=error if error in REJECTIONS else "authorize_error",
+            description_placeholders={"service": self.provider.name, "error": error[:100]},
         )
 
     async def async_step_oauth1_finish(
@@ -429,29 +462,19 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
         async_forget_flow(self.hass, self.flow_id)
 
 
-class HealthTrackersOptionsFlow(OptionsFlow):
-    """Poll interval for every service; personal details for services that have them."""
+class HealthTrackersOptionsFlow(OptionsFlowWithReload):
+    """Personal details, for services that have them; saving changed options reloads the entry."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """One form; saving it reloads the entry."""
+        """One switch: create the sensors that show where and with what notes a value was taken."""
         if user_input is not None:
             return self.async_create_entry(data=user_input)
         provider = PROVIDERS[self.config_entry.data[CONF_SERVICE]]
-        options = self.config_entry.options
-        minutes = options.get(CONF_UPDATE_INTERVAL, provider.update_interval.total_seconds() / 60)
-        fields: dict[Any, Any] = {
-            vol.Required(CONF_UPDATE_INTERVAL, default=minutes): NumberSelector(
-                NumberSelectorConfig(
-                    min=1, max=1440, step=1, unit_of_measurement="min", mode=NumberSelectorMode.BOX
-                )
-            )
-        }
-        if provider.personal_sensors:
-            fields[
-                vol.Required(CONF_PERSONAL_DATA, default=options.get(CONF_PERSONAL_DATA, False))
-            ] = BooleanSelector()
+        personal = self.config_entry.options.get(CONF_PERSONAL_DATA, False)
         return self.async_show_form(
             step_id="init",
-            data_schema=vol.Schema(fields),
+            data_schema=vol.Schema(
+                {vol.Required(CONF_PERSONAL_DATA, default=personal): BooleanSelector()}
+            ),
             description_placeholders={"service": provider.name},
         )

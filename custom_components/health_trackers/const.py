@@ -8,7 +8,5 @@ LOGGER = logging.getLogger(__package__)
 CONF_SERVICE = "service"
 """Key in a config entry's data naming the provider module that serves it."""
 
-CONF_UPDATE_INTERVAL = "update_interval"
-"""Option: minutes between polls (the provider's default when unset)."""
 CONF_PERSONAL_DATA = "personal_data"
 """Option: create the provider's personal sensors (where and with what notes a reading was taken)."""

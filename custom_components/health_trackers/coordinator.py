@@ -1,18 +1,54 @@
-"""One coordinator class for every service: it polls the provider's client at its interval."""
+"""One coordinator class for every service: it polls the provider's client at the service's pace."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
+from homeassistant.util import dt as dt_util
 
-from .const import CONF_UPDATE_INTERVAL, DOMAIN, LOGGER
-from .exceptions import AuthenticationError, MissingScopeError, ServiceError
+from .compat import UPDATE_FAILED_RETRY_AFTER, update_failed
+from .const import CONF_SERVICE, DOMAIN, LOGGER
+from .exceptions import AuthenticationError, MissingScopeError, RateLimitedError, ServiceError
 from .provider import Provider, ServiceClient, ServiceData
+
+FIRST_POLL_EARLIEST = 0.1
+"""The first poll after setup comes at least this fraction of an interval after it."""
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """The service's last 429: when, and how long it asked us to wait."""
+
+    at: datetime
+    retry_after: float | None
+
+
+def scope_issue_id(entry_id: str) -> str:
+    """The repair issue that says an entry's credential lacks a scope."""
+    return f"missing_scope_{entry_id}"
+
+
+def first_poll_delay(hass: HomeAssistant, entry: ConfigEntry, interval: timedelta) -> timedelta:
+    """When the first poll after setup comes: the entry's own place in the interval.
+
+    Home Assistant sets up every entry in the same second when it starts; without this, all
+    accounts of a service would hit it together at every interval. The service's entries share
+    the interval evenly, each at its place by entry id, which stays put across restarts.
+    """
+    siblings = sorted(
+        other.entry_id
+        for other in hass.config_entries.async_entries(DOMAIN)
+        if other.data.get(CONF_SERVICE) == entry.data.get(CONF_SERVICE)
+    )
+    rank = siblings.index(entry.entry_id) if entry.entry_id in siblings else 0
+    share = (rank + 0.5) / max(len(siblings), 1)
+    return interval * (FIRST_POLL_EARLIEST + (1 - FIRST_POLL_EARLIEST) * share)
 
 
 class HealthTrackersCoordinator(DataUpdateCoordinator[ServiceData]):
@@ -27,53 +63,80 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[ServiceData]):
         provider: Provider,
         client: ServiceClient,
     ) -> None:
-        """Poll at the interval the user chose, else the provider's."""
-        minutes = entry.options.get(CONF_UPDATE_INTERVAL)
+        """Poll at the service's documented pace, each account at its own point in it."""
+        self.account_id = entry.unique_id or entry.entry_id
+        self.first_poll_delay = first_poll_delay(hass, entry, provider.update_interval)
         super().__init__(
             hass,
             LOGGER,
             config_entry=entry,
             name=entry.title,
-            update_interval=timedelta(minutes=minutes) if minutes else provider.update_interval,
+            update_interval=provider.update_interval,
         )
         self.provider = provider
         self.client = client
-        self.account_id = entry.unique_id or entry.entry_id
-        self.options = dict(entry.options)
-        """The options this coordinator was built with; others need a reload."""
+        self.last_rate_limit: RateLimit | None = None
+        self._pause: float | None = None
+        """Seconds the service asked us to wait at this update (429 with ``Retry-After``)."""
 
     async def _async_update_data(self) -> ServiceData:
+        """Ask the client, then set when the next poll comes."""
+        self._pause = None
+        try:
+            return await self._async_fetch()
+        finally:
+            self.update_interval = self._next_interval()
+
+    def _next_interval(self) -> timedelta:
+        if self.config_entry.state is ConfigEntryState.SETUP_IN_PROGRESS:
+            return self.first_poll_delay
+        if self._pause is not None and not UPDATE_FAILED_RETRY_AFTER:
+            # Once: the release cannot take retry_after; the next update resets the interval.
+            return timedelta(seconds=self._pause)
+        return self.provider.update_interval
+
+    async def _async_fetch(self) -> ServiceData:
         """Ask the client; translate its errors into Home Assistant's."""
-        placeholders = {"service": self.provider.name}
         try:
             data = await self.client.async_get_data()
         except AuthenticationError as err:
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN,
                 translation_key=err.translation_key,
-                translation_placeholders=placeholders,
+                translation_placeholders={"service": self.provider.name},
             ) from err
+        except MissingScopeError as err:
+            self._raise_scope_issue(err.scope)
+            if self.config_entry.state is ConfigEntryState.SETUP_IN_PROGRESS:
+                # Retrying cannot help until the service grants the scope; the repair says so.
+                raise ConfigEntryError(
+                    translation_domain=DOMAIN,
+                    translation_key="missing_scope_setup",
+                    translation_placeholders={"service": self.provider.name, "scope": err.scope},
+                ) from err
+            raise self._update_failed(err) from err
         except ServiceError as err:
-            if isinstance(err, MissingScopeError):
-                self._raise_scope_issue(err.scope)
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key=err.translation_key,
-                translation_placeholders={**placeholders, "detail": str(err)},
-            ) from err
-        ir.async_delete_issue(self.hass, DOMAIN, self._scope_issue_id)
+            if isinstance(err, RateLimitedError):
+                self.last_rate_limit = RateLimit(dt_util.utcnow(), err.retry_after)
+                self._pause = err.retry_after
+            raise self._update_failed(err) from err
+        ir.async_delete_issue(self.hass, DOMAIN, scope_issue_id(self.config_entry.entry_id))
         return data
 
-    @property
-    def _scope_issue_id(self) -> str:
-        return f"missing_scope_{self.config_entry.entry_id}"
+    def _update_failed(self, err: ServiceError) -> Exception:
+        return update_failed(
+            self._pause,
+            translation_domain=DOMAIN,
+            translation_key=err.translation_key,
+            translation_placeholders={"service": self.provider.name, "detail": str(err)},
+        )
 
     def _raise_scope_issue(self, scope: str) -> None:
         """A repair the user can act on: ask the service to add the scope to their app."""
         ir.async_create_issue(
             self.hass,
             DOMAIN,
-            self._scope_issue_id,
+            scope_issue_id(self.config_entry.entry_id),
             is_fixable=False,
             severity=ir.IssueSeverity.ERROR,
             translation_key="missing_scope",
@@ -85,4 +148,4 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[ServiceData]):
         )
 
 
-HealthTrackersConfigEntry = ConfigEntry[HealthTrackersCoordinator]
+type HealthTrackersConfigEntry = ConfigEntry[HealthTrackersCoordinator]

@@ -24,8 +24,17 @@ async def async_get_config_entry_diagnostics(
         "service": provider.service,
         "origin_overridden": provider.origin != provider.default_origin,
         "token": {key: token[key] for key in TOKEN_FIELDS if key in token},
-        "update_interval_seconds": coordinator.update_interval
-        and coordinator.update_interval.total_seconds(),
+        "poll_interval_seconds": provider.update_interval.total_seconds(),
+        "first_poll_delay_seconds": round(coordinator.first_poll_delay.total_seconds()),
+        "polling_disabled": entry.pref_disable_polling,
+        "last_rate_limit": (
+            {
+                "at": rate_limit.at.isoformat(),
+                "retry_after_seconds": rate_limit.retry_after,
+            }
+            if (rate_limit := coordinator.last_rate_limit)
+            else None
+        ),
         "personal_sensors": bool(entry.options.get(CONF_PERSONAL_DATA)),
         "last_update_success": coordinator.last_update_success,
         "last_exception": repr(coordinator.last_exception) if coordinator.last_exception else None,

@@ -30,9 +30,14 @@ class ServiceTimeoutError(ServiceError):
 
 
 class RateLimitedError(ServiceError):
-    """The service answered 429."""
+    """The service answered 429; ``retry_after``: seconds it asked us to wait, if it said."""
 
     translation_key = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        """Keep how long to wait."""
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class MissingScopeError(ServiceError):
