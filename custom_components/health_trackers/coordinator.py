@@ -148,4 +148,5 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[ServiceData]):
         )
 
 
-type HealthTrackersConfigEntry = ConfigEntry[HealthTrackersCoordinator]
+# A plain alias, not a ``type`` statement: the HACS/hassfest checks parse the code with Python 3.11.
+HealthTrackersConfigEntry = ConfigEntry[HealthTrackersCoordinator]
