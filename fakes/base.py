@@ -27,13 +27,14 @@ class RecordedRequest:
 class Fault:
     """A misbehaviour to serve instead of the real answer.
 
-    ``status`` with ``body`` replaces the response; ``delay`` holds it back first;
+    ``status`` with ``body`` (text, or bytes sent as they are: a gzip bomb with its
+    ``Content-Encoding`` header, say) replaces the response; ``delay`` holds it back first;
     ``times`` limits how many requests are affected (None: until cleared); ``scope`` and
     ``path`` limit which.
     """
 
     status: int | None = None
-    body: str = ""
+    body: str | bytes = ""
     content_type: str = "application/json"
     delay: float = 0.0
     times: int | None = None
@@ -82,7 +83,7 @@ class FakeService:
     def fail(
         self,
         status: int | None = None,
-        body: str = "",
+        body: str | bytes = "",
         *,
         content_type: str = "application/json",
         delay: float = 0.0,
@@ -123,9 +124,10 @@ class FakeService:
             if fault.delay:
                 await self._hold(fault.delay)
             if fault.status is not None:
+                payload = fault.body if isinstance(fault.body, bytes) else fault.body.encode()
                 return web.Response(
                     status=fault.status,
-                    text=fault.body,
+                    body=payload,
                     content_type=fault.content_type,
                     headers=fault.headers,
                 )

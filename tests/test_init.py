@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+import gzip
 import json
 import logging
 
@@ -193,6 +194,21 @@ async def test_401_on_data_starts_reauth(
         ({"status": 403, "body": "<html>proxy</html>", "scope": "token"}, "unavailable"),
         ({"status": 429, "body": "{}", "scope": "token"}, "rate limited"),
         ({"status": 302, "headers": {"Location": "/elsewhere"}}, "could not read"),
+        ({"status": 200, "body": '{"items": [' + " " * 9_000_000 + "]}"}, "larger than"),
+        (
+            {
+                "status": 200,
+                "body": gzip.compress(b'{"items": [' + b" " * 20_000_000 + b"]}"),
+                "headers": {"Content-Encoding": "gzip"},
+            },
+            "larger than",
+        ),
+        (
+            {"status": 200, "body": b"\x1f\x8bnot gzip", "headers": {"Content-Encoding": "gzip"}},
+            "cannot be decompressed",
+        ),
+        ({"status": 200, "body": "{}", "headers": {"Content-Encoding": "br"}}, "encoded as 'br'"),
+        ({"status": 200, "body": "[" * 100_000 + "]" * 100_000}, "not JSON"),
     ],
 )
 async def test_failures_make_entities_unavailable_and_recover(

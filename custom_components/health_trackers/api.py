@@ -10,8 +10,9 @@ from http import HTTPStatus
 import json
 import math
 from typing import Any, Protocol
+import zlib
 
-from aiohttp import ClientError, ClientSession
+from aiohttp import ClientError, ClientResponse, ClientSession
 from yarl import URL
 
 from .exceptions import (
@@ -24,6 +25,12 @@ from .exceptions import (
 )
 
 REQUEST_TIMEOUT = 30
+MAX_BODY_BYTES = 8 * 1024 * 1024
+"""The largest answer read, after decompression: pages we ask for are a few KB, so this is only
+ever reached by a broken or hostile answer, which must not fill Home Assistant's memory."""
+ACCEPT_ENCODING = "gzip, deflate"
+"""The encodings we decompress ourselves, within ``MAX_BODY_BYTES``."""
+_DECODERS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 MAX_RETRY_AFTER = 24 * 3600
 """The longest wait a ``Retry-After`` may impose (seconds); a longer one is taken as this."""
 
@@ -48,6 +55,45 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     if not math.isfinite(seconds):
         return None
     return min(max(seconds, 1.0), MAX_RETRY_AFTER)
+
+
+class BodyTooLargeError(InvalidResponseError):
+    """The answer is larger than ``MAX_BODY_BYTES`` (before or after decompression)."""
+
+
+async def read_limited(response: ClientResponse, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The body of a response sent with ``auto_decompress=False``, decompressed, at most ``limit``.
+
+    Refused as soon as it is known to be larger: from ``Content-Length``, while it arrives, and
+    while it inflates (a small gzip body can inflate to gigabytes).
+    """
+    if response.content_length is not None and response.content_length > limit:
+        raise BodyTooLargeError(
+            f"the answer announces {response.content_length} bytes, larger than {limit} bytes"
+        )
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in (*_DECODERS, "identity", ""):
+        raise InvalidResponseError(f"the answer is encoded as {encoding!r}")
+    decoder = zlib.decompressobj(_DECODERS[encoding]) if encoding in _DECODERS else None
+    body = bytearray()
+    try:
+        async for chunk in response.content.iter_chunked(64 * 1024):
+            if decoder is None:
+                body += chunk
+            else:
+                # One byte more than allowed: output left over means the limit was passed.
+                body += decoder.decompress(chunk, limit + 1 - len(body))
+                if decoder.unconsumed_tail:
+                    break
+            if len(body) > limit:
+                break
+        if decoder is not None and len(body) <= limit:
+            body += decoder.flush()
+    except zlib.error as err:
+        raise InvalidResponseError(f"the answer cannot be decompressed: {err}") from err
+    if len(body) > limit or (decoder is not None and decoder.unconsumed_tail):
+        raise BodyTooLargeError(f"the answer is larger than {limit} bytes")
+    return bytes(body)
 
 
 class Authenticator(Protocol):
@@ -125,16 +171,26 @@ class ServiceApi:
             url = url.update_query({**self._query, **(params or {})})
         headers = {
             "Accept": "application/json",
+            "Accept-Encoding": ACCEPT_ENCODING,
             "Authorization": await self._auth.async_authorization(method, url),
         }
+        body = b""
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
                 async with self._session.request(
-                    method, url, json=json_body, headers=headers, allow_redirects=False
+                    method,
+                    url,
+                    json=json_body,
+                    headers=headers,
+                    allow_redirects=False,
+                    auto_decompress=False,
                 ) as response:
                     status = response.status
                     retry_after = response.headers.get("Retry-After")
-                    body = await response.read()
+                    if HTTPStatus.OK <= status < HTTPStatus.MULTIPLE_CHOICES:
+                        body = await read_limited(response)
+        except InvalidResponseError as err:  # from reading the body: name the request
+            raise type(err)(f"{method} {url.path}: {err}") from err
         except TimeoutError as err:
             raise ServiceTimeoutError(f"{method} {url.path} timed out") from err
         except ClientError as err:
