@@ -83,6 +83,25 @@ async def test_quirky_workout_is_read_tolerantly(
     assert hass.states.get(f"{prefix}distance_last_7_days").state == "0.0"
 
 
+async def test_long_text_is_cut_to_what_a_state_holds(
+    hass: HomeAssistant,
+    sporttracks: FakeSportTracks,
+    add_account: AddAccount,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A 300-character workout type shows its first 255 characters instead of unknown."""
+    account = SportTracksAccount("6", "Verbose")
+    kind = "Running: " + "very " * 60
+    account.add_workout(
+        Workout(id=8, start=NOW - timedelta(hours=1), offset="Z", type=kind, name="", duration=60.0)
+    )
+    sporttracks.accounts = {"6": account}
+    sporttracks.current_user = "6"
+    await add_account()
+    assert hass.states.get("sensor.sporttracks_6_latest_workout_type").state == kind[:255]
+    assert "longer than 255" not in caplog.text
+
+
 async def test_account_without_workouts(
     hass: HomeAssistant, sporttracks: FakeSportTracks, add_account: AddAccount
 ) -> None:

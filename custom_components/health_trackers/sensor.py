@@ -22,6 +22,8 @@ from .provider import SensorValue
 PARALLEL_UPDATES = 0
 
 ATTR_MEASURED_AT = "measured_at"
+MAX_STATE_LENGTH = 255
+"""Home Assistant refuses longer states (the sensor would show unknown and log every poll)."""
 
 
 async def async_setup_entry(
@@ -59,8 +61,9 @@ class HealthTrackersSensor(HealthTrackersEntity, SensorEntity):
 
     @property
     def native_value(self) -> SensorValue:
-        """The coordinator's value for this key."""
-        return self.coordinator.data.values.get(self.entity_description.key)
+        """The coordinator's value for this key; text cut to what a state can hold."""
+        value = self.coordinator.data.values.get(self.entity_description.key)
+        return value[:MAX_STATE_LENGTH] if isinstance(value, str) else value
 
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:

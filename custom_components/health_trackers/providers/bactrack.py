@@ -44,7 +44,6 @@ ELIMINATION_RATE = 0.015
 """Average fall of BAC in % (g/dL) per hour once drinking stops; people range about 0.010 to 0.020."""
 MAX_BAC = 1.0
 """Above this a value is not a % BAC (a unit we do not know); such readings are skipped."""
-MAX_STATE_LENGTH = 255
 
 
 @dataclass(frozen=True)
@@ -72,8 +71,7 @@ class _Reading:
             if latitude is not None and longitude is not None
             else None
         )
-        notes = as_text(item.get("notes"))
-        return cls(reading_id, time, bac, location, notes[:MAX_STATE_LENGTH] if notes else None)
+        return cls(reading_id, time, bac, location, as_text(item.get("notes")))
 
 
 class BACtrackClient(ServiceClient):
