@@ -4,6 +4,10 @@
 from the repository root (``scripts/acceptance`` does this with the right virtualenvs). Each
 release's run directory, ``.acceptance/<version>/``, keeps Home Assistant's log, the fakes' log
 and each scenario's screenshots and error; it is replaced by the next run.
+
+Home Assistant's log must stay clean of the integration (``logs``): after the start, after each
+scenario (restarts inside it included) and after the stop, the lines Home Assistant logged
+meanwhile are checked, and a line that breaks the rule fails that row of the table.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 import os
 from pathlib import Path
@@ -25,7 +29,8 @@ from scripts.demo import REPO_ROOT
 
 from .browser import BROWSER_SERVICES, browser_journey
 from .home_assistant import Instance, Release
-from .rest import Journey, remove_all
+from .logs import Breach, breaches
+from .rest import REVOKED_LOG, Journey, remove_all
 from .services import SERVICES, ServiceUnderTest
 from .steps import Steps
 
@@ -35,6 +40,12 @@ SCENARIO_SECONDS = 240
 
 ERROR_LINES = 6
 """Lines of an error the table repeats; the scenario's error.txt keeps all of it."""
+WHY_WIDTH = 140
+"""Characters of a failed row's reason in the table."""
+CLEAN_LOG = "clean log"
+"""The step of a row that failed only because of the log."""
+EVIDENCE = ("error.txt", "clean-log.txt")
+"""What a failure leaves in its directory: the error in full, the log records in full."""
 
 Body = Callable[[Instance, Steps], Awaitable[None]]
 
@@ -45,6 +56,8 @@ class Scenario:
 
     name: str
     body: Body
+    expected_log: tuple[str, ...] = ()
+    """Lines about the integration the journey causes on purpose, as regexes (see ``logs``)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,15 @@ class Result:
     step: str = ""
     error: str = ""
     directory: Path | None = None
+    log: tuple[Breach, ...] = ()
+    """The log records logged meanwhile that break the clean-log rule."""
+
+    @property
+    def why(self) -> str:
+        """Why it failed, in one line: the failed step, else the first line breaking the rule."""
+        if self.step != CLEAN_LOG:
+            return f"step '{self.step}': {(self.error.splitlines() or [''])[0]}"
+        return self.log[0].short() if self.log else self.error
 
 
 async def _rest(service: ServiceUnderTest, instance: Instance, steps: Steps) -> None:
@@ -65,8 +87,14 @@ async def _rest(service: ServiceUnderTest, instance: Instance, steps: Steps) -> 
 
 
 def scenarios(chromium: str) -> list[Scenario]:
-    """Every service over the APIs, then the services the browser adds."""
-    return [Scenario(f"rest {service.name}", partial(_rest, service)) for service in SERVICES] + [
+    """Every service over the APIs, then the services the browser adds.
+
+    The REST journey revokes the account's tokens, so the poll that finds out is logged.
+    """
+    return [
+        Scenario(f"rest {service.name}", partial(_rest, service), expected_log=(REVOKED_LOG,))
+        for service in SERVICES
+    ] + [
         Scenario(f"browser {service.name}", partial(browser_journey, service, chromium))
         for service in BROWSER_SERVICES
     ]
@@ -76,8 +104,43 @@ def _slug(name: str) -> str:
     return name.replace(" ", "-")
 
 
+def check_log(
+    instance: Instance, result: Result, directory: Path, expected: tuple[str, ...] = ()
+) -> Result:
+    """``result``, failed if Home Assistant logged a line breaking the rule since the last check.
+
+    The lines are printed, and kept in full (tracebacks too) in ``directory``/clean-log.txt.
+    """
+    found = breaches(instance.log_reader.read(), expected)
+    if not found:
+        return result
+    label = f"{result.version} {result.scenario}"
+    print(
+        f"  {label}: {len(found)} line(s) of home-assistant.log break the clean-log rule:",
+        *(f"    {breach}" for breach in found),
+        sep="\n",
+        flush=True,
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "clean-log.txt").write_text(
+        "".join(f"{breach.reason}:\n{breach.record.text}\n\n" for breach in found)
+    )
+    error = f"{len(found)} line(s) of home-assistant.log break the clean-log rule"
+    return replace(
+        result,
+        passed=False,
+        step=result.step or CLEAN_LOG,
+        error=result.error or error,
+        directory=result.directory or directory,
+        log=tuple(found),
+    )
+
+
 async def run_scenario(instance: Instance, scenario: Scenario) -> Result:
-    """Run one scenario; on failure keep its error next to its screenshots and clean up."""
+    """Run one scenario; on failure keep its error next to its screenshots and clean up.
+
+    Then check what Home Assistant logged meanwhile against the scenario's expected lines.
+    """
     version = instance.release.version
     directory = instance.directory / _slug(scenario.name)
     directory.mkdir(parents=True, exist_ok=True)
@@ -100,8 +163,9 @@ async def run_scenario(instance: Instance, scenario: Scenario) -> Result:
         if not instance.running():
             await instance.restart()
         await remove_all(instance)
-        return result
-    return Result(scenario.name, version, passed=True, seconds=time.monotonic() - started)
+    else:
+        result = Result(scenario.name, version, passed=True, seconds=time.monotonic() - started)
+    return check_log(instance, result, directory, scenario.expected_log)
 
 
 async def run_release(release: Release, selected: list[Scenario]) -> list[Result]:
@@ -112,11 +176,16 @@ async def run_release(release: Release, selected: list[Scenario]) -> list[Result
     started = time.monotonic()
     try:
         async with Instance(release, directory) as instance:
-            results.append(Result("start", release.version, True, time.monotonic() - started))
+            start = Result("start", release.version, True, time.monotonic() - started)
+            results.append(check_log(instance, start, directory))
             print(f"  {release.version}: started on {instance.base_url}", flush=True)
             for scenario in selected:
                 started = time.monotonic()
                 results.append(await run_scenario(instance, scenario))
+            started = time.monotonic()
+            instance.stop()
+            stopped = Result("stop", release.version, True, time.monotonic() - started)
+            results.append(check_log(instance, stopped, directory))
     except Exception as err:  # reported in the table; the next release still runs
         name = "recover after a failure" if results else "start"
         error = f"{type(err).__name__}: {err}"
@@ -125,14 +194,20 @@ async def run_release(release: Release, selected: list[Scenario]) -> list[Result
     return results
 
 
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else f"{text[: width - 1]}…"
+
+
 def print_table(results: list[Result], wall_seconds: float) -> None:
-    """Scenario, release, pass/fail and seconds; then where each failure's evidence is."""
+    """Scenario, release, pass/fail, seconds and why a row failed; then each failure's evidence."""
     width = max(len(result.scenario) for result in results)
-    print(f"\n{'scenario':<{width}}  {'HA version':<10}  result  seconds")
+    print(f"\n{'scenario':<{width}}  {'HA version':<10}  result  seconds  why it failed")
     for result in results:
         outcome = "pass" if result.passed else "FAIL"
+        why = "" if result.passed else f"  {_cut(result.why, WHY_WIDTH)}"
         print(
-            f"{result.scenario:<{width}}  {result.version:<10}  {outcome:<6}  {result.seconds:7.1f}"
+            f"{result.scenario:<{width}}  {result.version:<10}  {outcome:<6}  "
+            f"{result.seconds:7.1f}{why}"
         )
     print(f"{'sum':<{width}}  {'':<10}  {'':<6}  {sum(r.seconds for r in results):7.1f}")
     print(f"{'wall clock':<{width}}  {'all':<10}  {'':<6}  {wall_seconds:7.1f}")
@@ -140,10 +215,15 @@ def print_table(results: list[Result], wall_seconds: float) -> None:
         if not result.passed:
             print(
                 f"\nFAILED {result.scenario} on {result.version} at step '{result.step}':\n"
-                f"  {'\n  '.join(result.error.splitlines()[:ERROR_LINES])}\n"
-                f"  kept: {result.directory} (error.txt has all; Home Assistant log: "
-                f"{RUN_DIR / result.version / 'home-assistant.log'})"
+                f"  {'\n  '.join(result.error.splitlines()[:ERROR_LINES])}"
             )
+            for breach in result.log:
+                print(f"  {breach}")
+            kept = [
+                name for name in EVIDENCE if result.directory and (result.directory / name).exists()
+            ]
+            kept.append(f"Home Assistant log: {RUN_DIR / result.version / 'home-assistant.log'}")
+            print(f"  kept: {result.directory} ({'; '.join(kept)})")
 
 
 def _pair(text: str) -> tuple[str, str]:

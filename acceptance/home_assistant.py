@@ -33,6 +33,7 @@ from scripts.demo import (
     wait_until_running,
 )
 
+from .logs import LogReader
 from .steps import StepFailed
 
 
@@ -84,6 +85,8 @@ class Instance:
         self.directory = directory
         self.config_dir = directory / "config"
         self.log = directory / "home-assistant.log"
+        """Every Home Assistant process of the run appends here (a restart too)."""
+        self.log_reader = LogReader(self.log)
         self.fakes_log = directory / "fakes.log"
         self.port = free_port()
         self.base_url = f"http://{HOST}:{self.port}"

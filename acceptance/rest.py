@@ -22,6 +22,9 @@ from .steps import StepFailed, Steps, wait_until
 FLOW = "/api/config/config_entries/flow"
 MAX_FLOW_STEPS = 10
 """More steps than any flow of the integration has: a form shown again and again is a failure."""
+REVOKED_LOG = r"^Authentication failed while fetching .+ data: "
+"""What the poll after the journey's revoke logs (Home Assistant's coordinator, as the integration's
+logger): the one line about the integration the journey expects (see ``acceptance.logs``)."""
 
 
 def mismatches(expected: Mapping[str, Expected], states: Mapping[str, str]) -> list[str]:
