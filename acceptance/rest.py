@@ -12,11 +12,12 @@ import math
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from scripts.demo import DOMAIN
 
 from .home_assistant import Instance
-from .services import REDIRECTS, Expected, Fake, ServiceUnderTest, consent
+from .services import Expected, Fake, ServiceUnderTest, consent
 from .steps import StepFailed, Steps, wait_until
 
 FLOW = "/api/config/config_entries/flow"
@@ -80,14 +81,26 @@ class Journey:
         raise StepFailed(f"the flow goes round in circles; last at {result}")
 
     async def approve(self, url: str) -> None:
-        """Open the external step's URL, allow, and follow the redirect into Home Assistant."""
-        async with aiohttp.ClientSession() as session:
-            callback = await consent(session, url)
-            if not callback.startswith(self.instance.base_url):
-                raise StepFailed(f"the service sent the browser to {callback}, not Home Assistant")
-            async with session.get(callback, allow_redirects=False) as answer:
-                if answer.status >= 400 or answer.status in REDIRECTS:
-                    raise StepFailed(f"Home Assistant's callback answered {answer.status}")
+        """Open the external step's URL, allow, and follow the redirects as a browser does.
+
+        One session keeps the cookies of the whole sign-in, also those of 127.0.0.1 (``unsafe``):
+        a sign-in may start at a view of the integration that sets a cookie and redirects to the
+        service, and its callback may need that cookie back. The service may send the browser to
+        any path of Home Assistant's origin; following on from there must end at a page of it.
+        """
+        home = URL(self.instance.base_url).origin()
+        # Chromium treats loopback http as secure, so it would send even a Secure cookie back.
+        jar = aiohttp.CookieJar(unsafe=True, treat_as_secure_origin=home)
+        async with aiohttp.ClientSession(cookie_jar=jar) as session:
+            callback = URL(await consent(session, str(home.join(URL(url)))))
+            if callback.origin() != home:
+                raise StepFailed(f"the service sent the browser to {callback}, not {home}")
+            async with session.get(callback) as answer:
+                if answer.status >= 400 or answer.url.origin() != home:
+                    raise StepFailed(
+                        f"the callback {callback.path} led to {answer.url} answering "
+                        f"{answer.status}: {(await answer.text())[:300]}"
+                    )
 
     async def loaded_entry(self) -> None:
         """Wait for the entry to be loaded."""

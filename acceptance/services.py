@@ -55,7 +55,11 @@ class _ConsentForm(HTMLParser):
 
 
 async def consent(session: aiohttp.ClientSession, url: str) -> str:
-    """Approve like a browser: GET the consent page, submit it with Allow; return the redirect."""
+    """Approve like a browser: GET the consent page, submit it with Allow; return the redirect.
+
+    The GET follows redirects (a sign-in may start at Home Assistant and go on to the service);
+    the returned URL is absolute, resolved against the page that answered with it.
+    """
     async with session.get(url) as page:
         text = await page.text()
         if page.status != 200:
@@ -75,7 +79,7 @@ async def consent(session: aiohttp.ClientSession, url: str) -> str:
     ) as answer:
         if answer.status not in REDIRECTS:
             raise StepFailed(f"Allow answered {answer.status}: {(await answer.text())[:300]}")
-        return answer.headers["Location"]
+        return str(answer.url.join(URL(answer.headers["Location"])))
 
 
 @dataclass(frozen=True)
