@@ -14,6 +14,7 @@ from typing import Any
 
 from playwright.async_api import (
     BrowserContext,
+    Locator,
     Page,
     TimeoutError as PlaywrightTimeoutError,
     ViewportSize,
@@ -32,6 +33,8 @@ BROWSER_SERVICES = tuple(SERVICES_BY_NAME[name] for name in ("sporttracks", "bac
 """The services the browser adds (the others differ only in what the APIs already cover)."""
 STRINGS = f"custom_components/{DOMAIN}/translations/en.json"
 UI_SECONDS = 30
+NAVIGATION_MS = 5000
+"""How long a click on a link may take to change the URL before it is clicked again."""
 VIEWPORT = ViewportSize(width=1280, height=800)
 FINISH = re.compile(r"finish", re.IGNORECASE)
 """The success dialog's button: "Skip and finish" on 2026.10 and 2026.11, "Finish" on 2025.4."""
@@ -87,7 +90,7 @@ async def _add_account(
         await page.get_by_role("button", name="Log in").click()
         await page.wait_for_url(lambda url: "/auth/" not in url and "auth_callback" not in url)
     with steps.step("Settings → Devices & services"):
-        await page.locator("ha-sidebar").get_by_text("Settings", exact=True).click()
+        await _click_to(page, page.locator("ha-sidebar").get_by_text("Settings", exact=True))
         await page.get_by_text("Devices & services", exact=True).click()
         await page.wait_for_url("**/config/integrations/dashboard")
         await camera.shoot(page, "devices-and-services")
@@ -121,6 +124,24 @@ async def _add_account(
         await _open_device(page)
         await _expect_device_page(page, title, expected)
         await camera.shoot(page, "device")
+
+
+async def _click_to(page: Page, link: Locator, tries: int = 3) -> None:
+    """Click ``link`` until the page leaves its URL.
+
+    Right after logging in, while the frontend still starts, a click on the sidebar can go
+    unheard (seen on 2025.4).
+    """
+    before = page.url
+    for attempt in range(1, tries + 1):
+        await link.click()
+        try:
+            await page.wait_for_url(lambda url: url != before, timeout=NAVIGATION_MS)
+        except PlaywrightTimeoutError:
+            if attempt == tries:
+                raise
+        else:
+            return
 
 
 async def _new_entry_title(instance: Instance) -> str:
