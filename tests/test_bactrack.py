@@ -306,6 +306,22 @@ async def test_request_token_refused(
     assert result["type"] is FlowResultType.EXTERNAL_STEP
 
 
+@pytest.mark.parametrize(
+    "consumer", [{"consumer_key": "   "}, {"consumer_secret": ""}, {"consumer_secret": " \t"}]
+)
+async def test_blank_consumer_is_refused_in_the_form(
+    hass: HomeAssistant,
+    bactrack: FakeBACtrack,
+    current_request_with_host: None,
+    consumer: dict[str, str],
+) -> None:
+    """A blank key or secret never reaches BACtrack: the form says what is missing."""
+    result = await _start(hass, **consumer)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "missing_consumer"}
+    assert not bactrack.requests
+
+
 async def test_request_token_timeout(
     hass: HomeAssistant,
     bactrack: FakeBACtrack,

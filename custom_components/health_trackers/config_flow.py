@@ -329,13 +329,15 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """The app's consumer key and secret (OAuth 1.0a services have no application credentials)."""
         errors: dict[str, str] = {}
-        if user_input is not None:
-            self.dance = OAuth1Dance(
-                self.hass,
-                self.provider,
-                user_input[CONF_CONSUMER_KEY].strip(),
-                user_input[CONF_CONSUMER_SECRET].strip(),
-            )
+        consumer = (
+            (user_input[CONF_CONSUMER_KEY].strip(), user_input[CONF_CONSUMER_SECRET].strip())
+            if user_input is not None
+            else ("", "")
+        )
+        if user_input is not None and not all(consumer):
+            errors["base"] = "missing_consumer"
+        elif user_input is not None:
+            self.dance = OAuth1Dance(self.hass, self.provider, *consumer)
             self.manual_code = bool(user_input.get(CONF_MANUAL_CODE))
             try:
                 return await self._async_authorize()
