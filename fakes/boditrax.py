@@ -115,6 +115,8 @@ class FakeBoditrax(OAuth2Service):
     token_encodings: ClassVar[frozenset[TokenEncoding]] = frozenset({"form"})
     access_token_lifetime: ClassVar[int] = 1800
     password_grant: ClassVar[bool] = True
+    requires_state: ClassVar[bool] = False
+    """Boditrax's doc shows its authorize URL without ``state``."""
 
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     history: int = 30

@@ -55,10 +55,14 @@ class OAuth2Service(FakeService):
     access_token_lifetime: ClassVar[int]
     password_grant: ClassVar[bool] = False
     """Whether linked accounts may sign in with ``grant_type=password`` (sent as a GET)."""
+    requires_state: ClassVar[bool] = True
+    """Whether the authorize endpoint refuses a request without ``state`` (SportTracks documents so)."""
 
     clients: dict[str, OAuth2Client] = field(default_factory=dict)
     refresh_policy: RefreshPolicy = "rotate"
     include_expires_in: bool = True
+    echo_state: bool = True
+    """False: redirect back without ``state``, as a service that ignores it would."""
     current_user: str = ""
     codes: dict[str, _Grant] = field(default_factory=dict)
     access_tokens: dict[str, _Grant] = field(default_factory=dict)
@@ -136,7 +140,7 @@ class OAuth2Service(FakeService):
             return "redirect_uri is required."
         if client.redirect_uris and query["redirect_uri"] not in client.redirect_uris:
             return "redirect_uri is not registered for this application."
-        if not query.get("state"):
+        if self.requires_state and not query.get("state"):
             return "The state parameter is required and may not be empty."
         return None
 
@@ -169,13 +173,15 @@ class OAuth2Service(FakeService):
             return web.Response(status=400, text=error)
         redirect_uri = params["redirect_uri"]
         if params.get("decision") != "allow":
-            answer = {"error": "access_denied", "state": params["state"]}
+            answer = {"error": "access_denied"}
         else:
             code = secrets.token_urlsafe(16)
             self.codes[code] = _Grant(
                 self.current_user, params["client_id"], time.time() + CODE_LIFETIME, redirect_uri
             )
-            answer = {"code": code, "state": params["state"]}
+            answer = {"code": code}
+        if self.echo_state and "state" in params:
+            answer["state"] = params["state"]
         separator = "&" if "?" in redirect_uri else "?"
         raise web.HTTPFound(f"{redirect_uri}{separator}{urlencode(answer)}")
 

@@ -10,7 +10,8 @@ from freezegun.api import FrozenDateTimeFactory
 import pytest
 from yarl import URL
 
-from fakes import FakeSportTracks, OAuth2Client
+from fakes import FakeBoditrax, FakeSportTracks, OAuth2Client
+from fakes.boditrax import DEFAULT_CLIENT as BODITRAX_CLIENT
 from fakes.sporttracks import DEFAULT_CLIENT
 
 REDIRECT = "https://example.com/auth/external/callback"
@@ -178,3 +179,57 @@ async def test_registered_redirect_uris(http: ClientSession, sporttracks: FakeSp
         },
     )
     assert answer.status == 400
+
+
+def _boditrax_authorize(**extra: str) -> dict[str, str]:
+    return {
+        "client_id": BODITRAX_CLIENT.client_id,
+        "response_type": "code",
+        "redirect_uri": REDIRECT,
+        **extra,
+    }
+
+
+@pytest.mark.parametrize("decision", ["allow", "deny"])
+@pytest.mark.parametrize("echo_state", [True, False])
+async def test_boditrax_can_drop_state(
+    http: ClientSession, boditrax: FakeBoditrax, echo_state: bool, decision: str
+) -> None:
+    """Boditrax echoes state by default; switched, it sends the browser back without it."""
+    boditrax.echo_state = echo_state
+    answer = await http.post(
+        f"{boditrax.origin}/oauth/auth",
+        data=_boditrax_authorize(state="s", decision=decision),
+        allow_redirects=False,
+    )
+    assert answer.status == 302
+    location = URL(answer.headers["Location"])
+    assert str(location.with_query(None)) == REDIRECT
+    expected = {"code"} if decision == "allow" else {"error"}
+    assert set(location.query) == expected | ({"state"} if echo_state else set())
+    if echo_state:
+        assert location.query["state"] == "s"
+
+
+async def test_boditrax_needs_no_state(http: ClientSession, boditrax: FakeBoditrax) -> None:
+    """Boditrax's doc shows no state: its page and its redirect work without one."""
+    page = await http.get(f"{boditrax.origin}/oauth/auth", params=_boditrax_authorize())
+    assert page.status == 200
+    answer = await http.post(
+        f"{boditrax.origin}/oauth/auth",
+        data=_boditrax_authorize(decision="allow"),
+        allow_redirects=False,
+    )
+    location = URL(answer.headers["Location"])
+    assert set(location.query) == {"code"}
+    token = await http.post(
+        f"{boditrax.origin}/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": location.query["code"],
+            "redirect_uri": REDIRECT,
+            "client_id": BODITRAX_CLIENT.client_id,
+            "client_secret": BODITRAX_CLIENT.client_secret,
+        },
+    )
+    assert token.status == 200
