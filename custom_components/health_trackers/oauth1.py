@@ -20,10 +20,13 @@ from urllib.request import parse_http_list, parse_keqv_list
 from aiohttp import web
 from authlib.oauth1 import ClientAuth
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.config_entry_oauth2_flow import HEADER_FRONTEND_BASE
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
+from homeassistant.helpers.network import get_url
 from homeassistant.util.hass_dict import HassKey
 from yarl import URL
 
+from .compat import current_request
 from .const import DOMAIN, LOGGER
 from .exceptions import InvalidResponseError
 from .provider import OAuth1Settings, Provider
@@ -48,6 +51,18 @@ REFUSED_PAGE = (
     "<p>It is unknown, expired or was already used. Close this window and add the account "
     "again in Home Assistant.</p></body></html>"
 )
+
+
+def browser_url(hass: HomeAssistant, path: str) -> str:
+    """``path`` on the Home Assistant address the user's browser is using.
+
+    Services send the browser back there, so it must be the address the browser knows; without
+    a browser request, the configured one. Shared by the OAuth 1.0a callback and the OAuth 2.0
+    views of ``oauth2_redirect``. NoURLAvailableError: Home Assistant knows no address of its own.
+    """
+    request = current_request()
+    base = request.headers.get(HEADER_FRONTEND_BASE) if request is not None else None
+    return (base or get_url(hass, allow_cloud=False)) + path
 
 
 @dataclass(frozen=True)
