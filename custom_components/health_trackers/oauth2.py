@@ -43,6 +43,8 @@ from .exceptions import (
     ServiceTimeoutError,
     ServiceUnavailableError,
 )
+from .oauth1 import browser_url
+from .oauth2_redirect import CALLBACK_PATH, async_begin_sign_in
 from .provider import OAuth2Settings, Provider
 
 
@@ -87,6 +89,31 @@ class ServiceOAuth2Implementation(AuthImplementation):
     def extra_authorize_data(self) -> dict[str, Any]:
         """Scopes, for services that want them."""
         return {"scope": " ".join(self.settings.scopes)} if self.settings.scopes else {}
+
+    @property
+    def redirect_uri(self) -> str:
+        """Our callback for services that may drop ``state``; Home Assistant's for the others."""
+        if self.settings.may_drop_state:
+            return browser_url(self.hass, CALLBACK_PATH)
+        return super().redirect_uri
+
+    async def async_generate_authorize_url(self, flow_id: str) -> str:
+        """The service's authorize URL; for services that may drop ``state``, our view's.
+
+        Our authorize view adds our own ``state`` and remembers the browser (oauth2_redirect).
+        A flow handler's ``extra_authorize_data`` would stay on our URL; ours has none.
+        """
+        if not self.settings.may_drop_state:
+            return await super().async_generate_authorize_url(flow_id)
+        redirect_uri = self.redirect_uri
+        service_url = (
+            URL(self.authorize_url)
+            .with_query(
+                {"response_type": "code", "client_id": self.client_id, "redirect_uri": redirect_uri}
+            )
+            .update_query(self.extra_authorize_data)
+        )
+        return async_begin_sign_in(self.hass, flow_id, service_url, redirect_uri)
 
     async def _token_request(self, data: dict[str, Any]) -> dict[str, Any]:
         """Code exchange and refresh, encoded as the service wants."""

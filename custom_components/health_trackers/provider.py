@@ -80,6 +80,12 @@ class OAuth2Settings:
     """The documented access-token lifetime, used when a token answer has no expires_in."""
     password_grant: bool = False
     """Linked accounts of partner apps sign in with ``grant_type=password``, sent as a GET."""
+    may_drop_state: bool = False
+    """The service may send the browser back without ``state`` (its docs show none).
+
+    Home Assistant's own callback then cannot tell which flow to resume, so the sign-in goes
+    through our views instead (oauth2_redirect), which also know the browser by a cookie.
+    """
 
 
 @dataclass(frozen=True, kw_only=True)

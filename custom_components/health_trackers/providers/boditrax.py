@@ -214,6 +214,7 @@ BODITRAX = Provider(
         scopes=(READ_SCOPE, MEMBER_SCOPE),
         token_lifetime=timedelta(seconds=1800),
         password_grant=True,
+        may_drop_state=True,
     ),
     configuration_url="https://boditrax.com",
 )
