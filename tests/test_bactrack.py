@@ -29,7 +29,7 @@ import pytest
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
-from custom_components.health_trackers import config_flow
+from custom_components.health_trackers import oauth1
 from custom_components.health_trackers.api import REQUEST_TIMEOUT
 from custom_components.health_trackers.const import DOMAIN
 from custom_components.health_trackers.diagnostics import async_get_config_entry_diagnostics
@@ -373,7 +373,7 @@ async def test_no_address_for_the_callback(
     def no_url(*args: Any, **kwargs: Any) -> str:
         raise NoURLAvailableError
 
-    monkeypatch.setattr(config_flow, "get_url", no_url)
+    monkeypatch.setattr(oauth1, "get_url", no_url)
     result = await _start(hass)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "no_url_available"

@@ -10,7 +10,12 @@ from homeassistant.components.application_credentials import (
     ClientCredential,
     async_import_client_credential,
 )
-from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER, ConfigEntryState
+from homeassistant.config_entries import (
+    SOURCE_RECONFIGURE,
+    SOURCE_USER,
+    ConfigEntryState,
+    ConfigFlowResult,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import config_entry_oauth2_flow
@@ -21,6 +26,7 @@ from yarl import URL
 
 from custom_components.health_trackers import application_credentials, config_flow
 from custom_components.health_trackers.const import CONF_SERVICE, DOMAIN
+from custom_components.health_trackers.oauth2_redirect import AUTHORIZE_PATH
 from fakes import FakeSportTracks, OAuth2Client, SportTracksAccount
 from fakes.boditrax import DEFAULT_CLIENT as BODITRAX_CLIENT
 from fakes.sporttracks import DEFAULT_CLIENT
@@ -167,9 +173,21 @@ async def _choose(hass: HomeAssistant, service: str) -> config_flow.ConfigFlowRe
     )
 
 
+async def _service_url(
+    hass_client_no_auth: ClientSessionGenerator, result: ConfigFlowResult
+) -> str:
+    """The service's authorize URL: Boditrax's external step opens our view, which redirects there."""
+    url = URL(result["url"])
+    assert url.path == AUTHORIZE_PATH
+    client = await hass_client_no_auth()
+    answer = await client.get(url.path_qs, allow_redirects=False)
+    assert answer.status == 302
+    return answer.headers["Location"]
+
+
 @pytest.mark.usefixtures("boditrax", "current_request_with_host")
 async def test_credentials_of_two_services_stay_apart(
-    hass: HomeAssistant, sporttracks: FakeSportTracks
+    hass: HomeAssistant, sporttracks: FakeSportTracks, hass_client_no_auth: ClientSessionGenerator
 ) -> None:
     """Each service auto-picks its own credential and reaches only its own authorize page."""
     await _store(hass, "SportTracks", "st_cred", DEFAULT_CLIENT.client_id)
@@ -180,9 +198,10 @@ async def test_credentials_of_two_services_stay_apart(
     assert f"client_id={DEFAULT_CLIENT.client_id}" in result["url"]
     result = await _choose(hass, "boditrax")
     assert result["type"] is FlowResultType.EXTERNAL_STEP
-    assert result["url"].startswith(f"{os.environ['HEALTH_TRACKERS_BODITRAX_URL']}/oauth/auth?")
-    assert f"client_id={BODITRAX_CLIENT.client_id}" in result["url"]
-    assert "scope=measurement_analysis+front_end" in result["url"]
+    url = await _service_url(hass_client_no_auth, result)
+    assert url.startswith(f"{os.environ['HEALTH_TRACKERS_BODITRAX_URL']}/oauth/auth?")
+    assert f"client_id={BODITRAX_CLIENT.client_id}" in url
+    assert "scope=measurement_analysis+front_end" in url
 
 
 @pytest.mark.usefixtures("boditrax", "current_request_with_host")
@@ -198,7 +217,10 @@ async def test_single_credential_of_other_service_is_not_used(
 
 @pytest.mark.usefixtures("boditrax")
 async def test_unnamed_credential_is_chosen_by_hand_then_belongs_to_its_service(
-    hass: HomeAssistant, sporttracks: FakeSportTracks, consent: Consent
+    hass: HomeAssistant,
+    sporttracks: FakeSportTracks,
+    consent: Consent,
+    hass_client_no_auth: ClientSessionGenerator,
 ) -> None:
     """A credential we cannot place is never auto-picked; once used, it is that service's."""
     await _store(hass, None, "plain_cred", DEFAULT_CLIENT.client_id)
@@ -217,8 +239,9 @@ async def test_unnamed_credential_is_chosen_by_hand_then_belongs_to_its_service(
     await _store(hass, "Boditrax", "other_cred", BODITRAX_CLIENT.client_id)
     result = await _choose(hass, "boditrax")
     assert result["type"] is FlowResultType.EXTERNAL_STEP
-    assert result["url"].startswith(f"{os.environ['HEALTH_TRACKERS_BODITRAX_URL']}/oauth/auth?")
-    assert f"client_id={BODITRAX_CLIENT.client_id}" in result["url"]
+    url = await _service_url(hass_client_no_auth, result)
+    assert url.startswith(f"{os.environ['HEALTH_TRACKERS_BODITRAX_URL']}/oauth/auth?")
+    assert f"client_id={BODITRAX_CLIENT.client_id}" in url
 
 
 @pytest.mark.usefixtures("boditrax", "current_request_with_host")

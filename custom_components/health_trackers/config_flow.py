@@ -27,7 +27,7 @@ from homeassistant.helpers.config_entry_oauth2_flow import (
     AbstractOAuth2Implementation,
     async_get_implementations,
 )
-from homeassistant.helpers.network import NoURLAvailableError, get_url
+from homeassistant.helpers.network import NoURLAvailableError
 from homeassistant.helpers.selector import (
     BooleanSelector,
     TextSelector,
@@ -40,7 +40,6 @@ from .compat import (
     REFUSED,
     ImplementationUnavailableError,
     OptionsFlowWithReload,
-    current_request,
     vol,
 )
 from .const import CONF_PERSONAL_DATA, CONF_SERVICE, DOMAIN, LOGGER
@@ -57,6 +56,7 @@ from .oauth1 import (
     OAuth1Token,
     async_expect_callback,
     async_forget_flow,
+    browser_url,
 )
 from .oauth2 import BearerToken, OAuth2Credential, ServiceOAuth2Implementation
 from .provider import Provider
@@ -366,7 +366,8 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
     async def _async_authorize(self) -> ConfigFlowResult:
         """Get a request token, then send the user to the service to authorize it."""
         if not self.manual_code:
-            self.request_token = await self.dance.async_request_token(self._callback_url())
+            callback_url = browser_url(self.hass, CALLBACK_PATH)
+            self.request_token = await self.dance.async_request_token(callback_url)
             if self.request_token.callback_confirmed:
                 async_expect_callback(self.hass, self.request_token, self.flow_id)
                 return await self.async_step_oauth1_authorize()
@@ -374,12 +375,6 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
             self.manual_code = True
         self.request_token = await self.dance.async_request_token(OOB)
         return await self.async_step_oauth1_verifier()
-
-    def _callback_url(self) -> str:
-        """The callback on the Home Assistant address the user's browser is using."""
-        request = current_request()
-        base = request.headers.get("HA-Frontend-Base") if request is not None else None
-        return (base or get_url(self.hass, allow_cloud=False)) + CALLBACK_PATH
 
     async def async_step_oauth1_authorize(
         self, user_input: dict[str, Any] | None = None
