@@ -12,7 +12,7 @@ from .api import Authenticator
 from .const import CONF_SERVICE, DOMAIN, LOGGER
 from .coordinator import HealthTrackersConfigEntry, HealthTrackersCoordinator, scope_issue_id
 from .oauth1 import OAuth1Signer
-from .oauth2 import OAuth2Authenticator, async_get_entry_implementation
+from .oauth2 import OAuth2Authenticator, RefreshTokenJournal, async_get_entry_implementation
 from .provider import Provider
 from .providers import PROVIDERS
 
@@ -45,7 +45,13 @@ async def _async_authenticator(
     if provider.oauth1 is not None:
         return OAuth1Signer.for_entry(entry.data)
     implementation = await async_get_entry_implementation(hass, entry, provider)
-    return OAuth2Authenticator(OAuth2Session(hass, entry, implementation))
+    journal = RefreshTokenJournal(hass, entry.entry_id)
+    if recovered := await journal.async_recover(entry.data["token"]):
+        LOGGER.info(
+            "%s: using the refresh token saved just before Home Assistant stopped", entry.title
+        )
+        hass.config_entries.async_update_entry(entry, data={**entry.data, "token": recovered})
+    return OAuth2Authenticator(OAuth2Session(hass, entry, implementation), journal)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntry) -> bool:
@@ -54,8 +60,9 @@ async def async_unload_entry(hass: HomeAssistant, entry: HealthTrackersConfigEnt
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntry) -> None:
-    """Leave nothing of the account behind: its repair issue goes with it."""
+    """Leave nothing of the account behind: its repair issue and stored files go with it."""
     ir.async_delete_issue(hass, DOMAIN, scope_issue_id(entry.entry_id))
+    await RefreshTokenJournal(hass, entry.entry_id).async_settle()
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntry) -> bool:

@@ -15,6 +15,7 @@ from homeassistant.util import dt as dt_util
 from .compat import UPDATE_FAILED_RETRY_AFTER, update_failed
 from .const import CONF_SERVICE, DOMAIN, LOGGER
 from .exceptions import AuthenticationError, MissingScopeError, RateLimitedError, ServiceError
+from .oauth2 import EntryRemovedError
 from .provider import Provider, ServiceClient, ServiceData
 
 FIRST_POLL_EARLIEST = 0.1
@@ -99,6 +100,11 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[ServiceData]):
         """Ask the client; translate its errors into Home Assistant's."""
         try:
             data = await self.client.async_get_data()
+        except EntryRemovedError:
+            if self.data is None:
+                raise
+            # Deleted while a token refresh was under way: nothing to show, nothing to say.
+            return self.data
         except AuthenticationError as err:
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN,

@@ -8,14 +8,17 @@ the implementation with that service's authorize and token URLs and token-reques
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
+import hashlib
 from http import HTTPStatus
+import json
+import math
 import time
 from typing import Any
 
 from aiohttp import (
     ClientError,
     ClientPayloadError,
-    ClientResponse,
     ClientResponseError,
     RequestInfo,
 )
@@ -24,7 +27,7 @@ from homeassistant.components.application_credentials import (
     AuthorizationServer,
     ClientCredential,
 )
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import ConfigEntry, UnknownEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -32,13 +35,15 @@ from homeassistant.helpers.config_entry_oauth2_flow import (
     OAuth2Session,
     async_get_implementations,
 )
+from homeassistant.helpers.storage import Store
 from yarl import URL
 
-from .api import REQUEST_TIMEOUT
+from .api import ACCEPT_ENCODING, REQUEST_TIMEOUT, read_limited, retry_after_seconds
 from .compat import REFUSED, token_request_error
 from .const import DOMAIN, LOGGER
 from .exceptions import (
     AuthenticationError,
+    InvalidResponseError,
     RateLimitedError,
     ServiceTimeoutError,
     ServiceUnavailableError,
@@ -46,6 +51,12 @@ from .exceptions import (
 from .oauth1 import browser_url
 from .oauth2_redirect import CALLBACK_PATH, async_begin_sign_in
 from .provider import OAuth2Settings, Provider
+
+MAX_TOKEN_ANSWER_BYTES = 64 * 1024
+"""A token answer is a few hundred bytes; anything past this is refused unread."""
+MAX_TOKEN_LIFETIME = timedelta(days=366)
+"""A longer ``expires_in`` is not believed (see ``_checked``)."""
+JOURNAL_VERSION = 1
 
 
 class OAuth2Credential(AuthImplementation):
@@ -139,7 +150,8 @@ class ServiceOAuth2Implementation(AuthImplementation):
     async def _send(self, method: str, **kwargs: Any) -> Any:
         """One token-endpoint request; errors as Home Assistant's own token requests raise them.
 
-        Never logs the request: its body or query holds secrets.
+        Never logs the request: its body or query holds secrets. The answer is read within
+        ``MAX_TOKEN_ANSWER_BYTES``, however it is compressed.
         """
         session = async_get_clientsession(self.hass)
         async with (
@@ -147,18 +159,23 @@ class ServiceOAuth2Implementation(AuthImplementation):
             session.request(
                 method,
                 self.token_url,
-                headers={"Accept": "application/json"},
+                headers={"Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING},
                 # A redirect would carry the secret to wherever it points.
                 allow_redirects=False,
+                auto_decompress=False,
                 **kwargs,
             ) as response,
         ):
+            try:
+                body = await read_limited(response, MAX_TOKEN_ANSWER_BYTES)
+            except InvalidResponseError as err:
+                raise ClientPayloadError(f"token answer cannot be read: {err}") from None
             if response.status >= HTTPStatus.BAD_REQUEST:
                 LOGGER.debug(
                     "%s token request failed with %s: %s",
                     self.provider.name,
                     response.status,
-                    await _error_code(response),
+                    _error_code(body),
                 )
             try:
                 response.raise_for_status()
@@ -180,13 +197,18 @@ class ServiceOAuth2Implementation(AuthImplementation):
                 raise token_request_error(clean, self.domain) from None
             if response.status >= HTTPStatus.MULTIPLE_CHOICES:
                 raise ClientPayloadError(f"token endpoint redirected ({response.status})")
-            try:
-                return await response.json(content_type=None)
-            except ValueError as err:
-                raise ClientPayloadError("token answer is not JSON") from err
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError):
+            raise ClientPayloadError("token answer is not JSON") from None
 
     def _checked(self, token: Any, grant_type: str) -> dict[str, Any]:
-        """The token answer, with what Home Assistant relies on present and well typed."""
+        """The token answer, with what Home Assistant relies on present and well typed.
+
+        A lifetime that is missing, not a number, not finite, not positive or absurdly long is
+        taken as the service's documented one: the token is still good, and losing it would
+        lose a refresh token the service may already have rotated.
+        """
         if not isinstance(token, dict) or not token.get("access_token"):
             raise ClientPayloadError("token answer has no access_token")
         if not token.get("refresh_token"):
@@ -195,44 +217,106 @@ class ServiceOAuth2Implementation(AuthImplementation):
             # A refresh may come back without one: keep the one we have.
             token.pop("refresh_token", None)
         try:
-            token["expires_in"] = int(float(token["expires_in"]))
-        except (KeyError, TypeError, ValueError):
-            token["expires_in"] = int(self.settings.token_lifetime.total_seconds())
+            lifetime = float(token["expires_in"])
+        except (KeyError, TypeError, ValueError, OverflowError):
+            lifetime = math.nan
+        if not 0 < lifetime <= MAX_TOKEN_LIFETIME.total_seconds():  # also NaN and infinity
+            lifetime = self.settings.token_lifetime.total_seconds()
+        token["expires_in"] = int(lifetime)
         return token
 
 
-async def _error_code(response: ClientResponse) -> str:
+def _error_code(body: bytes) -> str:
     """The OAuth ``error`` code of a failed token answer, for logs (never the whole body)."""
     try:
-        answer = await response.json(content_type=None)
-    except (ClientError, ValueError):
+        answer = json.loads(body)
+    except (ValueError, RecursionError):
         return "no error code"
-    return (
-        str(answer.get("error", "no error code")) if isinstance(answer, dict) else "no error code"
-    )
+    error = answer.get("error", "no error code") if isinstance(answer, dict) else "no error code"
+    return str(error)[:100]
+
+
+class EntryRemovedError(Exception):
+    """The entry was deleted while its token was being refreshed: the answer has no home."""
+
+
+def _digest(secret: str) -> str:
+    """A short fingerprint of a token, to recognise it without keeping it."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:32]
+
+
+class RefreshTokenJournal:
+    """A rotated refresh token, on disk the moment it arrives.
+
+    Home Assistant writes config entries a second after they change; a service that rotates
+    refresh tokens has already invalidated the old one, so a crash in that second would lose the
+    sign-in. The new token is written here at once (a private store of the entry), and read back
+    at setup when the entry still holds the token it replaced. It is deleted at the next poll,
+    when the entry itself has long been written.
+    """
+
+    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
+        """The entry's journal; nothing is read or written yet."""
+        self._store: Store[dict[str, str]] = Store(
+            hass, JOURNAL_VERSION, f"{DOMAIN}.{entry_id}.refresh_token", private=True
+        )
+        self._pending = True  # a journal left by an earlier run is cleaned up at the first poll
+
+    async def async_record(self, replaced: str, refresh_token: str) -> None:
+        """Keep ``refresh_token``, which replaces ``replaced``, durably now."""
+        await self._store.async_save(
+            {"refresh_token": refresh_token, "replaces": _digest(replaced)}
+        )
+        self._pending = True
+
+    async def async_settle(self) -> None:
+        """The entry holds the newest token by now: the journal is not needed any more."""
+        if self._pending:
+            await self._store.async_remove()
+            self._pending = False
+
+    async def async_recover(self, token: dict[str, Any]) -> dict[str, Any] | None:
+        """The entry's token with the newer refresh token, if the entry missed its rotation."""
+        journal = await self._store.async_load()
+        current = token.get("refresh_token")
+        if not journal or not current or journal.get("replaces") != _digest(current):
+            return None
+        # The access token that came with it is gone too: refresh at the first request.
+        return {**token, "refresh_token": journal["refresh_token"], "expires_at": 0}
 
 
 class OAuth2Authenticator:
     """Bearer tokens from a config entry's OAuth2Session, refreshed when they are about to expire."""
 
-    def __init__(self, session: OAuth2Session) -> None:
-        """Wrap the session."""
+    def __init__(self, session: OAuth2Session, journal: RefreshTokenJournal) -> None:
+        """Wrap the session; rotated refresh tokens go to ``journal`` at once."""
         self._session = session
+        self._journal = journal
 
     async def async_authorization(self, method: str, url: URL) -> str:
         """A valid bearer token; a refused refresh means the user must sign in again."""
+        replaced = self._session.token.get("refresh_token")
         try:
             await self._session.async_ensure_token_valid()
         except ClientResponseError as err:
             if err.status in REFUSED:
                 raise AuthenticationError(f"token refresh refused ({err.status})") from err
             if err.status == HTTPStatus.TOO_MANY_REQUESTS:
-                raise RateLimitedError("token refresh answered 429") from err
+                header = err.headers.get("Retry-After") if err.headers else None
+                retry_after = retry_after_seconds(header)
+                raise RateLimitedError("token refresh answered 429", retry_after) from err
             raise ServiceUnavailableError(f"token refresh answered {err.status}") from err
         except TimeoutError as err:
             raise ServiceTimeoutError("token refresh timed out") from err
         except ClientError as err:
             raise ServiceUnavailableError(f"token refresh failed ({type(err).__name__})") from err
+        except UnknownEntry as err:
+            raise EntryRemovedError from err
+        refresh_token = self._session.token.get("refresh_token")
+        if replaced and refresh_token and refresh_token != replaced:
+            await self._journal.async_record(replaced, refresh_token)
+        else:
+            await self._journal.async_settle()
         return f"Bearer {self._session.token['access_token']}"
 
 
