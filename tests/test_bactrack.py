@@ -72,7 +72,10 @@ def approve(
 ) -> Approve:
     """Answer the external step on the fake's page and follow its redirect into the callback view."""
 
-    async def answer(result: ConfigFlowResult, decision: str = "allow") -> ConfigFlowResult:
+    async def answer(
+        result: ConfigFlowResult, decision: str = "allow", page: str | None = None
+    ) -> ConfigFlowResult:
+        """``page``: what the window says at the end (by default, what the decision leads to)."""
         assert result["type"] is FlowResultType.EXTERNAL_STEP, result
         redirect = await _decide(browser, result["url"], decision)
         assert redirect.status == 302
@@ -80,7 +83,11 @@ def approve(
         assert str(location).startswith(f"https://example.com{CALLBACK_PATH}?")
         callback = await (await hass_client_no_auth()).get(location.path_qs)
         assert callback.status == 200
-        assert "window.close()" in await callback.text()
+        assert callback.headers["Cache-Control"] == "no-store"
+        text = await callback.text()
+        assert "window.close()" in text
+        expected = page or ("Signed in." if decision == "allow" else "Access was not granted.")
+        assert expected in text
         return await hass.config_entries.flow.async_configure(result["flow_id"])
 
     return answer
@@ -365,6 +372,57 @@ async def test_callback_with_unknown_or_used_token(
     assert len(hass.config_entries.async_entries(DOMAIN)) == 1
 
 
+@pytest.mark.parametrize("posted", [{}, CONSUMER_INPUT, {"oauth_token": "x"}])
+async def test_posts_while_waiting_show_the_same_link(
+    hass: HomeAssistant,
+    bactrack: FakeBACtrack,
+    approve: Approve,
+    current_request_with_host: None,
+    posted: dict[str, Any],
+) -> None:
+    """A form submitted again, or an empty post, at the external step: the same link, no error."""
+    result = await _start(hass)
+    tokens = set(bactrack.request_tokens)
+    again = await hass.config_entries.flow.async_configure(result["flow_id"], posted)
+    assert again["type"] is FlowResultType.EXTERNAL_STEP
+    # The same request token (the link is signed afresh each time it is shown).
+    assert URL(again["url"]).query["oauth_token"] == URL(result["url"]).query["oauth_token"]
+    assert set(bactrack.request_tokens) == tokens
+    result = await approve(again)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_one_flow_one_request_token(
+    hass: HomeAssistant,
+    bactrack: FakeBACtrack,
+    browser: ClientSession,
+    hass_client_no_auth: ClientSessionGenerator,
+    current_request_with_host: None,
+) -> None:
+    """Two submissions at once: only the newest link signs in; the other's window says so."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    flow_id = result["flow_id"]
+    await hass.config_entries.flow.async_configure(flow_id, {"next_step_id": "bactrack"})
+    first, second = await asyncio.gather(
+        hass.config_entries.flow.async_configure(flow_id, CONSUMER_INPUT),
+        hass.config_entries.flow.async_configure(flow_id, CONSUMER_INPUT),
+    )
+    assert first["url"] != second["url"]
+    client = await hass_client_no_auth()
+    for result in (first, second):
+        redirect = await _decide(browser, result["url"], "allow")
+        page = await client.get(URL(redirect.headers["Location"]).path_qs)
+        if page.status == 200:
+            assert "Signed in." in await page.text()
+            signed_in = result
+        else:
+            assert page.status == 400
+            assert "cannot be used" in await page.text()
+    assert signed_in  # exactly one of the two links was accepted
+    result = await hass.config_entries.flow.async_configure(flow_id)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
 async def test_no_address_for_the_callback(
     hass: HomeAssistant, bactrack: FakeBACtrack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -438,7 +496,7 @@ async def test_access_token_refused(
     expect_log("Could not finish signing in to BACtrack")
     result = await _start(hass)
     bactrack.fail(**fault, scope="token", path="/oauth/access_token/", times=1)
-    result = await approve(result)
+    result = await approve(result, page="Signing in did not work.")
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == reason
     assert not hass.config_entries.async_entries(DOMAIN)

@@ -147,7 +147,9 @@ async def test_add_member(
     assert ("state" in location.query) is echo_state
     callback = await window.get(location)
     assert callback.status == 200
-    assert "window.close()" in await callback.text()
+    text = await callback.text()
+    assert "window.close()" in text
+    assert "Signed in" not in text  # the code is traded for tokens only after this page
     assert callback.headers["Cache-Control"] == "no-store"
     assert not window.cookie_jar.filter_cookies(URL(home + CALLBACK_PATH))
     result = await hass.config_entries.flow.async_configure(result["flow_id"])
@@ -350,10 +352,12 @@ async def test_deny(
     result = await _start(hass)
     location = await _consent(window, result["url"], "deny")
     assert location.query["error"] == "access_denied"
-    assert (await window.get(location)).status == 200
+    page = await window.get(location)
+    assert page.status == 200
+    assert "Access was not granted." in await page.text()
     result = await hass.config_entries.flow.async_configure(result["flow_id"])
     assert result["type"] is FlowResultType.ABORT
-    assert result["description_placeholders"]["error"] == "access_denied"  # type: ignore[index]
+    assert result["reason"] == "access_denied"
     assert not hass.config_entries.async_entries(DOMAIN)
 
 

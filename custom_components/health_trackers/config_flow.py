@@ -51,6 +51,8 @@ from .oauth1 import (
     CONF_CONSUMER_KEY,
     CONF_CONSUMER_SECRET,
     OOB,
+    REJECTED_STEP,
+    SIGNED_IN_STEP,
     OAuth1Dance,
     OAuth1Signer,
     OAuth1Token,
@@ -105,7 +107,10 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
     request_token: OAuth1Token
     manual_code = False
     """OAuth 1.0a without a callback: the user copies the verifier from the service's page."""
-    verifier = ""
+    _access: dict[str, Any]
+    """Entry data of the OAuth 1.0a access token, once the callback brought it."""
+    _failure = ""
+    """Why trading the verifier failed: the abort reason."""
 
     @staticmethod
     @callback
@@ -379,8 +384,13 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
     async def async_step_oauth1_authorize(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Wait for the service to send the browser back to the callback view."""
-        if user_input is None:
+        """Wait for the service to send the browser back, then trade the verifier at once.
+
+        The trade happens while the callback view waits, so its page can say whether signing in
+        worked. Anything posted here other than the callback (a form submitted twice) shows the
+        same link again.
+        """
+        if user_input is None or not user_input.keys() & {"denied", "oauth_verifier"}:
             return self.async_external_step(
                 step_id="oauth1_authorize",
                 url=self.dance.authorize_url(self.request_token),
@@ -388,9 +398,17 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
             )
         if user_input.get("denied"):
             self.external_data = {"error": "access_denied"}
-            return self.async_external_step_done(next_step_id="authorize_rejected")
-        self.verifier = user_input["oauth_verifier"]
-        return self.async_external_step_done(next_step_id="oauth1_finish")
+            return self.async_external_step_done(next_step_id=REJECTED_STEP)
+        try:
+            self._access = await self._async_access_token(str(user_input["oauth_verifier"]))
+        except AuthenticationError:
+            self._failure = "invalid_auth"
+        except ServiceError as err:
+            LOGGER.warning("Could not finish signing in to %s: %s", self.provider.name, err)
+            self._failure = "cannot_connect"
+        else:
+            return self.async_external_step_done(next_step_id=SIGNED_IN_STEP)
+        return self.async_external_step_done(next_step_id="oauth1_failed")
 
     async def async_step_authorize_rejected(
         self, data: dict[str, Any] | None = None
@@ -408,14 +426,14 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
     async def async_step_oauth1_finish(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Trade the verifier the callback brought for the access token."""
-        try:
-            return await self._async_access_token()
-        except AuthenticationError:
-            return self.async_abort(reason="invalid_auth")
-        except ServiceError as err:
-            LOGGER.warning("Could not finish signing in to %s: %s", self.provider.name, err)
-            return self.async_abort(reason="cannot_connect")
+        """The access token is in: identify the account and create or update the entry."""
+        return await self._async_finish(OAuth1Signer.for_entry(self._access), self._access)
+
+    async def async_step_oauth1_failed(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The service did not trade the verifier for an access token."""
+        return self.async_abort(reason=self._failure)
 
     async def async_step_oauth1_verifier(
         self, user_input: dict[str, Any] | None = None
@@ -423,14 +441,15 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
         """Without a callback: the user opens the service's page and pastes the code it shows."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            self.verifier = user_input[CONF_VERIFIER].strip()
             try:
-                return await self._async_access_token()
+                data = await self._async_access_token(user_input[CONF_VERIFIER].strip())
             except AuthenticationError:
                 errors["base"] = "invalid_verifier"
             except ServiceError as err:
                 LOGGER.warning("Could not finish signing in to %s: %s", self.provider.name, err)
                 errors["base"] = "cannot_connect"
+            else:
+                return await self._async_finish(OAuth1Signer.for_entry(data), data)
         return self.async_show_form(
             step_id="oauth1_verifier",
             data_schema=vol.Schema({vol.Required(CONF_VERIFIER): TextSelector()}),
@@ -441,17 +460,17 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
             },
         )
 
-    async def _async_access_token(self) -> ConfigFlowResult:
-        access = await self.dance.async_access_token(self.request_token, self.verifier)
+    async def _async_access_token(self, verifier: str) -> dict[str, Any]:
+        """The entry data for the access token the service trades for ``verifier``."""
+        access = await self.dance.async_access_token(self.request_token, verifier)
         consumer_key, consumer_secret = self.dance.consumer
-        data = {
+        return {
             CONF_CONSUMER_KEY: consumer_key,
             CONF_CONSUMER_SECRET: consumer_secret,
             CONF_ACCESS_TOKEN: access.token,
             CONF_ACCESS_TOKEN_SECRET: access.secret,
             CONF_MANUAL_CODE: self.manual_code,
         }
-        return await self._async_finish(OAuth1Signer.for_entry(data), data)
 
     @callback
     def async_remove(self) -> None:

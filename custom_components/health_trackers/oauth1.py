@@ -42,15 +42,37 @@ CONF_CONSUMER_SECRET = "consumer_secret"
 CONF_ACCESS_TOKEN = "access_token"
 CONF_ACCESS_TOKEN_SECRET = "access_token_secret"
 
-CLOSE_PAGE = (
-    "<!doctype html><html><body><p>Signed in. This window can be closed.</p>"
-    "<script>window.close()</script></body></html>"
+SIGNED_IN_STEP = "oauth1_finish"
+"""The flow step after a callback whose sign-in worked; the callback page says so."""
+REJECTED_STEP = "authorize_rejected"
+"""The flow step after the user denied access on the service's page."""
+
+
+def _closing_page(message: str) -> str:
+    return (
+        f"<!doctype html><html><body><p>{message}</p><script>window.close()</script></body></html>"
+    )
+
+
+SIGNED_IN_PAGE = _closing_page("Signed in. This window can be closed.")
+NOT_GRANTED_PAGE = _closing_page(
+    "Access was not granted. This window can be closed; Home Assistant says what to do next."
 )
+NOT_SIGNED_IN_PAGE = _closing_page(
+    "Signing in did not work. This window can be closed; Home Assistant says why."
+)
+CONTINUE_PAGE = _closing_page("This window can be closed; Home Assistant finishes signing in.")
 REFUSED_PAGE = (
     "<!doctype html><html><body><h1>This sign-in link cannot be used</h1>"
-    "<p>It is unknown, expired or was already used. Close this window and add the account "
-    "again in Home Assistant.</p></body></html>"
+    "<p>It is unknown, expired or was already used, or belongs to another browser. Close this "
+    "window and add the account again in Home Assistant.</p></body></html>"
 )
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def callback_page(text: str, status: HTTPStatus = HTTPStatus.OK) -> web.Response:
+    """A page for the sign-in window; never cached (it answers a one-time link)."""
+    return web.Response(status=status, text=text, content_type="text/html", headers=NO_STORE)
 
 
 def browser_url(hass: HomeAssistant, path: str) -> str:
@@ -193,6 +215,8 @@ def async_expect_callback(hass: HomeAssistant, request_token: OAuth1Token, flow_
     if DATA_WAITING not in hass.data:
         hass.data[DATA_WAITING] = {}
         hass.http.register_view(OAuth1CallbackView())
+    # One flow, one request token: an earlier one (a form submitted twice) resumes nothing.
+    async_forget_flow(hass, flow_id)
     hass.data[DATA_WAITING][request_token.token] = _Waiting(
         flow_id, time.monotonic() + REQUEST_TOKEN_LIFETIME
     )
@@ -214,20 +238,22 @@ class OAuth1CallbackView(HomeAssistantView):
     requires_auth = False
 
     async def get(self, request: web.Request) -> web.Response:
-        """Resume the flow that issued the request token, at most once, then close the window."""
+        """Resume the flow that issued the request token, at most once, then close the window.
+
+        The flow trades the verifier before it answers, so the page says how signing in ended.
+        """
         hass = request.app[KEY_HASS]
         token = request.query.get("oauth_token") or request.query.get("denied", "")
         waiting = hass.data[DATA_WAITING].pop(token, None)
         if waiting is None or waiting.expires_at < time.monotonic():
             LOGGER.debug("OAuth 1.0a callback with an unknown, expired or used request token")
-            return web.Response(
-                status=HTTPStatus.BAD_REQUEST, text=REFUSED_PAGE, content_type="text/html"
-            )
+            return callback_page(REFUSED_PAGE, HTTPStatus.BAD_REQUEST)
         user_input = (
             {"denied": True}
             if "denied" in request.query
             else {"oauth_token": token, "oauth_verifier": request.query.get("oauth_verifier", "")}
         )
         # A flow that ends forgets its tokens (async_forget_flow), so this one is still waiting.
-        await hass.config_entries.flow.async_configure(waiting.flow_id, user_input)
-        return web.Response(text=CLOSE_PAGE, content_type="text/html")
+        result = await hass.config_entries.flow.async_configure(waiting.flow_id, user_input)
+        pages = {SIGNED_IN_STEP: SIGNED_IN_PAGE, REJECTED_STEP: NOT_GRANTED_PAGE}
+        return callback_page(pages.get(str(result.get("step_id")), NOT_SIGNED_IN_PAGE))

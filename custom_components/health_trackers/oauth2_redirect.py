@@ -29,7 +29,13 @@ from homeassistant.util.hass_dict import HassKey
 from yarl import URL
 
 from .const import DOMAIN, LOGGER
-from .oauth1 import CLOSE_PAGE, REFUSED_PAGE
+from .oauth1 import (
+    CONTINUE_PAGE,
+    NO_STORE,
+    NOT_GRANTED_PAGE,
+    REFUSED_PAGE,
+    callback_page,
+)
 
 PREFIX = f"/api/{DOMAIN}/oauth2"
 AUTHORIZE_PATH = f"{PREFIX}/authorize"
@@ -37,7 +43,6 @@ CALLBACK_PATH = f"{PREFIX}/callback"
 COOKIE = f"{DOMAIN}_oauth2"
 LIFETIME = 600
 """Seconds a ticket, and then the state and cookie it turned into, stay usable."""
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 @dataclass
@@ -132,14 +137,10 @@ def _flow_waits(hass: HomeAssistant, flow_id: str) -> bool:
     return True
 
 
-def _page(text: str, status: HTTPStatus = HTTPStatus.OK) -> web.Response:
-    return web.Response(status=status, text=text, content_type="text/html", headers=NO_STORE)
-
-
 def _refused(why: str) -> web.Response:
     # Why, but never the ticket, state, cookie or code themselves.
     LOGGER.debug("OAuth 2.0 sign-in refused: %s", why)
-    return _page(REFUSED_PAGE, HTTPStatus.BAD_REQUEST)
+    return callback_page(REFUSED_PAGE, HTTPStatus.BAD_REQUEST)
 
 
 class OAuth2AuthorizeView(HomeAssistantView):
@@ -207,6 +208,6 @@ class OAuth2CallbackView(HomeAssistantView):
             except UnknownFlow:
                 response = _refused("the flow has ended")
             else:
-                response = _page(CLOSE_PAGE)
+                response = callback_page(NOT_GRANTED_PAGE if "error" in query else CONTINUE_PAGE)
         response.del_cookie(COOKIE, path=PREFIX)
         return response
