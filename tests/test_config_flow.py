@@ -21,6 +21,7 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import config_entry_oauth2_flow
 from homeassistant.setup import async_setup_component
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
@@ -455,3 +456,30 @@ async def test_credential_provider_unavailable(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "oauth_implementation_unavailable"
     assert await flow_message(hass, result)
+
+
+@pytest.mark.skipif(
+    not hasattr(config_entry_oauth2_flow, "ImplementationUnavailableError"),
+    reason="credential providers cannot be unavailable before Home Assistant 2025.12",
+)
+async def test_credential_provider_unavailable_at_setup_retries(
+    hass: HomeAssistant, expect_log: ExpectedLog
+) -> None:
+    """The only credential provider is down when the entry loads: retry later, no reauth."""
+    expect_log("credentials are not available right now")
+
+    async def unavailable(hass: HomeAssistant, domain: str) -> list[Any]:
+        raise config_entry_oauth2_flow.ImplementationUnavailableError("cloud is down")
+
+    config_entry_oauth2_flow.async_add_implementation_provider(hass, "cloud", unavailable)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        minor_version=2,
+        unique_id="sporttracks_16964",
+        data={CONF_SERVICE: "sporttracks", "auth_implementation": "cloud", "token": {}},
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)

@@ -29,7 +29,7 @@ from homeassistant.components.application_credentials import (
 )
 from homeassistant.config_entries import ConfigEntry, UnknownEntry
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.config_entry_oauth2_flow import (
     OAuth2Session,
@@ -39,7 +39,7 @@ from homeassistant.helpers.storage import Store
 from yarl import URL
 
 from .api import ACCEPT_ENCODING, REQUEST_TIMEOUT, read_limited, retry_after_seconds
-from .compat import REFUSED, token_request_error
+from .compat import REFUSED, ImplementationUnavailableError, token_request_error
 from .const import DOMAIN, LOGGER
 from .exceptions import (
     AuthenticationError,
@@ -340,7 +340,13 @@ async def async_get_entry_implementation(
     A credential that is gone asks the user to sign in again (and pick another), as Home
     Assistant itself does from 2026.3 on.
     """
-    implementations = await async_get_implementations(hass, DOMAIN)
+    try:
+        implementations = await async_get_implementations(hass, DOMAIN)
+    except ImplementationUnavailableError as err:
+        # A credential provider (Home Assistant Cloud) is down: the credential may come back.
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN, translation_key="credential_unavailable"
+        ) from err
     credential = implementations.get(entry.data["auth_implementation"])
     if not isinstance(credential, OAuth2Credential):
         raise ConfigEntryAuthFailed(translation_domain=DOMAIN, translation_key="credential_missing")
