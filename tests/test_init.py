@@ -86,7 +86,7 @@ async def test_new_workout_fetches_detail_and_week(
     )
     assert hass.states.get("sensor.sporttracks_16964_latest_workout_distance").state == "6.0"
     assert (
-        hass.states.get("sensor.sporttracks_16964_latest_workout_average_speed").state == "11.9988"
+        hass.states.get("sensor.sporttracks_16964_latest_workout_average_speed").state == "12.0"
     )
     assert int(hass.states.get(WEEK_WORKOUTS).state) == before + 1
 

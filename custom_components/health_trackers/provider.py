@@ -20,6 +20,13 @@ from .const import LOGGER
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
+# Services report in their own units; sensors show one unit per kind (minutes, kilometres,
+# kilocalories), converted here once, so states are plain numbers a template can print.
+SECONDS_PER_MINUTE = 60
+METERS_PER_KILOMETER = 1000
+KJ_PER_KCAL = 4.184
+KMH_PER_METER_PER_SECOND = 3.6
+
 SensorValue = StateType | datetime
 
 
@@ -61,6 +68,11 @@ class ServiceClient(ABC):
     @abstractmethod
     async def async_get_data(self) -> ServiceData:
         """Current values for the provider's sensors."""
+
+
+def scaled(value: float | None, factor: float) -> float | None:
+    """``value`` in another unit (``factor`` per service unit); None stays None."""
+    return None if value is None else value * factor
 
 
 def describe_sensor(key: str, **kwargs: Any) -> SensorEntityDescription:

@@ -61,9 +61,19 @@ class HealthTrackersSensor(HealthTrackersEntity, SensorEntity):
 
     @property
     def native_value(self) -> SensorValue:
-        """The coordinator's value for this key; text cut to what a state can hold."""
+        """The coordinator's value for this key, as a state can hold it.
+
+        Text is cut to 255 characters. A number (already in the unit shown) keeps one digit
+        more than it is shown with: what the services measure survives, the float noise of a
+        conversion (113.533333333333 min) does not.
+        """
         value = self.coordinator.data.values.get(self.entity_description.key)
-        return value[:MAX_STATE_LENGTH] if isinstance(value, str) else value
+        if isinstance(value, str):
+            return value[:MAX_STATE_LENGTH]
+        digits = self.entity_description.suggested_display_precision
+        if isinstance(value, float) and digits is not None:
+            return round(value, digits + 1)
+        return value
 
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:

@@ -25,6 +25,7 @@ from ..api import ServiceApi
 from ..exceptions import InvalidResponseError
 from ..parsing import as_local_datetime, as_local_float, as_text
 from ..provider import (
+    KJ_PER_KCAL,
     Account,
     OAuth2Settings,
     Provider,
@@ -38,7 +39,6 @@ REST = "/rest/v2.10"
 READ_SCOPE = "measurement_analysis"
 MEMBER_SCOPE = "front_end"
 BACKFILL = 20
-KJ_PER_KCAL = 4.184
 SEGMENTAL = tuple(
     f"{part}{kind}Mass"
     for part in ("Trunk", "LeftArm", "RightArm", "LeftLeg", "RightLeg")

@@ -30,6 +30,10 @@ from ..const import LOGGER
 from ..exceptions import InvalidResponseError
 from ..parsing import as_datetime, as_float, as_text
 from ..provider import (
+    KJ_PER_KCAL,
+    KMH_PER_METER_PER_SECOND,
+    METERS_PER_KILOMETER,
+    SECONDS_PER_MINUTE,
     Account,
     OAuth2Settings,
     Provider,
@@ -37,6 +41,7 @@ from ..provider import (
     ServiceClient,
     ServiceData,
     describe_sensor,
+    scaled,
 )
 
 ACTIVITIES = "/api/v2/fitnessActivities"
@@ -110,8 +115,8 @@ class SportTracksClient(ServiceClient):
         values: dict[str, SensorValue] = {
             "latest_workout_type": summary.type,
             "latest_workout_start": summary.start,
-            "latest_workout_duration": summary.duration,
-            "latest_workout_distance": summary.distance,
+            "latest_workout_duration": scaled(summary.duration, 1 / SECONDS_PER_MINUTE),
+            "latest_workout_distance": scaled(summary.distance, 1 / METERS_PER_KILOMETER),
         }
         if summary.uri is None:
             return values
@@ -121,13 +126,19 @@ class SportTracksClient(ServiceClient):
         from_detail: dict[str, SensorValue] = {
             "latest_workout_type": as_text(detail.get("type")),
             "latest_workout_start": as_datetime(detail.get("start_time")),
-            "latest_workout_duration": as_float(detail.get("duration")),
-            "latest_workout_distance": as_float(detail.get("total_distance")),
-            "latest_workout_energy": as_float(detail.get("calories")),
+            "latest_workout_duration": scaled(
+                as_float(detail.get("duration")), 1 / SECONDS_PER_MINUTE
+            ),
+            "latest_workout_distance": scaled(
+                as_float(detail.get("total_distance")), 1 / METERS_PER_KILOMETER
+            ),
+            "latest_workout_energy": scaled(as_float(detail.get("calories")), 1 / KJ_PER_KCAL),
             "latest_workout_average_heart_rate": as_float(detail.get("avg_heartrate")),
             "latest_workout_maximum_heart_rate": as_float(detail.get("max_heartrate")),
             "latest_workout_elevation_gain": as_float(detail.get("elevation_gain")),
-            "latest_workout_average_speed": as_float(detail.get("avg_speed")),
+            "latest_workout_average_speed": scaled(
+                as_float(detail.get("avg_speed")), KMH_PER_METER_PER_SECOND
+            ),
         }
         return values | {key: value for key, value in from_detail.items() if value is not None}
 
@@ -154,8 +165,8 @@ class SportTracksClient(ServiceClient):
         recent = [item for item in self._recent if item.start is not None and item.start >= start]
         return {
             "week_workouts": len(recent),
-            "week_distance": sum(item.distance or 0.0 for item in recent),
-            "week_duration": sum(item.duration or 0.0 for item in recent),
+            "week_distance": sum(item.distance or 0.0 for item in recent) / METERS_PER_KILOMETER,
+            "week_duration": sum(item.duration or 0.0 for item in recent) / SECONDS_PER_MINUTE,
         }
 
 
@@ -170,22 +181,19 @@ SENSORS: tuple[SensorEntityDescription, ...] = (
     describe_sensor(
         "latest_workout_duration",
         device_class=SensorDeviceClass.DURATION,
-        native_unit_of_measurement=UnitOfTime.SECONDS,
-        suggested_unit_of_measurement=UnitOfTime.MINUTES,
+        native_unit_of_measurement=UnitOfTime.MINUTES,
         suggested_display_precision=0,
     ),
     describe_sensor(
         "latest_workout_distance",
         device_class=SensorDeviceClass.DISTANCE,
-        native_unit_of_measurement=UnitOfLength.METERS,
-        suggested_unit_of_measurement=UnitOfLength.KILOMETERS,
+        native_unit_of_measurement=UnitOfLength.KILOMETERS,
         suggested_display_precision=2,
     ),
     describe_sensor(
         "latest_workout_energy",
         device_class=SensorDeviceClass.ENERGY,
-        native_unit_of_measurement=UnitOfEnergy.KILO_JOULE,
-        suggested_unit_of_measurement=UnitOfEnergy.KILO_CALORIE,
+        native_unit_of_measurement=UnitOfEnergy.KILO_CALORIE,
         suggested_display_precision=0,
     ),
     describe_sensor(
@@ -207,24 +215,21 @@ SENSORS: tuple[SensorEntityDescription, ...] = (
     describe_sensor(
         "latest_workout_average_speed",
         device_class=SensorDeviceClass.SPEED,
-        native_unit_of_measurement=UnitOfSpeed.METERS_PER_SECOND,
-        suggested_unit_of_measurement=UnitOfSpeed.KILOMETERS_PER_HOUR,
+        native_unit_of_measurement=UnitOfSpeed.KILOMETERS_PER_HOUR,
         suggested_display_precision=1,
     ),
     _rolling("week_workouts", suggested_display_precision=0),
     _rolling(
         "week_distance",
         device_class=SensorDeviceClass.DISTANCE,
-        native_unit_of_measurement=UnitOfLength.METERS,
-        suggested_unit_of_measurement=UnitOfLength.KILOMETERS,
-        suggested_display_precision=1,
+        native_unit_of_measurement=UnitOfLength.KILOMETERS,
+        suggested_display_precision=2,
     ),
     _rolling(
         "week_duration",
         device_class=SensorDeviceClass.DURATION,
-        native_unit_of_measurement=UnitOfTime.SECONDS,
-        suggested_unit_of_measurement=UnitOfTime.HOURS,
-        suggested_display_precision=1,
+        native_unit_of_measurement=UnitOfTime.MINUTES,
+        suggested_display_precision=0,
     ),
 )
 
