@@ -28,6 +28,7 @@ from yarl import URL
 from custom_components.health_trackers import application_credentials, config_flow
 from custom_components.health_trackers.const import CONF_SERVICE, DOMAIN
 from custom_components.health_trackers.oauth2_redirect import AUTHORIZE_PATH
+from custom_components.health_trackers.providers import PROVIDERS
 from fakes import FakeSportTracks, OAuth2Client, SportTracksAccount
 from fakes.boditrax import DEFAULT_CLIENT as BODITRAX_CLIENT
 from fakes.sporttracks import DEFAULT_CLIENT
@@ -381,12 +382,18 @@ async def test_credential_dialog_names_the_services(hass: HomeAssistant) -> None
     assert placeholders == {"services": "Boditrax, SportTracks"}
 
 
-async def test_unknown_step_is_not_a_service() -> None:
-    """Only providers become menu steps."""
+async def test_menu_offers_every_way_in(hass: HomeAssistant) -> None:
+    """Every service, and every partner sign-in a service has, is a menu step and nothing else."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    offered = set(result["menu_options"])  # type: ignore[arg-type]
+    expected = {provider.service for provider in PROVIDERS.values()} | {
+        f"{provider.service}_linked"
+        for provider in PROVIDERS.values()
+        if provider.oauth2 is not None and provider.oauth2.password_grant
+    }
+    assert offered == expected
     flow = config_flow.HealthTrackersConfigFlow()
-    assert hasattr(flow, "async_step_sporttracks")
-    assert not hasattr(flow, "async_step_nosuchservice")
-    assert not hasattr(flow, "nosuchattribute")
+    assert all(callable(getattr(flow, f"async_step_{step}", None)) for step in offered)
 
 
 async def test_reconfigure_switches_credential(
