@@ -11,7 +11,7 @@ from homeassistant.components.sensor import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
-from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import CONF_PERSONAL_DATA, DOMAIN
 from .coordinator import HealthTrackersConfigEntry, HealthTrackersCoordinator
@@ -29,7 +29,7 @@ MAX_STATE_LENGTH = 255
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: HealthTrackersConfigEntry,
-    async_add_entities: AddEntitiesCallback,
+    async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """One sensor per description the provider hands us; personal ones only if the user opted in."""
     coordinator = entry.runtime_data
