@@ -85,9 +85,7 @@ async def test_new_workout_fetches_detail_and_week(
         == "2026-11-20T12:05:00+00:00"
     )
     assert hass.states.get("sensor.sporttracks_16964_latest_workout_distance").state == "6.0"
-    assert (
-        hass.states.get("sensor.sporttracks_16964_latest_workout_average_speed").state == "12.0"
-    )
+    assert hass.states.get("sensor.sporttracks_16964_latest_workout_average_speed").state == "12.0"
     assert int(hass.states.get(WEEK_WORKOUTS).state) == before + 1
 
 
