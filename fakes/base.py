@@ -3,13 +3,130 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import ClassVar
+import functools
+import json
+import secrets
+from typing import Any, ClassVar
+import zlib
 
 from aiohttp import web
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Rewrite = Callable[[Any], Any]
+"""Turns the JSON of a real answer into what the fake sends instead (see ``Fault.rewrite``)."""
+Chunks = Callable[[], Iterable[bytes]]
+"""Makes the pieces of a body sent chunked, without ``Content-Length`` (see ``Fault.chunks``)."""
+
+
+class RawJSON(str):
+    """A JSON fragment written as it is: ``1e999``, ``NaN``, text ``json.dumps`` cannot produce."""
+
+
+def dump_json(value: Any) -> str:
+    """``json.dumps``, with every ``RawJSON`` in ``value`` written verbatim."""
+    fragments: list[str] = []
+    marker = f"raw-json-{secrets.token_hex(8)}-"
+
+    def mark(item: Any) -> Any:
+        if isinstance(item, RawJSON):
+            fragments.append(str(item))
+            return f"{marker}{len(fragments) - 1}"
+        if isinstance(item, dict):
+            return {key: mark(inner) for key, inner in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [mark(inner) for inner in item]
+        return item
+
+    text = json.dumps(mark(value))
+    for index, fragment in enumerate(fragments):
+        text = text.replace(json.dumps(f"{marker}{index}"), fragment)
+    return text
+
+
+def json_answer(value: Any, status: int = 200) -> web.Response:
+    """A JSON response written by ``dump_json``."""
+    return web.Response(status=status, text=dump_json(value), content_type="application/json")
+
+
+# -- hostile answers, for Fault bodies and rewrites --------------------------------------------
+
+
+def deep_json(depth: int = 100_000) -> str:
+    """Valid JSON nested ``depth`` arrays deep: Python's decoder gives up with RecursionError."""
+    return "[" * depth + "]" * depth
+
+
+def huge_json(size: int, chunk: int = 64 * 1024) -> Chunks:
+    """A valid JSON object of ``size`` bytes (mostly whitespace), made piece by piece when sent."""
+    head, tail = b'{"items": [', b"]}"
+
+    def pieces() -> Iterator[bytes]:
+        yield head
+        left = size - len(head) - len(tail)
+        blank = b" " * chunk
+        while left > 0:
+            yield blank[: min(chunk, left)]
+            left -= chunk
+        yield tail
+
+    return pieces
+
+
+@functools.cache
+def gzip_bomb(inflated: int) -> bytes:
+    """A gzip body that inflates to ``inflated`` bytes of a valid JSON object (whitespace inside).
+
+    Send it with ``Content-Encoding: gzip``: 128 MB take about 125 KB on the wire. Built once per
+    size, without ever holding the inflated text.
+    """
+    head, tail = b'{"items": [', b"]}"
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    parts = [packer.compress(head)]
+    blank = b" " * (1024 * 1024)
+    left = inflated - len(head) - len(tail)
+    while left > 0:
+        parts.append(packer.compress(blank[: min(len(blank), left)]))
+        left -= len(blank)
+    parts += [packer.compress(tail), packer.flush()]
+    return b"".join(parts)
+
+
+def numbers_as_strings(value: Any) -> Any:
+    """A rewrite: every number in the answer as a string (``7200`` → ``"7200"``), booleans kept."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: numbers_as_strings(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [numbers_as_strings(inner) for inner in value]
+    return value
+
+
+def lengthen(text: str, length: int = 300) -> str:
+    """``text``, a space and ``x`` up to ``length`` characters: the same long text every time."""
+    return (text + " ").ljust(length, "x")
+
+
+def long_texts(*keys: str, length: int = 300) -> Rewrite:
+    """A rewrite: the text under any of ``keys``, anywhere in the answer, ``length`` characters long."""
+
+    def rewrite(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                key: lengthen(inner, length)
+                if key in keys and isinstance(inner, str)
+                else rewrite(inner)
+                for key, inner in value.items()
+            }
+        if isinstance(value, list):
+            return [rewrite(inner) for inner in value]
+        return value
+
+    return rewrite
 
 
 @dataclass(frozen=True)
@@ -28,9 +145,13 @@ class Fault:
     """A misbehaviour to serve instead of the real answer.
 
     ``status`` with ``body`` (text, or bytes sent as they are: a gzip bomb with its
-    ``Content-Encoding`` header, say) replaces the response; ``delay`` holds it back first;
-    ``times`` limits how many requests are affected (None: until cleared); ``scope`` and
-    ``path`` limit which.
+    ``Content-Encoding`` header, say) replaces the response; with ``chunks`` instead, the body is
+    sent chunked, without ``Content-Length``, as the pieces are made (``sent`` counts the bytes
+    that went out before the client hung up). ``drop`` closes the connection without answering.
+    ``rewrite`` lets the service answer, then sends its JSON rewritten (numbers as strings, long
+    texts); error answers pass unchanged. ``delay`` holds any of these back first, or the real
+    answer when there is nothing else. ``times`` limits how many requests are affected (None:
+    until cleared); ``scope`` and ``path`` limit which.
     """
 
     status: int | None = None
@@ -41,6 +162,11 @@ class Fault:
     scope: str = "api"
     path: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False
+    chunks: Chunks | None = None
+    rewrite: Rewrite | None = None
+    sent: int = 0
+    """Body bytes written for this fault so far (``chunks`` only)."""
 
     def take(self) -> bool:
         """Use up one occurrence; False once the fault is spent."""
@@ -91,9 +217,24 @@ class FakeService:
         scope: str = "api",
         path: str | None = None,
         headers: dict[str, str] | None = None,
+        drop: bool = False,
+        chunks: Chunks | None = None,
+        rewrite: Rewrite | None = None,
     ) -> Fault:
         """Switch a fault on (see ``Fault``); returns it so a test can remove it alone."""
-        fault = Fault(status, body, content_type, delay, times, scope, path, headers or {})
+        fault = Fault(
+            status,
+            body,
+            content_type,
+            delay,
+            times,
+            scope,
+            path,
+            headers or {},
+            drop=drop,
+            chunks=chunks,
+            rewrite=rewrite,
+        )
         self.faults.append(fault)
         return fault
 
@@ -123,6 +264,10 @@ class FakeService:
                 continue
             if fault.delay:
                 await self._hold(fault.delay)
+            if fault.drop:
+                return self._drop(request)
+            if fault.status is not None and fault.chunks is not None:
+                return await self._stream(request, fault, fault.chunks)
             if fault.status is not None:
                 payload = fault.body if isinstance(fault.body, bytes) else fault.body.encode()
                 return web.Response(
@@ -131,8 +276,48 @@ class FakeService:
                     content_type=fault.content_type,
                     headers=fault.headers,
                 )
+            if fault.rewrite is not None:
+                return self._rewritten(await handler(request), fault.rewrite)
             break
         return await handler(request)
+
+    @staticmethod
+    def _drop(request: web.Request) -> web.Response:
+        """Close the connection without a word; the response returned is never written."""
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=500)
+
+    @staticmethod
+    async def _stream(request: web.Request, fault: Fault, chunks: Chunks) -> web.StreamResponse:
+        """Send the fault's body chunked, as it is made, until done or the client hangs up."""
+        response = web.StreamResponse(status=fault.status or 200, headers=fault.headers)
+        response.content_type = fault.content_type
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        try:
+            for piece in chunks():
+                await response.write(piece)
+                fault.sent += len(piece)
+        except ConnectionError:
+            pass  # the client stopped reading: that is the point
+        return response
+
+    @staticmethod
+    def _rewritten(response: web.StreamResponse, rewrite: Rewrite) -> web.StreamResponse:
+        """A successful JSON answer with its JSON rewritten; anything else as it was."""
+        if (
+            not isinstance(response, web.Response)
+            or not 200 <= response.status < 300
+            or response.content_type != "application/json"
+            or not isinstance(response.body, bytes)
+        ):
+            return response
+        answer = json_answer(rewrite(json.loads(response.body)), response.status)
+        for name in ("Retry-After", "Cache-Control"):
+            if name in response.headers:
+                answer.headers[name] = response.headers[name]
+        return answer
 
     async def _hold(self, delay: float) -> None:
         """Hold a request back; stopping the fake releases it at once."""

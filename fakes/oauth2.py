@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from .base import FakeService
+from .base import FakeService, RawJSON, json_answer
 
 CODE_LIFETIME = 600
 TokenEncoding = Literal["json", "form", "query"]
@@ -38,6 +38,7 @@ class _Grant:
     user_id: str
     client_id: str
     expires_at: float = 0.0
+    """When it stops working; 0: never (a refresh token until it is rotated or revoked)."""
     redirect_uri: str = ""
 
 
@@ -47,6 +48,9 @@ class OAuth2Service(FakeService):
 
     ``refresh_policy``: "rotate" issues a new refresh token and invalidates the old one,
     "keep" returns the same one again, "omit" returns none (the client must keep its own).
+    A rotated refresh token dies the moment its successor is issued (``rotation_grace`` 0), as
+    a client that loses the answer finds out; some services accept it a little longer.
+    ``expires_in_json`` announces another access-token lifetime than the real one, as raw JSON.
     """
 
     authorize_path: ClassVar[str]
@@ -60,7 +64,12 @@ class OAuth2Service(FakeService):
 
     clients: dict[str, OAuth2Client] = field(default_factory=dict)
     refresh_policy: RefreshPolicy = "rotate"
+    rotation_grace: float = 0.0
+    """Seconds a rotated refresh token still works; 0: refused as soon as the new one is issued."""
     include_expires_in: bool = True
+    expires_in_json: str | None = None
+    """``expires_in`` of token answers written as this raw JSON (``1e999``, ``"Infinity"``,
+    ``-5``, ``1000000000000``) instead of the true lifetime, which the service still applies."""
     echo_state: bool = True
     """False: redirect back without ``state``, as a service that ignores it would."""
     current_user: str = ""
@@ -69,6 +78,8 @@ class OAuth2Service(FakeService):
     refresh_tokens: dict[str, _Grant] = field(default_factory=dict)
     redeemed: dict[str, list[str]] = field(default_factory=dict)
     """Used codes → the tokens issued for them, revoked if the code is tried again."""
+    rotated: dict[str, str] = field(default_factory=dict)
+    """Rotated refresh token → its successor, so a test can tell a dead token from an unknown one."""
 
     def fault_scope(self, path: str) -> str:
         """Sign-in pages and token requests get their own faults, apart from the API's."""
@@ -242,27 +253,38 @@ class OAuth2Service(FakeService):
                 )
             answer = self._issue(grant, new_refresh=True)
             self.redeemed[code] = [answer["access_token"], answer["refresh_token"]]
-            return web.json_response(answer)
+            return json_answer(answer)
         if params["grant_type"] == "refresh_token":
-            old = params.get("refresh_token", "")
-            grant = self.refresh_tokens.get(old)
-            if grant is None or grant.client_id != client.client_id:
-                return self._token_error(400, "invalid_grant", "Refresh token unknown or revoked.")
-            rotate = self.refresh_policy == "rotate"
-            if rotate:
-                del self.refresh_tokens[old]
-            answer = self._issue(grant, new_refresh=rotate)
-            if self.refresh_policy == "keep":
-                answer["refresh_token"] = old
-            return web.json_response(answer)
+            return self._refresh(params.get("refresh_token", ""), client)
         if params["grant_type"] == "password" and self.password_grant:
             user = self.linked_user(params.get("username", ""), params.get("password", ""))
             if user is None:
                 return self._token_error(
                     400, "invalid_grant", "Unknown linked account or wrong secret."
                 )
-            return web.json_response(self._issue(_Grant(user, client.client_id), new_refresh=True))
+            return json_answer(self._issue(_Grant(user, client.client_id), new_refresh=True))
         return self._token_error(400, "unsupported_grant_type", params["grant_type"])
+
+    def _refresh(self, old: str, client: OAuth2Client) -> web.Response:
+        """A refresh-token grant: new access token; per ``refresh_policy``, a new refresh token."""
+        grant = self.refresh_tokens.get(old)
+        if grant is not None and grant.expires_at and grant.expires_at <= time.time():
+            del self.refresh_tokens[old]  # a rotated token whose grace is over
+            grant = None
+        if grant is None or grant.client_id != client.client_id:
+            reason = "was rotated" if old in self.rotated else "unknown or revoked"
+            return self._token_error(400, "invalid_grant", f"Refresh token {reason}.")
+        rotate = self.refresh_policy == "rotate"
+        answer = self._issue(grant, new_refresh=rotate)
+        if rotate:
+            self.rotated[old] = answer["refresh_token"]
+            if self.rotation_grace > 0:
+                grant.expires_at = grant.expires_at or time.time() + self.rotation_grace
+            else:
+                del self.refresh_tokens[old]
+        if self.refresh_policy == "keep":
+            answer["refresh_token"] = old
+        return json_answer(answer)
 
     def _issue(self, grant: _Grant, *, new_refresh: bool) -> dict[str, Any]:
         access = secrets.token_urlsafe(24)
@@ -271,11 +293,15 @@ class OAuth2Service(FakeService):
         )
         answer: dict[str, Any] = {"access_token": access, "token_type": "Bearer"}
         if self.include_expires_in:
-            answer["expires_in"] = self.access_token_lifetime
+            answer["expires_in"] = (
+                self.access_token_lifetime
+                if self.expires_in_json is None
+                else RawJSON(self.expires_in_json)
+            )
         if scopes := self.clients[grant.client_id].scopes:
             answer["scope"] = " ".join(scopes)
         if new_refresh:
             refresh = secrets.token_urlsafe(24)
-            self.refresh_tokens[refresh] = _Grant(grant.user_id, grant.client_id)
+            self.refresh_tokens[refresh] = _Grant(grant.user_id, grant.client_id)  # no expiry
             answer["refresh_token"] = refresh
         return answer

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import timedelta
+import json
+import zlib
 
-from aiohttp import ClientSession
+from aiohttp import ClientSession, ServerDisconnectedError
 from freezegun.api import FrozenDateTimeFactory
 import pytest
 from yarl import URL
 
 from fakes import FakeBoditrax, FakeSportTracks, OAuth2Client
+from fakes.base import (
+    RawJSON,
+    deep_json,
+    dump_json,
+    gzip_bomb,
+    huge_json,
+    lengthen,
+    long_texts,
+    numbers_as_strings,
+)
 from fakes.boditrax import DEFAULT_CLIENT as BODITRAX_CLIENT
 from fakes.sporttracks import DEFAULT_CLIENT
 
@@ -233,3 +245,156 @@ async def test_boditrax_needs_no_state(http: ClientSession, boditrax: FakeBoditr
         },
     )
     assert token.status == 200
+
+
+# -- switches the fault matrix (issue 10) needs ------------------------------------------------
+
+
+def _refresh(refresh_token: object) -> dict[str, object]:
+    return {
+        "client_id": DEFAULT_CLIENT.client_id,
+        "client_secret": DEFAULT_CLIENT.client_secret,
+        "grant_type": "refresh_token",
+        "refresh_token": refresh_token,
+    }
+
+
+async def _signed_in(http: ClientSession, fake: FakeSportTracks) -> dict[str, object]:
+    answer = await http.post(f"{fake.origin}/oauth2/token", json=_exchange(await _code(http, fake)))
+    assert answer.status == 200
+    token: dict[str, object] = await answer.json()
+    return token
+
+
+async def test_rotated_refresh_token_dies_at_once(
+    http: ClientSession, sporttracks: FakeSportTracks
+) -> None:
+    """By default a rotated refresh token is refused the moment its successor is issued."""
+    assert (sporttracks.refresh_policy, sporttracks.rotation_grace) == ("rotate", 0)
+    url = f"{sporttracks.origin}/oauth2/token"
+    first = (await _signed_in(http, sporttracks))["refresh_token"]
+    second = (await (await http.post(url, json=_refresh(first))).json())["refresh_token"]
+    assert sporttracks.rotated == {first: second}
+    refused = await http.post(url, json=_refresh(first))
+    assert refused.status == 400
+    assert await refused.json() == {
+        "error": "invalid_grant",
+        "error_description": "Refresh token was rotated.",
+    }
+    assert (await http.post(url, json=_refresh(second))).status == 200
+
+
+async def test_rotation_grace(
+    http: ClientSession, sporttracks: FakeSportTracks, frozen_now: FrozenDateTimeFactory
+) -> None:
+    """Switched, the replaced refresh token works a little longer (as at some services), then dies."""
+    sporttracks.rotation_grace = 60
+    url = f"{sporttracks.origin}/oauth2/token"
+    first = (await _signed_in(http, sporttracks))["refresh_token"]
+    second = (await (await http.post(url, json=_refresh(first))).json())["refresh_token"]
+    frozen_now.tick(59)
+    assert (await http.post(url, json=_refresh(first))).status == 200
+    frozen_now.tick(2)
+    assert (await http.post(url, json=_refresh(first))).status == 400
+    assert first not in sporttracks.refresh_tokens
+    assert (await http.post(url, json=_refresh(second))).status == 200
+
+
+@pytest.mark.parametrize("raw", ['"Infinity"', "1e999", "NaN", "-5", "1000000000000"])
+async def test_expires_in_as_raw_json(
+    http: ClientSession,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+    raw: str,
+) -> None:
+    """Token answers announce any lifetime, written as is; the token still lives the real one."""
+    sporttracks.expires_in_json = raw
+    answer = await http.post(
+        f"{sporttracks.origin}/oauth2/token", json=_exchange(await _code(http, sporttracks))
+    )
+    text = await answer.text()
+    assert f'"expires_in": {raw}' in text
+    bearer = {"Authorization": f"Bearer {json.loads(text)['access_token']}"}
+    api = f"{sporttracks.origin}/api/v2/fitnessActivities"
+    assert (await http.get(api, headers=bearer)).status == 200
+    frozen_now.tick(timedelta(hours=2, seconds=1))
+    assert (await http.get(api, headers=bearer)).status == 401
+
+
+async def test_dropped_connection(http: ClientSession, sporttracks: FakeSportTracks) -> None:
+    """drop: the request arrives, the connection closes without an answer; cleared, it answers."""
+    url = f"{sporttracks.origin}/oauth2/token"
+    sporttracks.fail(drop=True, scope="token")
+    with pytest.raises(ServerDisconnectedError):
+        await http.post(url, json={})
+    assert sporttracks.count("/oauth2/token") == 1  # a POST is not sent again
+    sporttracks.clear_faults()
+    assert (await http.post(url, json={})).status == 400
+
+
+async def test_chunked_body(http: ClientSession, sporttracks: FakeSportTracks) -> None:
+    """chunks: sent chunked, without Content-Length, as it is made; ``sent`` counts what went out."""
+    size = 3 * 2**20 + 5
+    fault = sporttracks.fail(200, chunks=huge_json(size, chunk=1000))
+    answer = await http.get(f"{sporttracks.origin}/api/v2/fitnessActivities")
+    assert answer.headers["Transfer-Encoding"] == "chunked"
+    assert "Content-Length" not in answer.headers
+    body = await answer.read()
+    assert len(body) == size == fault.sent
+    assert json.loads(body) == {"items": []}
+
+
+async def test_gzip_bomb_is_sent_as_it_is(
+    http: ClientSession, sporttracks: FakeSportTracks
+) -> None:
+    """Bytes with a Content-Encoding header go out untouched: a small body that inflates a lot."""
+    inflated = 16 * 2**20
+    bomb = gzip_bomb(inflated)
+    assert len(bomb) < inflated / 500
+    sporttracks.fail(200, bomb, headers={"Content-Encoding": "gzip"})
+    async with http.get(
+        f"{sporttracks.origin}/api/v2/fitnessActivities", auto_decompress=False
+    ) as answer:
+        assert answer.headers["Content-Encoding"] == "gzip"
+        assert await answer.read() == bomb
+    text = zlib.decompress(bomb, 16 + zlib.MAX_WBITS)
+    assert len(text) == inflated
+    assert json.loads(text) == {"items": []}
+
+
+def test_deep_json_and_raw_fragments() -> None:
+    """Deep JSON defeats Python's decoder; ``RawJSON`` writes what ``json.dumps`` cannot."""
+    assert deep_json(3) == "[[[]]]"
+    with pytest.raises(RecursionError):
+        json.loads(deep_json())
+    assert (
+        dump_json({"a": RawJSON("1e999"), "b": [RawJSON("NaN"), 1], "c": "raw-json-0"})
+        == '{"a": 1e999, "b": [NaN, 1], "c": "raw-json-0"}'
+    )
+    assert numbers_as_strings({"a": 1, "b": True, "c": [2.5, None, "x"]}) == {
+        "a": "1",
+        "b": True,
+        "c": ["2.5", None, "x"],
+    }
+
+
+async def test_rewrites_of_real_answers(http: ClientSession, sporttracks: FakeSportTracks) -> None:
+    """rewrite: the service answers and its JSON is sent changed; refusals pass unchanged."""
+    bearer = {"Authorization": f"Bearer {(await _signed_in(http, sporttracks))['access_token']}"}
+    newest = sporttracks.accounts["16964"].workouts[0]
+    detail = f"{sporttracks.origin}/api/v2/fitnessActivities/{newest.id}"
+    sporttracks.fail(rewrite=numbers_as_strings, path=f"/api/v2/fitnessActivities/{newest.id}")
+    answer = await (await http.get(detail, headers=bearer)).json()
+    assert (answer["duration"], answer["user_id"]) == (str(newest.duration), "16964")
+    sporttracks.clear_faults()
+    sporttracks.fail(rewrite=long_texts("type"))
+    listing = await (
+        await http.get(f"{sporttracks.origin}/api/v2/fitnessActivities", headers=bearer)
+    ).json()
+    item = listing["items"][0]
+    assert item["type"] == lengthen(newest.type)
+    assert len(item["type"]) == 300
+    assert item["name"] == newest.name
+    refused = await http.get(f"{sporttracks.origin}/api/v2/fitnessActivities")
+    assert refused.status == 401
+    assert (await refused.json())["error"] == "invalid_token"

@@ -9,7 +9,7 @@ import socket
 from typing import Any
 from urllib.parse import parse_qsl
 
-from aiohttp import ClientResponse, ClientSession, TCPConnector
+from aiohttp import ClientResponse, ClientSession, ServerDisconnectedError, TCPConnector
 from authlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_PLAINTEXT, ClientAuth
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
@@ -19,6 +19,7 @@ from yarl import URL
 
 from fakes import FAKE_SERVICES, BACReading, BACtrackUser, FakeBACtrack, OAuth1Consumer
 from fakes.bactrack import DEFAULT_CONSUMER
+from fakes.base import lengthen, long_texts, numbers_as_strings
 
 from .conftest import NOW
 
@@ -644,3 +645,26 @@ async def test_malformed_authorization_header(http: ClientSession, bactrack: Fak
     url = f"{bactrack.origin}/oauth/request_token/?format=json"
     token = await http.post(url, headers=garbage)
     assert (token.status, await token.text()) == (400, "Malformed OAuth parameters")
+
+
+async def test_faults_for_the_matrix(http: ClientSession, bactrack: FakeBACtrack) -> None:
+    """Numbers as strings and long notes on a signed API answer; a dropped token request."""
+    token = await sign_in(http, bactrack)
+    user = bactrack.accounts[10261]
+    user.add_reading(BACReading(user.readings[0].id + 1, NOW, 0.052, notes="after dinner"))
+    newest = user.readings[0]
+    bactrack.fail(rewrite=numbers_as_strings, times=1)
+    page = await (await get(http, bactrack, f"{READINGS}&limit=1", token)).json()
+    first = page["objects"][0]
+    assert (first["id"], first["bac_level"], page["meta"]["total_count"]) == (
+        str(newest.id),
+        "0.052",
+        "41",
+    )
+    assert first["is_public"] is False
+    bactrack.fail(rewrite=long_texts("notes"), times=1)
+    page = await (await get(http, bactrack, f"{READINGS}&limit=1", token)).json()
+    assert page["objects"][0]["notes"] == lengthen("after dinner")
+    bactrack.fail(drop=True, scope="token")
+    with pytest.raises(ServerDisconnectedError):
+        await request_token(http, bactrack)
