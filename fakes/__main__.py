@@ -5,6 +5,16 @@ stdout) gets JSON ``{service: {origin, name, control, ...}}`` for the demo; ``..
 app's ``client_id`` and ``client_secret`` (OAuth 2.0) or ``consumer_key`` and ``consumer_secret``
 (OAuth 1.0a). ``control`` is the service's control endpoint (always on 127.0.0.1), through which
 a test in another process sees the requests the fake received and revokes its tokens.
+
+``serve`` sets up the demo's world: besides each fake's default account (the one the tests use),
+a second account per service (``add_demo_accounts``): a second SportTracks user, a second
+BACtrack user, and a second Boditrax member reached through a linked account. The control
+endpoint says who they are and switches who is signed in on a service's sign-in page; its page,
+``GET /`` on the control origin, does the same for a person trying the demo.
+
+``--state-file PATH`` keeps what the fakes must remember between runs for a kept demo: the
+tokens they issued, who is signed in, whether Boditrax echoes ``state``, and their ports. It is
+read at the start and written while they run and when they stop.
 """
 
 from __future__ import annotations
@@ -12,23 +22,46 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+from dataclasses import asdict
+import html
 import json
+import logging
 from pathlib import Path
 import signal
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from aiohttp import web
 
 from . import FAKE_SERVICES, FakeService
-from .oauth1 import OAuth1Service
-from .oauth2 import OAuth2Service
+from .boditrax import FakeBoditrax
+from .oauth1 import OAuth1Service, _Credential
+from .oauth2 import OAuth2Service, _Grant
 
 CONTROL_HOST = "127.0.0.1"
+SAVE_SECONDS = 5.0
+"""How often the state file is brought up to date while the fakes run."""
+_LOGGER = logging.getLogger("fakes")
 
 
 @runtime_checkable
 class _Revocable(Protocol):
     def revoke(self) -> None: ...
+
+
+@runtime_checkable
+class _Demo(Protocol):
+    """What each fake offers the demo: its second account, and new data on request."""
+
+    def add_demo_accounts(self) -> None: ...
+
+    def record_now(self, account: str) -> str: ...
+
+
+type _SignIn = OAuth2Service | OAuth1Service
+"""A fake with a sign-in page and someone signed in on it."""
+
+RECORD_NAMES = {"sporttracks": "workout", "boditrax": "scan", "bactrack": "reading"}
+"""What ``record_now`` adds, in the control page's buttons."""
 
 
 def describe(fake: FakeService, control_origin: str) -> dict[str, str]:
@@ -43,8 +76,80 @@ def describe(fake: FakeService, control_origin: str) -> dict[str, str]:
     return info
 
 
+def accounts(fake: FakeService) -> dict[str, Any]:
+    """Who can sign in, who is signed in on the sign-in page, and the linked accounts.
+
+    ``{"signed_in": id, "accounts": [{"id", "name", "linked": [{"username", "secret"}]}]}``,
+    plus ``"echo_state"`` for OAuth 2.0 services.
+    """
+    if not isinstance(fake, OAuth2Service | OAuth1Service):
+        return {"signed_in": None, "accounts": []}
+    linked: dict[str, dict[str, str]] = {}
+    if isinstance(fake, FakeBoditrax):
+        linked = {member.id: member.linked for member in fake.members.values()}
+    answer: dict[str, Any] = {
+        "signed_in": fake.current_user,
+        "accounts": [
+            {
+                "id": account_id,
+                "name": name,
+                "linked": [
+                    {"username": username, "secret": secret}
+                    for username, secret in linked.get(account_id, {}).items()
+                ],
+            }
+            for account_id, name in fake.users().items()
+        ],
+    }
+    if isinstance(fake, OAuth2Service):
+        answer["echo_state"] = fake.echo_state
+    return answer
+
+
+def accounts_of(fake: FakeService) -> dict[str, str]:
+    """Account id → display name; none for a fake without sign-in."""
+    return fake.users() if isinstance(fake, OAuth2Service | OAuth1Service) else {}
+
+
+def sign_in_as(fake: FakeService, account: str) -> None:
+    """Make ``account`` the one signed in on the fake's sign-in page."""
+    if not isinstance(fake, OAuth2Service | OAuth1Service) or account not in fake.users():
+        raise web.HTTPNotFound(text=f"no account {account!r} at {fake.name}")
+    fake.current_user = account
+
+
+def _truthy(value: object) -> bool:
+    return value is True or str(value).lower() in ("1", "true", "on", "yes")
+
+
+async def _fields(request: web.Request) -> dict[str, Any]:
+    """A control request's fields, from JSON or a form (the control page posts forms)."""
+    if request.content_type == "application/json":
+        body = await request.json()
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest(text="expected a JSON object")
+        return body
+    return dict(await request.post())
+
+
+def _answer(request: web.Request, result: dict[str, Any]) -> web.Response:
+    """JSON for programs; the control page's form posts go back to the page."""
+    if request.content_type == "application/json":
+        return web.json_response(result)
+    raise web.HTTPSeeOther("/")
+
+
 def control_app(fakes: list[FakeService]) -> web.Application:
-    """``GET /<service>/requests``: what the fake received; ``POST /<service>/revoke``: revoke all."""
+    """The control endpoint of the fakes, per service, and its page for people.
+
+    - ``GET /<service>/requests``: what the fake received; ``POST /<service>/revoke``: revoke all
+    - ``GET /<service>/accounts``: see ``accounts``
+    - ``POST /<service>/sign-in`` ``{"account": id}``: who the sign-in page signs in
+    - ``POST /<service>/records`` ``{"account": id}``: new data for the account, taken now
+    - ``POST /<service>/echo-state`` ``{"echo_state": false}``: an OAuth 2.0 service sends
+      the browser back without ``state`` (true: with it again)
+    - ``GET /``: a page showing all this, with buttons
+    """
     by_service = {fake.service: fake for fake in fakes}
 
     def fake_of(request: web.Request) -> FakeService:
@@ -72,26 +177,233 @@ def control_app(fakes: list[FakeService]) -> web.Application:
         fake.revoke()
         return web.json_response({"revoked": fake.service})
 
+    async def get_accounts(request: web.Request) -> web.Response:
+        return web.json_response(accounts(fake_of(request)))
+
+    async def sign_in(request: web.Request) -> web.Response:
+        fake = fake_of(request)
+        sign_in_as(fake, str((await _fields(request)).get("account", "")))
+        return _answer(request, accounts(fake))
+
+    async def records(request: web.Request) -> web.Response:
+        fake = fake_of(request)
+        account = str((await _fields(request)).get("account", ""))
+        if account not in accounts_of(fake) or not isinstance(fake, _Demo):
+            raise web.HTTPNotFound(text=f"no account {account!r} at {fake.name}")
+        return _answer(request, {"added": fake.record_now(account)})
+
+    async def echo_state(request: web.Request) -> web.Response:
+        fake = fake_of(request)
+        if not isinstance(fake, OAuth2Service):
+            raise web.HTTPNotFound(text="only OAuth 2.0 services send state back")
+        fake.echo_state = _truthy((await _fields(request)).get("echo_state"))
+        return _answer(request, {"echo_state": fake.echo_state})
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text=control_page(fakes), content_type="text/html")
+
     app = web.Application()
+    app.router.add_get("/", page)
     app.router.add_get("/{service}/requests", requests)
     app.router.add_post("/{service}/revoke", revoke)
+    app.router.add_get("/{service}/accounts", get_accounts)
+    app.router.add_post("/{service}/sign-in", sign_in)
+    app.router.add_post("/{service}/records", records)
+    app.router.add_post("/{service}/echo-state", echo_state)
     return app
 
 
-async def serve(host: str, ready_file: Path | None) -> None:
+def _button(action: str, label: str, **fields: str) -> str:
+    hidden = "".join(
+        f'<input type="hidden" name="{name}" value="{html.escape(value)}">'
+        for name, value in fields.items()
+    )
+    return (
+        f'<form method="post" action="{action}">{hidden}'
+        f'<button type="submit">{html.escape(label)}</button></form>'
+    )
+
+
+def control_page(fakes: list[FakeService]) -> str:
+    """The fakes for a person: accounts, who is signed in, keys, and buttons to change things."""
+    sections = []
+    for fake in fakes:
+        known = accounts(fake)
+        rows = []
+        for account in known["accounts"]:
+            signed_in = account["id"] == known["signed_in"]
+            linked = "<br>".join(
+                f"external username <code>{html.escape(item['username'])}</code>, "
+                f"external secret <code>{html.escape(item['secret'])}</code>"
+                for item in account["linked"]
+            )
+            who = (
+                "<b>signed in</b>"
+                if signed_in
+                else _button(
+                    f"/{fake.service}/sign-in",
+                    f"Sign in as {account['name']}",
+                    account=account["id"],
+                )
+            )
+            record = RECORD_NAMES.get(fake.service, "record")
+            rows.append(
+                f"<tr><td>{html.escape(account['name'])}</td>"
+                f"<td><code>{html.escape(account['id'])}</code></td><td>{who}</td>"
+                f"<td>{linked or '&ndash;'}</td>"
+                f"<td>{_button(f'/{fake.service}/records', f'Add a {record} taken now', account=account['id'])}</td></tr>"
+            )
+        state = ""
+        if "echo_state" in known:
+            echo = known["echo_state"]
+            state = (
+                f"<p>Sends the browser back {'with' if echo else '<b>without</b>'} "
+                f"<code>state</code>. "
+                f"{_button(f'/{fake.service}/echo-state', 'Drop state' if echo else 'Send state again', echo_state=str(not echo).lower())}</p>"
+            )
+        keys = ", ".join(
+            f"{name.replace('_', ' ')} <code>{html.escape(value)}</code>"
+            for name, value in describe(fake, "").items()
+            if name in ("client_id", "client_secret", "consumer_key", "consumer_secret")
+        )
+        sections.append(
+            f"<h2>{html.escape(fake.name)} <small><code>{html.escape(fake.origin)}</code></small></h2>"
+            f"<p>The app's keys: {keys}. Its sign-in page signs in whoever is <b>signed in</b> here.</p>"
+            f"<table><tr><th>Account</th><th>Id</th><th>Sign-in page</th><th>Linked account</th>"
+            f"<th>New data</th></tr>{''.join(rows)}</table>{state}"
+        )
+    return f"""<!doctype html>
+<html><head><title>Fake services</title>
+<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.3em .8em;text-align:left}}
+form{{display:inline}}</style></head>
+<body><h1>Fake services</h1>
+<p>The services the demo's Home Assistant talks to. Switch who is signed in before adding
+another account; add data to see the sensors change at the next poll (or
+<i>Update entity</i>).</p>
+{"".join(sections)}</body></html>"""
+
+
+# -- state kept between runs ------------------------------------------------------------------
+
+
+def snapshot(fakes: list[FakeService], control_port: int) -> dict[str, Any]:
+    """What a kept demo's fakes must remember: ports, who is signed in, tokens, ``state``."""
+    state: dict[str, Any] = {"ports": {"control": control_port}}
+    for fake in fakes:
+        state["ports"][fake.service] = fake.port
+        kept: dict[str, Any] = {}
+        if isinstance(fake, OAuth2Service):
+            kept = {
+                "signed_in": fake.current_user,
+                "echo_state": fake.echo_state,
+                "access_tokens": {key: asdict(grant) for key, grant in fake.access_tokens.items()},
+                "refresh_tokens": {
+                    key: asdict(grant) for key, grant in fake.refresh_tokens.items()
+                },
+            }
+        elif isinstance(fake, OAuth1Service):
+            kept = {
+                "signed_in": fake.current_user,
+                "access_tokens": {key: asdict(token) for key, token in fake.access_tokens.items()},
+            }
+        state[fake.service] = kept
+    return state
+
+
+def restore(fakes: list[FakeService], state: dict[str, Any]) -> None:
+    """Give the fakes back what ``snapshot`` kept; tokens of unknown accounts are dropped."""
+    for fake in fakes:
+        kept = state.get(fake.service) or {}
+        if not isinstance(fake, OAuth2Service | OAuth1Service):
+            continue
+        users = fake.users()
+        if kept.get("signed_in") in users:
+            fake.current_user = kept["signed_in"]
+        if isinstance(fake, OAuth2Service):
+            fake.echo_state = bool(kept.get("echo_state", True))
+            for name, store in (
+                ("access_tokens", fake.access_tokens),
+                ("refresh_tokens", fake.refresh_tokens),
+            ):
+                for key, grant in (kept.get(name) or {}).items():
+                    if grant.get("user_id") in users:
+                        store[key] = _Grant(**grant)
+        else:
+            for key, token in (kept.get("access_tokens") or {}).items():
+                if token.get("user_id") in users:
+                    fake.access_tokens[key] = _Credential(**token)
+
+
+def read_state(path: Path | None) -> dict[str, Any]:
+    """The state file's content; nothing if there is none or it is unreadable."""
+    if path is None:
+        return {}
+    try:
+        state = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as err:
+        _LOGGER.warning("ignoring the state file %s: %s", path, err)
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def write_state(path: Path, state: dict[str, Any]) -> None:
+    """Replace the state file at once, so a crash leaves the old one or the new one."""
+    partial = path.with_name(f"{path.name}.partial")
+    partial.write_text(json.dumps(state, indent=1))
+    partial.replace(path)
+
+
+async def _listen(fake: FakeService, port: int) -> None:
+    """Start ``fake`` on ``port`` if it is still free, else on a free one."""
+    fake.port = port
+    try:
+        await fake.start()
+    except OSError:
+        await fake.stop()
+        fake.port = 0
+        await fake.start()
+
+
+async def _keep_state(path: Path, fakes: list[FakeService], control_port: int) -> None:
+    """Write the state file whenever it changed, every ``SAVE_SECONDS``."""
+    written = None
+    while True:
+        if (state := snapshot(fakes, control_port)) != written:
+            await asyncio.to_thread(write_state, path, state)
+            written = state
+        await asyncio.sleep(SAVE_SECONDS)
+
+
+async def serve(host: str, ready_file: Path | None, state_file: Path | None = None) -> None:
     """Start all fakes and their control endpoint, announce them, stop on SIGINT/SIGTERM."""
     fakes = [factory(host=host) for factory in FAKE_SERVICES.values()]
+    for fake in fakes:
+        if isinstance(fake, _Demo):
+            fake.add_demo_accounts()
+    state = read_state(state_file)
+    restore(fakes, state)
+    ports: dict[str, int] = state.get("ports") or {}
     control = web.AppRunner(control_app(fakes), access_log=None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    keeper: asyncio.Task[None] | None = None
+    control_port = 0
     try:
         await control.setup()
-        await web.TCPSite(control, CONTROL_HOST, 0).start()
-        control_origin = f"http://{CONTROL_HOST}:{control.addresses[0][1]}"
+        try:
+            await web.TCPSite(control, CONTROL_HOST, ports.get("control", 0)).start()
+        except OSError:
+            await web.TCPSite(control, CONTROL_HOST, 0).start()
+        control_port = control.addresses[0][1]
+        control_origin = f"http://{CONTROL_HOST}:{control_port}"
         for fake in fakes:
-            await fake.start()
+            await _listen(fake, ports.get(fake.service, 0))
+        if state_file is not None:
+            keeper = asyncio.create_task(_keep_state(state_file, fakes, control_port))
         summary = json.dumps(
             {fake.service: describe(fake, control_origin) for fake in fakes}, indent=2
         )
@@ -100,6 +412,12 @@ async def serve(host: str, ready_file: Path | None) -> None:
         print(summary, flush=True)
         await stop.wait()
     finally:
+        if keeper is not None:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+        if state_file is not None and control_port:
+            write_state(state_file, snapshot(fakes, control_port))
         for fake in fakes:
             await fake.stop()
         await control.cleanup()
@@ -112,9 +430,12 @@ def main() -> None:
     serve_parser = commands.add_parser("serve", help="run every fake service")
     serve_parser.add_argument("--host", default="127.0.0.1")
     serve_parser.add_argument("--ready-file", type=Path)
+    serve_parser.add_argument(
+        "--state-file", type=Path, help="keep tokens, sign-ins and ports here between runs"
+    )
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.host, args.ready_file))
+        asyncio.run(serve(args.host, args.ready_file, args.state_file))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,11 @@ MAX_LIMIT = 100
 ELIMINATION_PER_HOUR = 0.015
 """How fast BAC falls after the peak (% per hour), a typical adult rate."""
 PLACES = ((42.3587, -71.0965), (42.3467, -71.0972), (42.3736, -71.1190))
+DEMO_USER = (10262, "robin", "Robin", 3)
+"""The demo's second user (id, username, first name, seed): the newest reading has a place and a note."""
+DEMO_PLACE = (42.3601, -71.0942)
+DEMO_NOTE = "dinner with friends"
+"""Where and with what note the default user's newest session was taken, in the demo."""
 NOTES = ("after dinner", "birthday party", "before driving home", "game night", "wine tasting")
 
 type _Test = tuple[datetime, float, tuple[float, float] | None, str | None]
@@ -166,6 +171,46 @@ class FakeBACtrack(OAuth1Service):
     def users(self) -> dict[str, str]:
         """User id → first name (the username when there is none)."""
         return {str(user.id): user.first_name or user.username for user in self.accounts.values()}
+
+    def add_demo_accounts(self) -> None:
+        """A second user for the demo (``python -m fakes serve``), and a place for every newest reading.
+
+        Each user's newest session gets a place and its newest reading a note (if the seed gave
+        none), so the location and notes sensors show something. Tests keep the default data.
+        """
+        user_id, username, first_name, seed = DEMO_USER
+        self.add_user(
+            BACtrackUser.generate(
+                user_id, username, first_name, seed=seed, count=self.history, now=self.now
+            )
+        )
+        for user in self.accounts.values():
+            if not user.readings or user.readings[0].latitude is not None:
+                continue
+            newest = user.readings[0]
+            for reading in user.readings:
+                if newest.timestamp - reading.timestamp > timedelta(hours=12):
+                    break
+                reading.latitude, reading.longitude = DEMO_PLACE
+            newest.notes = newest.notes or DEMO_NOTE
+
+    def record_now(self, user_id: str) -> str:
+        """Another drink's reading, taken just now where the last one was; say what was added."""
+        user = self.accounts[int(user_id)]
+        now = datetime.now(UTC).replace(microsecond=0)
+        last = user.readings[0] if user.readings else None
+        bac = 0.02
+        if last is not None:
+            hours = (now - last.timestamp).total_seconds() / 3600
+            bac += max(0.0, last.bac - ELIMINATION_PER_HOUR * hours)
+        place = (
+            (last.latitude, last.longitude) if last and last.latitude is not None else DEMO_PLACE
+        )
+        reading_id = max((reading.id for reading in user.readings), default=90_000) + 1
+        user.add_reading(BACReading(reading_id, now, round(bac, 3), *place, "one more"))
+        return (
+            f"a reading of {round(bac, 3):.3f} % for {user.first_name or user.username}, taken now"
+        )
 
     def setup_routes(self, app: web.Application) -> None:
         """OAuth plus the user and readings resources."""

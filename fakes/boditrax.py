@@ -22,6 +22,10 @@ DEFAULT_CLIENT = OAuth2Client(
     "boditrax-demo@apps.boditrax.com", "boditrax-demo-secret", "Home Assistant", scopes=ALL_SCOPES
 )
 SEGMENTS = ("LeftArm", "RightArm", "LeftLeg", "RightLeg")
+DEMO_MEMBER = ("m_456", "Kim Rower", 11)
+"""The demo's second member (id, name, seed), reached through a linked account only."""
+DEMO_LINKED_USERNAME, DEMO_LINKED_SECRET = "gym-app-user-7", "gym-app-secret-7"
+"""The linked account of the demo's second member: what a partner app stored with Boditrax."""
 
 
 @dataclass
@@ -72,6 +76,10 @@ class BoditraxMember:
         """Record a new scan, keeping newest first."""
         self.readings.insert(0, reading)
         self.readings.sort(key=lambda item: item.date, reverse=True)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def _scan(rng: random.Random, weight: float, fat: float, bone: float) -> dict[str, float]:
@@ -141,6 +149,30 @@ class FakeBoditrax(OAuth2Service):
     def users(self) -> dict[str, str]:
         """Member id → display name."""
         return {member_id: member.name for member_id, member in self.members.items()}
+
+    def add_demo_accounts(self) -> None:
+        """A second member for the demo (``python -m fakes serve``), behind a linked account.
+
+        Tests keep the default member, whose linked account is the same person as its login.
+        """
+        member_id, name, seed = DEMO_MEMBER
+        member = BoditraxMember.generate(
+            member_id, name, seed=seed, count=self.history, now=self.now
+        )
+        member.linked[DEMO_LINKED_USERNAME] = DEMO_LINKED_SECRET
+        self.add_member(member)
+
+    def record_now(self, member_id: str) -> str:
+        """A scan taken just now, a little lighter than the last one; say what was added."""
+        member = self.members[member_id]
+        latest = member.readings[0] if member.readings else None
+        values = dict(latest.measurements) if latest else {}
+        rng = random.Random(len(member.readings))
+        weight = values.get("BodyWeight", 80.0) - 0.4
+        fat = values.get("FatMass", 18.0) - 0.3
+        scan = _scan(rng, weight, fat, values.get("BoneMass", 3.2))
+        member.add_reading(Reading(f"r_{member_id}_{len(member.readings) + 1}", _now(), scan))
+        return f"a scan of {member.name} ({scan['BodyWeight']} kg), taken now"
 
     def linked_user(self, username: str, secret: str) -> str | None:
         """The member a linked account belongs to."""

@@ -22,6 +22,8 @@ MAX_PAGE_SIZE = 100
 DEFAULT_CLIENT = OAuth2Client(
     "sporttracks-demo-client", "sporttracks-demo-secret", "Home Assistant"
 )
+DEMO_ACCOUNT = ("27182", "Bea Cyclist", 7)
+"""The demo's second user (id, name, seed): her newest workout has every value."""
 
 # (type, speed m/s range, has distance, has heart rate)
 _KINDS: tuple[tuple[str, tuple[float, float], bool], ...] = (
@@ -150,6 +152,35 @@ class FakeSportTracks(OAuth2Service):
     def users(self) -> dict[str, str]:
         """User id → display name."""
         return {uid: account.name for uid, account in self.accounts.items()}
+
+    def add_demo_accounts(self) -> None:
+        """A second user for the demo (``python -m fakes serve``); tests keep the default one."""
+        uid, name, seed = DEMO_ACCOUNT
+        self.add_account(
+            SportTracksAccount.generate(uid, name, seed=seed, count=self.history, now=self.now)
+        )
+
+    def record_now(self, uid: str) -> str:
+        """A 16 km run that ended just now, with every value; say what was added."""
+        account = self.accounts[uid]
+        duration = 5400.0
+        end = datetime.now(UTC).replace(microsecond=0)
+        account.add_workout(
+            Workout(
+                id=max((workout.id for workout in account.workouts), default=1_000_000) + 1,
+                start=end - timedelta(seconds=duration),
+                offset="Z",
+                type="Running",
+                name="long run",
+                duration=duration,
+                distance=16_000.0,
+                calories_kj=4_600,
+                elevation_gain=120.0,
+                avg_heartrate=148,
+                max_heartrate=176,
+            )
+        )
+        return f"a 16 km run for {account.name}, ended now"
 
     def setup_routes(self, app: web.Application) -> None:
         """OAuth plus the workouts API (with and without the ``.json`` suffix)."""

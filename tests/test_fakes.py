@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from datetime import timedelta
 import json
+import math
+from typing import Any
 import zlib
 
 from aiohttp import ClientSession, ServerDisconnectedError
@@ -12,7 +14,15 @@ from freezegun.api import FrozenDateTimeFactory
 import pytest
 from yarl import URL
 
-from fakes import FakeBoditrax, FakeSportTracks, OAuth2Client
+from fakes import (
+    FAKE_SERVICES,
+    FakeBACtrack,
+    FakeBoditrax,
+    FakeService,
+    FakeSportTracks,
+    OAuth2Client,
+)
+from fakes.__main__ import control_app, restore, snapshot
 from fakes.base import (
     RawJSON,
     deep_json,
@@ -23,8 +33,16 @@ from fakes.base import (
     long_texts,
     numbers_as_strings,
 )
-from fakes.boditrax import DEFAULT_CLIENT as BODITRAX_CLIENT
+from fakes.boditrax import (
+    DEFAULT_CLIENT as BODITRAX_CLIENT,
+    DEMO_LINKED_SECRET,
+    DEMO_LINKED_USERNAME,
+)
+from fakes.oauth1 import _Credential
+from fakes.oauth2 import _Grant
 from fakes.sporttracks import DEFAULT_CLIENT
+
+from .conftest import NOW
 
 REDIRECT = "https://example.com/auth/external/callback"
 
@@ -245,6 +263,158 @@ async def test_boditrax_needs_no_state(http: ClientSession, boditrax: FakeBoditr
         },
     )
     assert token.status == 200
+
+
+def test_demo_accounts_sporttracks() -> None:
+    """`python -m fakes serve` adds a second user whose newest workout has every value."""
+    fake = FakeSportTracks(now=NOW)
+    assert fake.users() == {"16964": "Alex Runner"}  # the default the tests use
+    fake.add_demo_accounts()
+    assert fake.users() == {"16964": "Alex Runner", "27182": "Bea Cyclist"}
+    assert fake.current_user == "16964"
+    newest = fake.accounts["27182"].workouts[0]
+    assert None not in (
+        newest.distance,
+        newest.calories_kj,
+        newest.elevation_gain,
+        newest.avg_heartrate,
+        newest.max_heartrate,
+    )
+    assert newest.start > NOW - timedelta(days=1)
+
+
+def test_sporttracks_record_now() -> None:
+    fake = FakeSportTracks(now=NOW)
+    before = fake.accounts["16964"].workouts[0]
+    assert "16 km run" in fake.record_now("16964")
+    newest = fake.accounts["16964"].workouts[0]
+    assert newest.id == max(workout.id for workout in fake.accounts["16964"].workouts)
+    assert newest.start + timedelta(seconds=newest.duration) == NOW
+    assert (newest.type, newest.distance) == ("Running", 16_000.0)
+    assert fake.accounts["16964"].workouts[1] is before
+
+
+async def test_demo_member_behind_a_linked_account(http: ClientSession) -> None:
+    """The demo's second member is reached through its own linked account, the default's too."""
+    fake = FakeBoditrax(now=NOW)
+    fake.add_demo_accounts()
+    assert fake.users() == {"m_123": "Jo Lifter", "m_456": "Kim Rower"}
+    assert fake.current_user == "m_123"
+    assert fake.linked_user(DEMO_LINKED_USERNAME, DEMO_LINKED_SECRET) == "m_456"
+    assert fake.linked_user("partner-user-42", "partner-secret") == "m_123"
+    assert fake.linked_user(DEMO_LINKED_USERNAME, "partner-secret") is None
+    await fake.start()
+    try:
+        answer = await http.get(
+            f"{fake.origin}/oauth/token",
+            params={
+                "grant_type": "password",
+                "client_id": BODITRAX_CLIENT.client_id,
+                "username": DEMO_LINKED_USERNAME,
+                "password": DEMO_LINKED_SECRET,
+            },
+        )
+        token = (await answer.json())["access_token"]
+        members = await http.get(
+            f"{fake.origin}/rest/v2.10/members", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert await members.json() == ["m_456"]
+    finally:
+        await fake.stop()
+
+
+def test_boditrax_record_now() -> None:
+    fake = FakeBoditrax(now=NOW)
+    before = fake.members["m_123"].readings[0]
+    assert "taken now" in fake.record_now("m_123")
+    newest = fake.members["m_123"].readings[0]
+    assert newest.date == NOW
+    assert set(newest.measurements) == set(before.measurements)
+    assert newest.measurements["BodyWeight"] < before.measurements["BodyWeight"]
+
+
+def _world() -> list[FakeService]:
+    """A fake of every service at the frozen instant, as ``python -m fakes serve`` makes them."""
+    return [FakeBACtrack(now=NOW), FakeBoditrax(now=NOW), FakeSportTracks(now=NOW)]
+
+
+@pytest.fixture
+async def control(socket_enabled: None, aiohttp_client: Any) -> tuple[Any, list[FakeService]]:
+    """The fakes' control endpoint over the demo's world (the fakes themselves not listening)."""
+    fakes = _world()
+    assert [fake.service for fake in fakes] == sorted(FAKE_SERVICES)
+    for fake in fakes:
+        fake.add_demo_accounts()  # type: ignore[attr-defined]
+    return await aiohttp_client(control_app(fakes)), fakes
+
+
+async def test_control_switches_who_signs_in(control: tuple[Any, list[FakeService]]) -> None:
+    client, fakes = control
+    sporttracks = next(fake for fake in fakes if isinstance(fake, FakeSportTracks))
+    known = await (await client.get("/sporttracks/accounts")).json()
+    assert known == {
+        "signed_in": "16964",
+        "accounts": [
+            {"id": "16964", "name": "Alex Runner", "linked": []},
+            {"id": "27182", "name": "Bea Cyclist", "linked": []},
+        ],
+        "echo_state": True,
+    }
+    answer = await client.post("/sporttracks/sign-in", json={"account": "27182"})
+    assert (await answer.json())["signed_in"] == "27182"
+    assert sporttracks.current_user == "27182"
+    assert (await client.post("/sporttracks/sign-in", json={"account": "nobody"})).status == 404
+    # The control page's forms post and come back to the page.
+    answer = await client.post(
+        "/bactrack/sign-in", data={"account": "10262"}, allow_redirects=False
+    )
+    assert (answer.status, answer.headers["Location"]) == (303, "/")
+    boditrax = await (await client.get("/boditrax/accounts")).json()
+    assert boditrax["accounts"][1]["linked"] == [
+        {"username": DEMO_LINKED_USERNAME, "secret": DEMO_LINKED_SECRET}
+    ]
+
+
+async def test_control_records_and_state(control: tuple[Any, list[FakeService]]) -> None:
+    client, fakes = control
+    boditrax = next(fake for fake in fakes if isinstance(fake, FakeBoditrax))
+    answer = await client.post("/boditrax/records", json={"account": "m_456"})
+    assert "Kim Rower" in (await answer.json())["added"]
+    assert boditrax.members["m_456"].readings[0].date == NOW
+    assert (await client.post("/boditrax/records", json={"account": "m_1"})).status == 404
+    answer = await client.post("/boditrax/echo-state", json={"echo_state": False})
+    assert await answer.json() == {"echo_state": False}
+    assert boditrax.echo_state is False
+    assert (await client.post("/bactrack/echo-state", json={"echo_state": False})).status == 404
+    page = await (await client.get("/")).text()
+    assert "Sign in as Bea Cyclist" in page
+    assert "Send state again" in page
+    assert "bactrack-demo-key" in page
+
+
+def test_state_survives_a_restart() -> None:
+    """Tokens, who is signed in and echo_state come back; unknown accounts' tokens do not."""
+    fakes = _world()
+    sporttracks = next(fake for fake in fakes if isinstance(fake, FakeSportTracks))
+    bactrack = next(fake for fake in fakes if isinstance(fake, FakeBACtrack))
+    sporttracks.current_user = "16964"
+    sporttracks.echo_state = False
+    sporttracks.access_tokens["a"] = _Grant("16964", DEFAULT_CLIENT.client_id, 123.0)
+    sporttracks.refresh_tokens["r"] = _Grant("16964", DEFAULT_CLIENT.client_id)
+    sporttracks.refresh_tokens["gone"] = _Grant("99", DEFAULT_CLIENT.client_id)
+    bactrack.access_tokens["t"] = _Credential("t", "s", "bactrack-demo-key", user_id="10261")
+    state = json.loads(json.dumps(snapshot(fakes, 4321)))
+    assert state["ports"]["control"] == 4321
+
+    again = _world()
+    restore(again, state)
+    sporttracks = next(fake for fake in again if isinstance(fake, FakeSportTracks))
+    bactrack = next(fake for fake in again if isinstance(fake, FakeBACtrack))
+    assert sporttracks.echo_state is False
+    assert sporttracks.access_tokens == {"a": _Grant("16964", DEFAULT_CLIENT.client_id, 123.0)}
+    assert set(sporttracks.refresh_tokens) == {"r"}
+    assert bactrack.access_tokens["t"].user_id == "10261"
+    assert bactrack.access_tokens["t"].expires_at == math.inf
 
 
 # -- switches the fault matrix (issue 10) needs ------------------------------------------------

@@ -18,7 +18,7 @@ import pytest
 from yarl import URL
 
 from fakes import FAKE_SERVICES, BACReading, BACtrackUser, FakeBACtrack, OAuth1Consumer
-from fakes.bactrack import DEFAULT_CONSUMER
+from fakes.bactrack import DEFAULT_CONSUMER, DEMO_NOTE, DEMO_PLACE
 from fakes.base import lengthen, long_texts, numbers_as_strings
 
 from .conftest import NOW
@@ -645,6 +645,37 @@ async def test_malformed_authorization_header(http: ClientSession, bactrack: Fak
     url = f"{bactrack.origin}/oauth/request_token/?format=json"
     token = await http.post(url, headers=garbage)
     assert (token.status, await token.text()) == (400, "Malformed OAuth parameters")
+
+
+def test_demo_accounts() -> None:
+    """`python -m fakes serve` adds Robin, and every newest reading has a place and a note."""
+    fake = FakeBACtrack(now=NOW)
+    assert fake.accounts[10261].readings[0].latitude is None  # the default the tests use
+    fake.add_demo_accounts()
+    assert fake.users() == {"10261": "Sam", "10262": "Robin"}
+    assert fake.current_user == "10261"
+    for user in fake.accounts.values():
+        newest = user.readings[0]
+        assert newest.bac > 0
+        assert newest.latitude is not None
+        assert newest.longitude is not None
+        assert newest.notes
+        assert newest.timestamp > NOW - timedelta(hours=6)
+    sam = fake.accounts[10261].readings
+    assert sam[0].notes == DEMO_NOTE
+    assert (sam[0].latitude, sam[0].longitude) == DEMO_PLACE
+    assert sam[4].latitude is None  # the session days before keeps its own (none)
+
+
+def test_record_now() -> None:
+    fake = FakeBACtrack(now=NOW)
+    last = fake.accounts[10261].readings[0]
+    assert "for Sam" in fake.record_now("10261")
+    newest = fake.accounts[10261].readings[0]
+    assert newest.timestamp == NOW
+    assert newest.id > last.id
+    assert newest.bac > 0.02
+    assert (newest.latitude, newest.longitude, newest.notes) == (*DEMO_PLACE, "one more")
 
 
 async def test_faults_for_the_matrix(http: ClientSession, bactrack: FakeBACtrack) -> None:
