@@ -22,8 +22,9 @@ from scripts.demo import (
     Services,
     add_demo_credentials,
     connect_websocket,
+    http_config,
+    noise,
     onboard,
-    promote_http_config,
     service_env,
     start_fakes,
     start_home_assistant,
@@ -47,8 +48,8 @@ class Release:
     """Pins the packages Home Assistant installs at runtime must respect too (see ``env``)."""
 
     @property
-    def has_http_config_trial(self) -> bool:
-        """Since 2026.10 (2026.11 too) a new http config is on trial until promoted (promote_http_config)."""
+    def http_in_storage(self) -> bool:
+        """Since 2026.10 the http config lives in storage; YAML's is migrated once, with a repair."""
         year, month = (int(part) for part in self.version.split(".")[:2])
         return (year, month) >= (2026, 10)
 
@@ -122,8 +123,8 @@ class Instance:
         await self.start_home_assistant()
         self.token = await onboard(self.base_url)
         async with self.websocket() as ws:
-            if self.release.has_http_config_trial:
-                http = await promote_http_config(ws)
+            if self.release.http_in_storage:
+                http = await http_config(ws)
                 if http.get("server_host") != [HOST] or http.get("server_port") != self.port:
                     raise DemoError(f"http config is not {HOST}:{self.port}: {http}")
             await wait_until_running(ws)
@@ -132,6 +133,9 @@ class Instance:
             ]
             if failed:
                 raise DemoError("\n".join(failed))
+            # What a new user would see first: nothing that is not ours (as in scripts/demo).
+            if problems := await noise(ws):
+                raise DemoError(f"a fresh Home Assistant shows: {'; '.join(problems)}")
 
     async def start_home_assistant(self) -> None:
         """Start Home Assistant (again) with the same config and wait until it serves."""
@@ -141,6 +145,7 @@ class Instance:
             service_env(self.services) | self.release.env(self.directory),
             self.log,
             self.release.python,
+            http_in_storage=self.release.http_in_storage,
         )
         await wait_for_home_assistant(self.base_url, self._home_assistant, self.log)
 

@@ -1,14 +1,23 @@
 """Run Home Assistant with the health_trackers integration and the fake services, onboarded.
 
-``scripts/demo`` runs this with the demo virtualenv. Everything listens on 127.0.0.1 only and
-stops on Ctrl-C or SIGTERM. Each step is a function so acceptance tests can reuse it.
+``scripts/demo [--fresh]`` runs this with the demo virtualenv. Everything listens on 127.0.0.1
+only and stops on Ctrl-C or SIGTERM. Each step is a function so acceptance tests can reuse it.
+
+The demo keeps its Home Assistant (``.demo/config``) and what the fakes must remember (tokens,
+who is signed in: ``.demo/fakes-state.json``) from one run to the next; ``--fresh`` starts over.
+A fresh Home Assistant is set up quietly: core config (country, time zone, units) over the
+websocket as onboarding's frontend does, without onboarding's own integrations (Google Translate,
+Met, Radio Browser, Shopping List: they need the internet), and its http server bound to
+127.0.0.1 in its storage, as 2026.10 and later keep it (YAML only for older releases).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 import contextlib
+from datetime import UTC, datetime
 from http import HTTPStatus
 import json
 import os
@@ -20,6 +29,7 @@ import subprocess
 import sys
 from typing import Any, NoReturn, cast
 import webbrowser
+import zoneinfo
 
 import aiohttp
 
@@ -29,6 +39,10 @@ CONFIG_DIR = DEMO_DIR / "config"
 HA_LOG = DEMO_DIR / "home-assistant.log"
 FAKES_LOG = DEMO_DIR / "fakes.log"
 READY_FILE = DEMO_DIR / "fakes.json"
+FAKES_STATE = DEMO_DIR / "fakes-state.json"
+LAYOUT_FILE = CONFIG_DIR / ".health-trackers-demo"
+LAYOUT = "2"
+"""How scripts/demo sets up its Home Assistant; a config made another way is started afresh."""
 DOMAIN = "health_trackers"
 HOST = "127.0.0.1"
 USERNAME = "demo"
@@ -37,23 +51,60 @@ RESTART_EXIT_CODE = 100  # Home Assistant exits with this when asked to restart
 FAKES_START_SECONDS = 30
 HA_START_SECONDS = 600  # the first start installs the requirements of built-in integrations
 HA_RUNNING_SECONDS = 300
+STRINGS = REPO_ROOT / "custom_components" / DOMAIN / "translations" / "en.json"
 
-# default_config minus what needs the internet, radios or discovery (bluetooth, cloud, dhcp,
-# go2rtc, homeassistant_alerts, ssdp, stream, usb, zeroconf) and minus `my`, which would send
-# OAuth2 redirects through https://my.home-assistant.io instead of back to this instance.
+# What default_config brings that works offline (Home Assistant sets up automations, scripts,
+# scenes, persons, helpers and backups anyway): not bluetooth, cloud, dhcp, go2rtc,
+# homeassistant_alerts, ssdp, stream, usb and zeroconf, which need the internet, radios or
+# discovery, nor `my`, which would send OAuth2 redirects through https://my.home-assistant.io
+# instead of back to this instance.
 CONFIGURATION_YAML = """\
-# Written by scripts/demo on every start.
-homeassistant:
-  name: Health trackers demo
-http:
-  server_host: {host}
-  server_port: {port}
+# Written by scripts/demo on every start. The core config (name, country, time zone, units) is
+# set in the UI (Settings > System > General), the http server in .storage/http.
 application_credentials:
 config:
 frontend:
 history:
 logbook:
+automation: !include automations.yaml
+script: !include scripts.yaml
+scene: !include scenes.yaml
+logger:
+  filters:
+    # Home Assistant sets up text-to-speech and cameras on every install, and says so when this
+    # machine lacks ffmpeg and libturbojpeg; the demo has neither a voice nor a camera.
+    haffmpeg.core:
+      - '^FFmpeg fails \\[Errno 2\\] No such file or directory'
+    haffmpeg.tools:
+      - '^Error starting FFmpeg'
+    homeassistant.components.camera.img_util:
+      - '^Error loading libturbojpeg'
 """
+HTTP_YAML = """\
+http:
+  server_host: {host}
+  server_port: {port}
+"""
+CORE_CONFIG = {
+    "location_name": "Health trackers demo",
+    "country": "GB",
+    "currency": "GBP",
+    "language": "en",
+    "unit_system": "metric",
+}
+"""What onboarding's core-config page would set (the time zone is the machine's)."""
+HTTP_STORE_VERSION = (3, 1)
+HTTP_STORE_DEFAULTS: dict[str, Any] = {
+    "cors_allowed_origins": ["https://cast.home-assistant.io"],
+    "login_attempts_threshold": -1,
+    "ip_ban_enabled": True,
+    "ssl_profile": "intermediate_v6",
+    "use_x_frame_options": True,
+    "error": None,
+    "error_message": None,
+}
+"""Home Assistant 2026.11's default http config, as it stores it (``.storage/http``)."""
+ONBOARDING_STORE_VERSION = 4
 
 Services = dict[str, dict[str, str]]
 """The fakes' ready file: ``{service: {"origin", "name", and for OAuth2 "client_id", ...}}``."""
@@ -93,12 +144,19 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> int:
     return process.returncode
 
 
-def start_fakes(ready_file: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    """Start ``python -m fakes serve``, which writes ``ready_file`` once every fake listens."""
+def start_fakes(
+    ready_file: Path, log_path: Path, state_file: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``python -m fakes serve``, which writes ``ready_file`` once every fake listens.
+
+    With ``state_file`` the fakes keep their tokens, sign-ins and ports there between runs.
+    """
     ready_file.unlink(missing_ok=True)
     python_path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "fakes", "serve", "--host", HOST]
     command += ["--ready-file", str(ready_file)]
+    if state_file is not None:
+        command += ["--state-file", str(state_file)]
     return _spawn(command, os.environ | {"PYTHONPATH": python_path}, log_path)
 
 
@@ -134,11 +192,79 @@ def check_port_free(port: int) -> None:
             raise DemoError(f"{HOST}:{port} is in use ({err.strerror}); set DEMO_PORT") from err
 
 
-def write_config(config_dir: Path, port: int) -> None:
-    """Write configuration.yaml and link the working tree's integration into ``config_dir``."""
+def _storage(config_dir: Path, key: str) -> Path:
+    return config_dir / ".storage" / key
+
+
+def _write_store(config_dir: Path, key: str, version: tuple[int, int], data: Any) -> None:
+    """Write one of Home Assistant's storage files, as its ``Store`` would (while it is stopped)."""
+    path = _storage(config_dir, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    major, minor = version
+    store = {"version": major, "minor_version": minor, "key": key, "data": data}
+    path.write_text(json.dumps(store, indent=2))
+
+
+def write_http_store(config_dir: Path, port: int) -> None:
+    """Bind Home Assistant to ``HOST``:``port`` in ``.storage/http`` (2026.10 and later).
+
+    Those releases keep the http config in storage, migrate YAML's once with a repair ("The
+    HTTP YAML configuration is deprecated") and try a new config for five minutes before
+    reverting it. A stored stable config is used as it is, from the first start: no YAML, no
+    trial. Other settings made in the UI are kept.
+    """
+    path = _storage(config_dir, "http")
+    try:
+        data = json.loads(path.read_text())["data"]
+    except (FileNotFoundError, KeyError, ValueError):
+        stable = HTTP_STORE_DEFAULTS | {"created_at": datetime.now(UTC).isoformat()}
+        data = {"stable": stable, "pending": None}
+    for config in (data["stable"], data.get("pending")):
+        if config is not None:
+            config |= {"server_host": [HOST], "server_port": port}
+    data["yaml_migration_done"] = True
+    _write_store(config_dir, "http", HTTP_STORE_VERSION, data)
+
+
+def skip_onboarding_integrations(config_dir: Path) -> None:
+    """Mark onboarding's core-config step done before the first start.
+
+    Finishing that step sets up Google Translate (text-to-speech, which wants ffmpeg), Met,
+    Radio Browser and Shopping List, which fail or log errors without the internet.
+    ``onboard`` sets the core config itself, as the step's page would.
+    """
+    if not _storage(config_dir, "onboarding").exists():
+        _write_store(
+            config_dir, "onboarding", (ONBOARDING_STORE_VERSION, 1), {"done": ["core_config"]}
+        )
+
+
+def is_onboarded(config_dir: Path) -> bool:
+    """Whether Home Assistant in ``config_dir`` finished onboarding."""
+    try:
+        done = json.loads(_storage(config_dir, "onboarding").read_text())["data"]["done"]
+    except (FileNotFoundError, KeyError, ValueError):
+        return False
+    return {"user", "core_config", "analytics", "integration"} <= set(done)
+
+
+def write_config(config_dir: Path, port: int, *, http_in_storage: bool = True) -> None:
+    """Write the config for ``port`` and link the working tree's integration into ``config_dir``.
+
+    ``http_in_storage``: the release keeps its http config in storage (2026.10 and later);
+    older ones read it from configuration.yaml.
+    """
     custom_components = config_dir / "custom_components"
     custom_components.mkdir(parents=True, exist_ok=True)
-    (config_dir / "configuration.yaml").write_text(CONFIGURATION_YAML.format(host=HOST, port=port))
+    yaml = CONFIGURATION_YAML
+    if http_in_storage:
+        write_http_store(config_dir, port)
+    else:
+        yaml += HTTP_YAML.format(host=HOST, port=port)
+    (config_dir / "configuration.yaml").write_text(yaml)
+    for name, empty in (("automations.yaml", "[]\n"), ("scripts.yaml", ""), ("scenes.yaml", "")):
+        if not (config_dir / name).exists():  # what the UI's editors write to
+            (config_dir / name).write_text(empty)
     link = custom_components / DOMAIN
     if not link.is_symlink():
         link.symlink_to(REPO_ROOT / "custom_components" / DOMAIN, target_is_directory=True)
@@ -150,12 +276,17 @@ def start_home_assistant(
     env: Mapping[str, str],
     log_path: Path,
     python: str = sys.executable,
+    *,
+    http_in_storage: bool = True,
 ) -> subprocess.Popen[bytes]:
     """Write the config for ``port`` and start Home Assistant, with ``env`` added to ours.
 
     ``python`` is the interpreter of the virtualenv holding the Home Assistant release to run.
+    A config directory without Home Assistant's storage yet is prepared for ``onboard``.
     """
-    write_config(config_dir, port)
+    if not is_onboarded(config_dir):
+        skip_onboarding_integrations(config_dir)
+    write_config(config_dir, port, http_in_storage=http_in_storage)
     command = [python, "-m", "homeassistant", "--config", str(config_dir), "--log-no-color"]
     return _spawn(command, os.environ | dict(env), log_path)
 
@@ -188,10 +319,42 @@ async def _post_json(session: aiohttp.ClientSession, path: str, **kwargs: Any) -
         return await response.json()
 
 
+def local_time_zone() -> str:
+    """The machine's IANA time zone (``TZ``, ``/etc/localtime``, ``/etc/timezone``), else UTC."""
+    candidates = [os.environ.get("TZ", "").removeprefix(":")]
+    with contextlib.suppress(OSError):
+        candidates.append(str(Path("/etc/localtime").resolve()).partition("zoneinfo/")[2])
+    with contextlib.suppress(OSError):
+        candidates.append(Path("/etc/timezone").read_text().strip())
+    for name in filter(None, candidates):
+        with contextlib.suppress(ValueError, zoneinfo.ZoneInfoNotFoundError):
+            zoneinfo.ZoneInfo(name)
+            return name
+    return "UTC"
+
+
+async def _token(session: aiohttp.ClientSession, client_id: str, code: str) -> str:
+    tokens = await _post_json(
+        session,
+        "/auth/token",
+        data={"grant_type": "authorization_code", "code": code, "client_id": client_id},
+    )
+    return str(tokens["access_token"])
+
+
 async def onboard(
-    base_url: str, username: str = USERNAME, password: str = PASSWORD, language: str = "en"
+    base_url: str,
+    username: str = USERNAME,
+    password: str = PASSWORD,
+    language: str = "en",
+    time_zone: str = "UTC",
 ) -> str:
-    """Onboard as the frontend does: create the owner, finish every step; return an access token."""
+    """Onboard as the frontend does: create the owner, finish every step; return an access token.
+
+    The core config (``CORE_CONFIG``, ``time_zone``) is set over the websocket as the frontend's
+    core-config page does; the step itself was marked done before the first start (see
+    ``skip_onboarding_integrations``), so nothing that needs the internet is set up.
+    """
     client_id = f"{base_url}/"
     async with aiohttp.ClientSession(base_url) as session:
         owner = {"name": username.title(), "username": username, "password": password}
@@ -200,17 +363,12 @@ async def onboard(
             "/api/onboarding/users",
             json=owner | {"client_id": client_id, "language": language},
         )
-        tokens = await _post_json(
-            session,
-            "/auth/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": user["auth_code"],
-                "client_id": client_id,
-            },
-        )
-        headers = {"Authorization": f"Bearer {tokens['access_token']}"}
-        await _post_json(session, "/api/onboarding/core_config", headers=headers)
+        token = await _token(session, client_id, user["auth_code"])
+        async with connect_websocket(base_url, token) as ws:
+            await ws.call(
+                "config/core/update", **(CORE_CONFIG | {"language": language}), time_zone=time_zone
+            )
+        headers = {"Authorization": f"Bearer {token}"}
         await _post_json(session, "/api/onboarding/analytics", headers=headers)
         await _post_json(
             session,
@@ -218,7 +376,33 @@ async def onboard(
             headers=headers,
             json={"client_id": client_id, "redirect_uri": f"{base_url}/?auth_callback=1"},
         )
-    return str(tokens["access_token"])
+    return token
+
+
+async def log_in(base_url: str, username: str = USERNAME, password: str = PASSWORD) -> str:
+    """Log in with a username and password, as the login page does; return an access token."""
+    client_id = f"{base_url}/"
+    async with aiohttp.ClientSession(base_url) as session:
+        flow = await _post_json(
+            session,
+            "/auth/login_flow",
+            json={
+                "client_id": client_id,
+                "handler": ["homeassistant", None],
+                "redirect_uri": f"{base_url}/?auth_callback=1",
+            },
+        )
+        result = await _post_json(
+            session,
+            f"/auth/login_flow/{flow['flow_id']}",
+            json={"client_id": client_id, "username": username, "password": password},
+        )
+        if result.get("type") != "create_entry":
+            raise DemoError(
+                f"could not log in as {username} with password {password} ({result.get('errors')});"
+                " `scripts/demo --fresh` starts a new demo"
+            )
+        return await _token(session, client_id, result["result"])
 
 
 class HomeAssistantWebSocket:
@@ -259,16 +443,10 @@ async def connect_websocket(base_url: str, token: str) -> AsyncIterator[HomeAssi
         yield HomeAssistantWebSocket(ws)
 
 
-async def promote_http_config(ws: HomeAssistantWebSocket) -> dict[str, Any]:
-    """Confirm the http config under trial so it is not reverted after 5 minutes; return it.
-
-    Since 2026.10 a new http config (here: from configuration.yaml on the first start) is a
-    pending trial until promoted; unpromoted, Home Assistant restarts with the stable one, which
-    on a fresh install listens on all interfaces.
-    """
-    if (await ws.call("http/config"))["pending"] is not None:
-        await ws.call("http/config/promote")
-    return dict((await ws.call("http/config"))["stable"])
+async def http_config(ws: HomeAssistantWebSocket) -> dict[str, Any]:
+    """The http config Home Assistant runs with (2026.10 and later)."""
+    config = await ws.call("http/config")
+    return dict(config["pending"] or config["stable"])
 
 
 async def wait_until_running(ws: HomeAssistantWebSocket) -> None:
@@ -292,28 +470,102 @@ async def add_application_credential(
 
 
 async def add_demo_credentials(ws: HomeAssistantWebSocket, services: Services) -> list[str]:
-    """Add a credential for each OAuth2 fake; return a line per fake saying how it went.
+    """Store a credential for each OAuth2 fake unless one with its client ID is stored already.
 
-    OAuth 1.0a services take their consumer key and secret in the config flow, so for those
-    the line says what to type.
+    Return a line per credential added, or per failure (starting with ``FAILED``).
     """
+    stored = {item["client_id"] for item in await ws.call("application_credentials/list")}
     lines = []
     for service, info in services.items():
-        if "consumer_key" in info:
-            lines.append(
-                f"  {info.get('name', service)}: type consumer key {info['consumer_key']}"
-                f" and consumer secret {info['consumer_secret']} when you add the account"
-            )
-        if "client_id" not in info:
+        if "client_id" not in info or info["client_id"] in stored:
             continue
-        name = f"{info.get('name', service)} (demo)"
+        name = credential_name(service, info)
         try:
             await add_application_credential(ws, info["client_id"], info["client_secret"], name)
         except CommandError as err:
-            lines.append(f"  FAILED {name}: {err}")
+            lines.append(f"FAILED {name}: {err}")
         else:
-            lines.append(f"  added {name}, client_id {info['client_id']}")
+            lines.append(f"added the application credential {name}")
     return lines
+
+
+def credential_name(service: str, info: Mapping[str, str]) -> str:
+    """The demo's name for a fake's application credential: the service's name, so it is picked."""
+    return f"{info.get('name', service)} (demo)"
+
+
+async def fake_accounts(info: Mapping[str, str]) -> dict[str, Any]:
+    """Who can sign in at a fake, who is signed in, and the linked accounts (its control endpoint)."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{info['control']}/accounts") as answer,
+    ):
+        answer.raise_for_status()
+        return dict(await answer.json())
+
+
+def _menu() -> dict[str, str]:
+    """The integration's menu: which service an account is with, as the dialog says it."""
+    strings = json.loads(STRINGS.read_text(encoding="utf-8"))
+    return dict(strings["config"]["step"]["user"]["menu_options"])
+
+
+async def what_to_type(services: Services) -> list[str]:
+    """For each way to add an account: what to type or pick, and who signs in where.
+
+    The account signed in at a fake's sign-in page is added first; another one after selecting
+    "Sign in as …" on the fakes' page, except an account behind a linked account, which is
+    added with its external username and secret.
+    """
+    menu = _menu()
+    lines = []
+    for service, info in sorted(services.items(), key=lambda item: item[1].get("name", "")):
+        known = await fake_accounts(info)
+        names = {
+            account["id"]: f"{account['name']} ({account['id']})" for account in known["accounts"]
+        }
+        signed_in = names.get(known["signed_in"], "nobody")
+        label = menu.get(service, info.get("name", service))
+        if "consumer_key" in info:
+            lines.append(
+                f"  {label}: consumer key {info['consumer_key']}, "
+                f"consumer secret {info['consumer_secret']}"
+            )
+        else:
+            lines.append(
+                f"  {label}: uses the application credential {credential_name(service, info)}"
+            )
+        lines.append(f"      {info.get('name', service)}'s page signs in {signed_in}")
+        for account in known["accounts"]:
+            if account["id"] == known["signed_in"]:
+                continue
+            if account["linked"] and f"{service}_linked" in menu:
+                linked = account["linked"][0]
+                lines.append(
+                    f"  {menu[f'{service}_linked']}: external username {linked['username']}, "
+                    f"external secret {linked['secret']} (that is {names[account['id']]})"
+                )
+            else:
+                lines.append(
+                    f'      for {names[account["id"]]}: first select "Sign in as '
+                    f"{account['name']}\" on the fakes' page"
+                )
+    return lines
+
+
+async def noise(ws: HomeAssistantWebSocket) -> list[str]:
+    """What a new user would see that is not ours: repairs, integrations that failed to set up."""
+    problems = [
+        f"repair {issue['domain']}: {issue['translation_key']}"
+        for issue in (await ws.call("repairs/list_issues"))["issues"]
+        if not issue.get("dismissed_version")
+    ]
+    problems += [
+        f"integration {entry['domain']} ({entry['title']}): {entry['state']}"
+        for entry in await ws.call("config_entries/get")
+        if entry["state"] not in ("loaded", "not_loaded")
+    ]
+    return problems
 
 
 def _gui_available() -> bool:
@@ -323,11 +575,11 @@ def _gui_available() -> bool:
     )
 
 
-async def run_demo(port: int) -> int:
+async def run_demo(port: int, *, fresh: bool = False) -> int:
     """Start the fakes and Home Assistant, set it up, and keep both running until cancelled."""
     processes: list[subprocess.Popen[bytes]] = []  # Home Assistant first: stopped in this order
     try:
-        env = await _start_demo(port, processes)
+        env = await _start_demo(port, processes, fresh=fresh)
         await _supervise(port, env, processes)
     except asyncio.CancelledError:
         print("\nStopping", flush=True)
@@ -340,22 +592,53 @@ async def run_demo(port: int) -> int:
             stop(process)
 
 
-def _clear_demo_dir() -> None:
-    """Remove the previous run's config and logs: every run starts from a fresh install."""
-    shutil.rmtree(CONFIG_DIR, ignore_errors=True)
+def _prepare_demo_dir(*, fresh: bool) -> bool:
+    """Keep the last run's demo unless ``fresh``; say which; return whether it was kept.
+
+    A config that did not finish onboarding, or that an older scripts/demo set up otherwise,
+    starts afresh too.
+    """
     DEMO_DIR.mkdir(exist_ok=True)
-    for log in (HA_LOG, FAKES_LOG):
-        log.unlink(missing_ok=True)
+    relative = CONFIG_DIR.relative_to(REPO_ROOT)
+    if not CONFIG_DIR.exists():
+        why = "first run"
+    elif fresh:
+        why = "--fresh"
+    elif not is_onboarded(CONFIG_DIR):
+        why = "the last run did not finish setting it up"
+    elif not LAYOUT_FILE.exists() or LAYOUT_FILE.read_text().strip() != LAYOUT:
+        why = "an older scripts/demo set it up"
+    else:
+        print(
+            f"Keeping the demo of the last run ({relative}: its accounts, history and settings)."
+            "\n  `scripts/demo --fresh` starts over.",
+            flush=True,
+        )
+        return True
+    print(
+        f"Starting a fresh demo in {relative} ({why}).\n"
+        "  The next `scripts/demo` keeps it; `scripts/demo --fresh` starts over.",
+        flush=True,
+    )
+    shutil.rmtree(CONFIG_DIR, ignore_errors=True)
+    FAKES_STATE.unlink(missing_ok=True)
+    CONFIG_DIR.mkdir(parents=True)
+    LAYOUT_FILE.write_text(f"{LAYOUT}\n")
+    return False
 
 
-async def _start_demo(port: int, processes: list[subprocess.Popen[bytes]]) -> dict[str, str]:
-    """Start a fresh demo, adding what it starts to ``processes``; return Home Assistant's env."""
+async def _start_demo(
+    port: int, processes: list[subprocess.Popen[bytes]], *, fresh: bool
+) -> dict[str, str]:
+    """Start the demo, adding what it starts to ``processes``; return Home Assistant's env."""
     check_port_free(port)
-    _clear_demo_dir()
+    kept = _prepare_demo_dir(fresh=fresh)
+    for log in (HA_LOG, FAKES_LOG):  # each run's own
+        log.unlink(missing_ok=True)
     base_url = f"http://{HOST}:{port}"
 
     print(f"Starting the fake services (log: {FAKES_LOG})", flush=True)
-    fakes = start_fakes(READY_FILE, FAKES_LOG)
+    fakes = start_fakes(READY_FILE, FAKES_LOG, FAKES_STATE)
     processes.append(fakes)
     services = await wait_for_fakes(fakes, READY_FILE, FAKES_LOG)
     env = service_env(services)
@@ -364,15 +647,33 @@ async def _start_demo(port: int, processes: list[subprocess.Popen[bytes]]) -> di
     processes.insert(0, start_home_assistant(CONFIG_DIR, port, env, HA_LOG))
     await wait_for_home_assistant(base_url, processes[0], HA_LOG)
 
-    print("Onboarding", flush=True)
-    token = await onboard(base_url)
+    if kept:
+        print(f"Logging in as {USERNAME}", flush=True)
+        token = await log_in(base_url)
+    else:
+        time_zone = local_time_zone()
+        print(
+            f"Onboarding ({', '.join(f'{k} {v}' for k, v in CORE_CONFIG.items())}, time zone {time_zone})",
+            flush=True,
+        )
+        token = await onboard(base_url, time_zone=time_zone)
     async with connect_websocket(base_url, token) as ws:
-        http_config = await promote_http_config(ws)
-        if http_config.get("server_host") != [HOST] or http_config.get("server_port") != port:
-            raise DemoError(f"Home Assistant's http config is not {HOST}:{port}: {http_config}")
+        http = await http_config(ws)
+        if http.get("server_host") != [HOST] or http.get("server_port") != port:
+            raise DemoError(f"Home Assistant's http config is not {HOST}:{port}: {http}")
         await wait_until_running(ws)
-        print("Credentials for the fake services:")
-        print("\n".join(await add_demo_credentials(ws, services)) or "  none: no OAuth2 fake")
+        for line in await add_demo_credentials(ws, services):
+            print(f"  {line}", flush=True)
+        problems = await noise(ws)
+    control = next(iter(services.values()))["control"].rsplit("/", 1)[0]
+    print(
+        f"\nWhat to type when you add an account (Settings > Devices & services > Add integration"
+        f" > Health Trackers).\nThe fakes' page, {control}/ , switches who is signed in at a"
+        " service and adds new data:"
+    )
+    print("\n".join(await what_to_type(services)))
+    if problems:
+        print("\nHome Assistant shows what the demo should have avoided:", *problems, sep="\n  ")
     print(
         f"\nHome Assistant is ready: {base_url}\n"
         f"  username: {USERNAME}\n  password: {PASSWORD}\n  log: {HA_LOG}\nPress Ctrl-C to stop.",
@@ -402,9 +703,9 @@ async def _supervise(
             raise DemoError(f"Home Assistant exited with code {code}; see {HA_LOG}")
 
 
-async def _run_until_signalled(port: int) -> int:
+async def _run_until_signalled(port: int, *, fresh: bool) -> int:
     """Run the demo; SIGINT, SIGTERM and SIGHUP cancel it, which stops what it started."""
-    demo = asyncio.ensure_future(run_demo(port))
+    demo = asyncio.ensure_future(run_demo(port, fresh=fresh))
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         asyncio.get_running_loop().add_signal_handler(sig, demo.cancel)
     return await demo
@@ -412,7 +713,17 @@ async def _run_until_signalled(port: int) -> int:
 
 def main() -> int:
     """Run the demo on ``$DEMO_PORT`` (default 8123) until Ctrl-C or SIGTERM."""
-    return asyncio.run(_run_until_signalled(int(os.environ.get("DEMO_PORT", "8123"))))
+    parser = argparse.ArgumentParser(
+        prog="scripts/demo",
+        description="Home Assistant with Health Trackers and the fake services, on 127.0.0.1.",
+        epilog="DEMO_PORT=8124 scripts/demo uses another port.",
+    )
+    parser.add_argument(
+        "--fresh", action="store_true", help="forget the last run's demo and start a new one"
+    )
+    args = parser.parse_args()
+    port = int(os.environ.get("DEMO_PORT", "8123"))
+    return asyncio.run(_run_until_signalled(port, fresh=args.fresh))
 
 
 if __name__ == "__main__":
