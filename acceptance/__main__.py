@@ -1,6 +1,7 @@
 """Run the acceptance scenarios on each Home Assistant release; print a table; exit 1 on a failure.
 
-``python -m acceptance --ha 2026.11.0=/path/to/python [--ha ...] [-k TEXT] [--chromium PATH]``,
+``python -m acceptance --ha 2026.11.0=/path/to/python [--ha ...] [-k TEXT] [--chromium PATH]
+[--readme-screenshots]``,
 from the repository root (``scripts/acceptance`` does this with the right virtualenvs). Each
 release's run directory, ``.acceptance/<version>/``, keeps Home Assistant's log, the fakes' log
 and each scenario's screenshots and error; it is replaced by the next run.
@@ -27,14 +28,36 @@ import traceback
 
 from scripts.demo import REPO_ROOT
 
-from .browser import BROWSER_SERVICES, browser_journey
+from .browser import (
+    BROWSER_SERVICES,
+    browser_activity,
+    browser_deny,
+    browser_journey,
+    browser_linked_account,
+    browser_options,
+)
 from .home_assistant import Instance, Release
 from .logs import Breach, breaches
-from .rest import REVOKED_LOG, Journey, remove_all
-from .services import SERVICES, ServiceUnderTest
+from .rest import REVOKED_LOG, Journey, journey_without_state, remove_all
+from .services import SERVICES, SERVICES_BY_NAME, ServiceUnderTest
 from .steps import Steps
 
 RUN_DIR = REPO_ROOT / ".acceptance"
+SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
+README_SCREENSHOTS = {
+    "add-account-menu.png": ("browser sporttracks", "menu"),
+    "sporttracks-consent.png": ("browser sporttracks", "consent"),
+    "sporttracks-success.png": ("browser sporttracks", "success"),
+    "sporttracks-device.png": ("browser sporttracks", "device"),
+    "device-activity.png": ("browser device activity", "device-activity"),
+    "bactrack-web-api-key.png": ("browser bactrack", "consumer"),
+    "bactrack-options.png": ("browser bactrack options", "options-on"),
+    "bactrack-device.png": ("browser bactrack options", "device"),
+    "boditrax-linked-account.png": ("browser boditrax linked", "linked_account"),
+    "boditrax-device.png": ("browser boditrax linked", "device"),
+    "access-not-granted.png": ("browser deny", "denied"),
+}
+"""The README's screenshots (docs/screenshots/): scenario and shot each comes from."""
 SCENARIO_SECONDS = 240
 """A scenario taking longer hangs; it fails so the others still run."""
 
@@ -87,16 +110,29 @@ async def _rest(service: ServiceUnderTest, instance: Instance, steps: Steps) -> 
 
 
 def scenarios(chromium: str) -> list[Scenario]:
-    """Every service over the APIs, then the services the browser adds.
+    """Every service over the APIs, then what a user does in the browser.
 
     The REST journey revokes the account's tokens, so the poll that finds out is logged.
     """
+    boditrax = SERVICES_BY_NAME["boditrax"]
     return [
-        Scenario(f"rest {service.name}", partial(_rest, service), expected_log=(REVOKED_LOG,))
-        for service in SERVICES
-    ] + [
-        Scenario(f"browser {service.name}", partial(browser_journey, service, chromium))
-        for service in BROWSER_SERVICES
+        *(
+            Scenario(f"rest {service.name}", partial(_rest, service), expected_log=(REVOKED_LOG,))
+            for service in SERVICES
+        ),
+        Scenario(
+            "rest boditrax without state",
+            partial(journey_without_state, boditrax),
+            expected_log=(REVOKED_LOG,),
+        ),
+        *(
+            Scenario(f"browser {service.name}", partial(browser_journey, service, chromium))
+            for service in BROWSER_SERVICES
+        ),
+        Scenario("browser boditrax linked", partial(browser_linked_account, chromium)),
+        Scenario("browser deny", partial(browser_deny, chromium)),
+        Scenario("browser bactrack options", partial(browser_options, chromium)),
+        Scenario("browser device activity", partial(browser_activity, chromium)),
     ]
 
 
@@ -226,6 +262,18 @@ def print_table(results: list[Result], wall_seconds: float) -> None:
             print(f"  kept: {result.directory} ({'; '.join(kept)})")
 
 
+def copy_readme_screenshots(results: list[Result], version: str) -> None:
+    """Replace the README's screenshots with this run's on ``version``, from passed rows only."""
+    passed = {result.scenario for result in results if result.version == version and result.passed}
+    for name, (scenario, shot) in README_SCREENSHOTS.items():
+        found = sorted((RUN_DIR / version / _slug(scenario)).glob(f"[0-9][0-9]-{shot}.png"))
+        if scenario not in passed or not found:
+            print(f"  README screenshot {name}: not taken ({scenario} did not pass on {version})")
+            continue
+        shutil.copyfile(found[-1], SCREENSHOTS / name)
+        print(f"  README screenshot {name}: from {found[-1].relative_to(REPO_ROOT)}")
+
+
 def _pair(text: str) -> tuple[str, str]:
     version, separator, value = text.partition("=")
     if not separator:
@@ -233,7 +281,9 @@ def _pair(text: str) -> tuple[str, str]:
     return version, value
 
 
-async def main(releases: list[Release], selected: list[Scenario]) -> int:
+async def main(
+    releases: list[Release], selected: list[Scenario], screenshots_from: str | None = None
+) -> int:
     """Run the releases at once; SIGTERM and SIGHUP stop what was started, as Ctrl-C does."""
     task = asyncio.current_task()
     assert task is not None
@@ -245,6 +295,8 @@ async def main(releases: list[Release], selected: list[Scenario]) -> int:
     per_release = await asyncio.gather(*(run_release(release, selected) for release in releases))
     results = [result for results in per_release for result in results]
     print_table(results, time.monotonic() - started)
+    if screenshots_from is not None:
+        copy_readme_screenshots(results, screenshots_from)
     return 0 if all(result.passed for result in results) else 1
 
 
@@ -276,6 +328,11 @@ def cli() -> int:
     parser.add_argument(
         "--chromium", default=os.environ.get("CHROMIUM") or shutil.which("chromium")
     )
+    parser.add_argument(
+        "--readme-screenshots",
+        action="store_true",
+        help="copy the README's screenshots (docs/screenshots/) from the first release's run",
+    )
     args = parser.parse_args()
     if args.chromium is None:
         parser.error(
@@ -291,7 +348,8 @@ def cli() -> int:
         if args.on is None or version in args.on
     ]
     selected = [scenario for scenario in scenarios(args.chromium) if args.only in scenario.name]
-    return asyncio.run(main(releases, selected))
+    screenshots_from = args.ha[0][0] if args.readme_screenshots else None
+    return asyncio.run(main(releases, selected, screenshots_from))
 
 
 if __name__ == "__main__":

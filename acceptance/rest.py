@@ -21,11 +21,23 @@ from .services import Expected, Fake, ServiceUnderTest, consent
 from .steps import StepFailed, Steps, wait_until
 
 FLOW = "/api/config/config_entries/flow"
+OAUTH2_CALLBACK = f"/api/{DOMAIN}/oauth2/callback"
+"""The integration's own OAuth 2.0 callback (Boditrax's, as the README tells to register)."""
 MAX_FLOW_STEPS = 10
 """More steps than any flow of the integration has: a form shown again and again is a failure."""
 REVOKED_LOG = r"^Authentication failed while fetching .+ data: "
 """What the poll after the journey's revoke logs (Home Assistant's coordinator, as the integration's
 logger): the one line about the integration the journey expects (see ``acceptance.logs``)."""
+
+
+def _same_number(state: str, value: float) -> bool:
+    """Whether ``state`` is ``value``, as far as the digits the state shows go.
+
+    The integration may round a converted value to what the service measures (59.483 min →
+    59.5); a state with more digits than that is compared within floating-point error.
+    """
+    decimals = len(state.partition(".")[2]) if "." in state else 0
+    return math.isclose(float(state), value, rel_tol=1e-6) or float(state) == round(value, decimals)
 
 
 def mismatches(expected: Mapping[str, Expected], states: Mapping[str, str]) -> list[str]:
@@ -36,8 +48,8 @@ def mismatches(expected: Mapping[str, Expected], states: Mapping[str, str]) -> l
         try:
             if isinstance(value, datetime):
                 same = datetime.fromisoformat(state) == value
-            elif isinstance(value, float):  # unit conversions are not rounded in the state
-                same = math.isclose(float(state), value, rel_tol=1e-6)
+            elif isinstance(value, float):
+                same = _same_number(state, value)
             else:
                 same = state == value
         except ValueError:
@@ -58,6 +70,8 @@ class Journey:
         self.fake = Fake(self.info)
         self.expected: dict[str, Expected] = {}
         self.entry_id = ""
+        self.callbacks: list[URL] = []
+        """Where the service sent the browser back to, sign-in after sign-in."""
 
     async def finish_flow(self, result: dict[str, Any]) -> dict[str, Any]:
         """Answer forms and approve external steps until the flow ends; return its last result."""
@@ -93,6 +107,7 @@ class Journey:
         jar = aiohttp.CookieJar(unsafe=True, treat_as_secure_origin=home)
         async with aiohttp.ClientSession(cookie_jar=jar) as session:
             callback = URL(await consent(session, str(home.join(URL(url)))))
+            self.callbacks.append(callback)
             if callback.origin() != home:
                 raise StepFailed(f"the service sent the browser to {callback}, not {home}")
             async with session.get(callback) as answer:
@@ -153,8 +168,8 @@ class Journey:
             and "refresh_token" not in request["body"] + str(request["query"])
         )
 
-    async def run(self, steps: Steps) -> None:
-        """The whole journey; each step names itself in ``steps``."""
+    async def add(self, steps: Steps) -> str:
+        """Read what the fake serves, add the account and wait for its values; its entry id."""
         with steps.step("read the fake account's values"):
             self.expected = await self.service.read_values(self.info)
         with steps.step("add the account: menu, consent page, done"):
@@ -171,6 +186,30 @@ class Journey:
         with steps.step("the entry is loaded and its sensors show the fake's values"):
             await self.loaded_entry()
             await self.values_match()
+        return self.entry_id
+
+    async def device_id(self) -> str:
+        """The id of the entry's device."""
+        async with self.instance.websocket() as ws:
+            devices = await ws.call("config/device_registry/list")
+        for device in devices:
+            if self.entry_id in device["config_entries"]:
+                return str(device["id"])
+        raise StepFailed("the entry has no device")
+
+    async def poll(self) -> None:
+        """Ask the entry to read its service now, as ``homeassistant.update_entity`` does."""
+        if not (entities := await self.entities()):
+            raise StepFailed("the entry has no entity to poll")
+        await self.instance.rest(
+            "POST",
+            "/api/services/homeassistant/update_entity",
+            {"entity_id": next(iter(entities.values()))},
+        )
+
+    async def run(self, steps: Steps) -> None:
+        """The whole journey; each step names itself in ``steps``."""
+        await self.add(steps)
         await self.reauthenticate(steps)
         await self.restart(steps)
         await self.remove(steps)
@@ -179,13 +218,7 @@ class Journey:
         """Revoke at the fake; a poll must start a reauth flow, and signing in must recover."""
         with steps.step("revoke the tokens at the fake and poll"):
             await self.fake.revoke()
-            if not (entities := await self.entities()):
-                raise StepFailed("the entry has no entity to poll")
-            await self.instance.rest(
-                "POST",
-                "/api/services/homeassistant/update_entity",
-                {"entity_id": next(iter(entities.values()))},
-            )
+            await self.poll()
         with steps.step("a reauth flow appears"):
 
             async def reauth_flow() -> dict[str, Any] | None:
@@ -231,6 +264,29 @@ class Journey:
             await self.instance.rest("DELETE", f"/api/config/config_entries/entry/{self.entry_id}")
         with steps.step("nothing is left"):
             await assert_nothing_left(self.instance)
+
+
+async def journey_without_state(
+    service: ServiceUnderTest, instance: Instance, steps: Steps
+) -> None:
+    """The whole journey while the service sends the browser back without ``state``.
+
+    Every sign-in (adding the account, the reauth) must come back to the integration's own
+    callback, without ``state``, and still reach its entry: Home Assistant's callback could not.
+    """
+    journey = Journey(instance, service)
+    with steps.step("the fake drops state from its redirect"):
+        await journey.fake.echo_state(False)
+    try:
+        await journey.run(steps)
+    finally:
+        await journey.fake.echo_state(True)
+    with steps.step("each sign-in came back to the integration's callback without state"):
+        if len(journey.callbacks) < 2:
+            raise StepFailed(f"expected two sign-ins, saw {journey.callbacks}")
+        for callback in journey.callbacks:
+            if callback.path != OAUTH2_CALLBACK or "state" in callback.query:
+                raise StepFailed(f"the service sent the browser to {callback}")
 
 
 async def assert_nothing_left(instance: Instance) -> None:

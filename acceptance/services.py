@@ -20,6 +20,8 @@ import aiohttp
 from authlib.oauth1 import ClientAuth
 from yarl import URL
 
+from fakes.boditrax import DEMO_LINKED_SECRET, DEMO_LINKED_USERNAME
+
 from .steps import StepFailed
 
 Expected = str | float | datetime
@@ -30,7 +32,7 @@ Info = Mapping[str, str]
 READER_REDIRECT = "http://127.0.0.1/acceptance-reader"
 """The reader's redirect URI: never opened, the code is taken from the Location header."""
 LINKED_USERNAME, LINKED_SECRET = "partner-user-42", "partner-secret"
-"""The linked account every fake Boditrax member starts with."""
+"""The linked account of the default Boditrax member (the one its sign-in page signs in)."""
 REDIRECTS = frozenset({301, 302, 303, 307})
 
 
@@ -99,11 +101,39 @@ class Fake:
 
     async def revoke(self) -> None:
         """Withdraw every token the fake issued, as a user revoking access would."""
+        await self._post("revoke")
+
+    async def _post(self, path: str, body: dict[str, Any] | None = None) -> Any:
         async with (
             aiohttp.ClientSession() as session,
-            session.post(f"{self.info['control']}/revoke") as answer,
+            session.post(f"{self.info['control']}/{path}", json=body or {}) as answer,
+        ):
+            if answer.status >= 400:
+                raise StepFailed(
+                    f"the fake's {path} answered {answer.status}: {await answer.text()}"
+                )
+            return await answer.json()
+
+    async def signed_in(self) -> str:
+        """The account the fake's sign-in page signs in."""
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{self.info['control']}/accounts") as answer,
         ):
             answer.raise_for_status()
+            return str((await answer.json())["signed_in"])
+
+    async def sign_in_as(self, account: str) -> None:
+        """Make ``account`` the one the fake's sign-in page signs in."""
+        await self._post("sign-in", {"account": account})
+
+    async def record_now(self, account: str) -> str:
+        """New data for ``account`` (a workout, scan or reading) taken now; what was added."""
+        return str((await self._post("records", {"account": account}))["added"])
+
+    async def echo_state(self, echo: bool) -> None:
+        """Whether the fake's redirect back to Home Assistant carries ``state``."""
+        await self._post("echo-state", {"echo_state": echo})
 
 
 async def _oauth2_get(
@@ -175,6 +205,26 @@ async def _oauth1_get(info: Info, *requests: tuple[str, dict[str, str]]) -> list
         ]
 
 
+async def _linked_get(
+    info: Info, username: str, secret: str, *requests: tuple[str, dict[str, str]]
+) -> list[Any]:
+    """Sign in to Boditrax as a partner app does for a linked account, then GET each one."""
+    grant = {"grant_type": "password", "client_id": info["client_id"]}
+    grant |= {"username": username, "password": secret}
+    async with aiohttp.ClientSession(raise_for_status=True) as session:
+        async with session.get(f"{info['origin']}/oauth/token", params=grant) as answer:
+            token = (await answer.json())["access_token"]
+        answers = []
+        for path, params in requests:
+            async with session.get(
+                f"{info['origin']}{path}",
+                params=params,
+                headers={"Authorization": f"Bearer {token}"},
+            ) as answer:
+                answers.append(await answer.json())
+        return answers
+
+
 async def bactrack_values(info: Info) -> dict[str, Expected]:
     """The newest reading's BAC and time (the service writes UTC without a zone)."""
     (page,) = await _oauth1_get(
@@ -184,6 +234,20 @@ async def bactrack_values(info: Info) -> dict[str, Expected]:
     return {
         "bac": float(reading["bac_level"]),
         "last_reading": datetime.fromisoformat(reading["timestamp"]).replace(tzinfo=UTC),
+    }
+
+
+async def bactrack_personal_values(info: Info) -> dict[str, Expected]:
+    """Where the newest reading was taken and its notes, as the two personal sensors show them."""
+    (page,) = await _oauth1_get(
+        info, ("/v1/readings/", {"person": "me", "limit": "1", "format": "json"})
+    )
+    reading = page["objects"][0]
+    if reading["latitude"] is None or not reading["notes"]:
+        raise StepFailed(f"the fake's newest reading has no place or notes: {reading}")
+    return {
+        "location": f"{reading['latitude']:.5f}, {reading['longitude']:.5f}",
+        "notes": reading["notes"],
     }
 
 
@@ -209,12 +273,22 @@ async def sporttracks_values(info: Info) -> dict[str, Expected]:
 
 
 async def boditrax_values(info: Info) -> dict[str, Expected]:
-    """The latest scan's time, weight and fat mass."""
-    (scan,) = (
-        await _oauth2_get(
-            info, "/oauth/auth", "/oauth/token", ("/rest/v2.10/readings", {"limit": "1"})
-        )
-    )[0]
+    """The latest scan's time, weight and fat mass (of the member the sign-in page signs in)."""
+    (scans,) = await _oauth2_get(
+        info, "/oauth/auth", "/oauth/token", ("/rest/v2.10/readings", {"limit": "1"})
+    )
+    return _scan_values(scans[0])
+
+
+async def boditrax_demo_linked_values(info: Info) -> dict[str, Expected]:
+    """The same, of the member behind the demo's linked account."""
+    (scans,) = await _linked_get(
+        info, DEMO_LINKED_USERNAME, DEMO_LINKED_SECRET, ("/rest/v2.10/readings", {"limit": "1"})
+    )
+    return _scan_values(scans[0])
+
+
+def _scan_values(scan: dict[str, Any]) -> dict[str, Expected]:
     return {
         "scan_time": datetime.fromisoformat(scan["date"]),
         "weight": float(scan["measurements"]["BodyWeight"]),
@@ -285,4 +359,16 @@ SERVICES = (
         },
     ),
 )
+BODITRAX_DEMO_LINKED = ServiceUnderTest(
+    name="boditrax linked",
+    service="boditrax",
+    menu_item="boditrax_linked",
+    menu_label="Boditrax linked account (partner apps)",
+    sign_in_paths=("/oauth/auth", "/oauth/token"),
+    read_values=boditrax_demo_linked_values,
+    answers=lambda info: {
+        "linked_account": {"username": DEMO_LINKED_USERNAME, "password": DEMO_LINKED_SECRET}
+    },
+)
+"""The demo's second member, behind its own linked account (a member the browser does not log in)."""
 SERVICES_BY_NAME = {service.name: service for service in SERVICES}
