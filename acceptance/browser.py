@@ -18,6 +18,7 @@ from typing import Any
 
 from playwright.async_api import (
     BrowserContext,
+    Error as PlaywrightError,
     Locator,
     Page,
     TimeoutError as PlaywrightTimeoutError,
@@ -102,12 +103,14 @@ async def log_in(page: Page, instance: Instance, steps: Steps, camera: Camera) -
         await camera.shoot(page, "login")
         await page.get_by_role("button", name="Log in").click()
         await page.wait_for_url(lambda url: "/auth/" not in url and "auth_callback" not in url)
+        await page.locator("ha-sidebar").get_by_text("Settings", exact=True).wait_for()
 
 
 async def open_menu(page: Page, steps: Steps, camera: Camera) -> None:
     """Settings → Devices & services → Add integration → Health Trackers: the services' menu."""
     with steps.step("Settings → Devices & services"):
-        await _click_to(page, page.locator("ha-sidebar").get_by_text("Settings", exact=True))
+        settings = page.locator("ha-sidebar").get_by_text("Settings", exact=True)
+        await _click_to(page, settings, re.compile(r"/config(/|$)"))
         await page.get_by_text("Devices & services", exact=True).click()
         await page.wait_for_url("**/config/integrations/dashboard")
         await camera.shoot(page, "devices-and-services")
@@ -200,7 +203,7 @@ async def browser_options(chromium: str, instance: Instance, steps: Steps) -> No
     async with chromium_page(chromium, steps) as (_, page, camera):
         await log_in(page, instance, steps, camera)
         with steps.step("Settings → Devices & services → Health Trackers"):
-            await page.goto(f"{instance.base_url}/config/integrations/integration/{DOMAIN}")
+            await _goto(page, f"{instance.base_url}/config/integrations/integration/{DOMAIN}")
             configure = page.get_by_role("button", name=CONFIGURE).first
             await configure.wait_for()
             await camera.shoot(page, "integration")
@@ -222,8 +225,8 @@ async def browser_options(chromium: str, instance: Instance, steps: Steps) -> No
             await journey.loaded_entry()
             await journey.values_match()
         with steps.step("the device page shows the location and notes sensors"):
-            await page.goto(
-                f"{instance.base_url}/config/devices/device/{await journey.device_id()}"
+            await _goto(
+                page, f"{instance.base_url}/config/devices/device/{await journey.device_id()}"
             )
             await _expect_device_page(page, await _entry_title(instance), journey.expected)
             await camera.shoot(page, "device")
@@ -251,8 +254,8 @@ async def browser_activity(chromium: str, instance: Instance, steps: Steps) -> N
     async with chromium_page(chromium, steps) as (_, page, camera):
         await log_in(page, instance, steps, camera)
         with steps.step("the device page's Activity shows the new workout"):
-            await page.goto(
-                f"{instance.base_url}/config/devices/device/{await journey.device_id()}"
+            await _goto(
+                page, f"{instance.base_url}/config/devices/device/{await journey.device_id()}"
             )
             await _expect_device_page(page, await _entry_title(instance), journey.expected)
             activity = page.locator("ha-logbook")
@@ -278,20 +281,32 @@ async def _finish(
         await camera.shoot(page, "device")
 
 
-async def _click_to(page: Page, link: Locator, tries: int = 3) -> None:
-    """Click ``link`` until the page leaves its URL.
+async def _click_to(page: Page, link: Locator, url: re.Pattern[str], tries: int = 3) -> None:
+    """Click ``link`` until the page is at ``url``.
 
-    Right after logging in, while the frontend still starts, a click on the sidebar can go
-    unheard (seen on 2025.4).
+    Right after logging in, while the frontend still starts (and moves from / to the
+    dashboard's own URL by itself), a click on the sidebar can go unheard (seen on 2025.4).
     """
-    before = page.url
     for attempt in range(1, tries + 1):
         await link.click()
         try:
-            await page.wait_for_url(lambda url: url != before, timeout=NAVIGATION_MS)
+            await page.wait_for_url(url, timeout=NAVIGATION_MS)
         except PlaywrightTimeoutError:
             if attempt == tries:
                 raise
+        else:
+            return
+
+
+async def _goto(page: Page, url: str, tries: int = 3) -> None:
+    """Open ``url``; again if the frontend's own navigation cut it short (net::ERR_ABORTED)."""
+    for attempt in range(1, tries + 1):
+        try:
+            await page.goto(url)
+        except PlaywrightError as err:
+            if "ERR_ABORTED" not in str(err) or attempt == tries:
+                raise
+            await page.wait_for_load_state()
         else:
             return
 
@@ -338,7 +353,11 @@ async def _fill_forms(page: Page, camera: Camera, answers: dict[str, dict[str, A
 
 
 async def _expect_device_page(page: Page, title: str, expected: dict[str, Expected]) -> None:
-    """The device's name and a row per checked sensor; text values are the fake's."""
+    """The device's name and a row per checked sensor; text values are the fake's.
+
+    Then the page has settled, as a user would see it: every sensor row has its icon (they load
+    after the rows) and the Activity card has stopped loading.
+    """
     await expect(page.get_by_text(title).first).to_be_visible()
     names = {key: entity["name"] for key, entity in _strings()["entity"]["sensor"].items()}
     for key, value in expected.items():
@@ -346,3 +365,8 @@ async def _expect_device_page(page: Page, title: str, expected: dict[str, Expect
         await expect(row).to_be_visible()
         if isinstance(value, str):
             await expect(row).to_contain_text(value)
+    rows = page.locator("hui-sensor-entity-row")
+    with_icon = rows.filter(has=page.locator("state-badge svg path"))
+    await expect(with_icon).to_have_count(await rows.count())
+    activity = page.locator("ha-logbook")
+    await expect(activity.locator("ha-spinner, ha-circular-progress")).to_have_count(0)
