@@ -586,16 +586,7 @@ CASES: tuple[Case, ...] = (
         for raw in ('"Infinity"', "1e999", "NaN", "-5", "1000000000000")
     ),
     Case("killed-after-poll", Outcome.KILLED, scopes=(DATA,)),
-    Case(
-        "killed-after-rotating-refresh",
-        Outcome.KILLED,
-        scopes=(TOKEN,),
-        xfail={
-            ("sporttracks", TOKEN): "issue 10: the refresh-token journal is deleted by the next "
-            "request of the same poll (the new workout's detail), before the entry is written: "
-            "killed right after, SportTracks restarts with the rotated-out token (SETUP_ERROR)"
-        },
-    ),
+    Case("killed-after-rotating-refresh", Outcome.KILLED, scopes=(TOKEN,)),
     Case("killed-2s-after-rotating-refresh", Outcome.KILLED, scopes=(TOKEN,), settle_storage=True),
     Case("removed-mid-request", Outcome.REMOVED),
 )

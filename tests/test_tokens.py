@@ -93,8 +93,8 @@ async def test_rotated_refresh_token_survives_a_hard_stop(
     assert hass.states.get(LATEST_TYPE).state != STATE_UNAVAILABLE  # type: ignore[union-attr]
     assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)
 
-    # Once the entry holds the new token, the next poll clears the journal.
-    await async_poll(hass, frozen_now, POLL)
+    # Once the entry has surely been written, the journal goes.
+    await async_poll(hass, frozen_now, timedelta(minutes=1))
     assert f"{DOMAIN}.{entry.entry_id}.refresh_token" not in hass_storage
 
 

@@ -46,6 +46,7 @@ async def _async_authenticator(
         return OAuth1Signer.for_entry(entry.data)
     implementation = await async_get_entry_implementation(hass, entry, provider)
     journal = RefreshTokenJournal(hass, entry.entry_id)
+    entry.async_on_unload(journal.async_cancel)
     if recovered := await journal.async_recover(entry.data["token"]):
         LOGGER.info(
             "%s: using the refresh token saved just before Home Assistant stopped", entry.title
@@ -62,7 +63,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: HealthTrackersConfigEnt
 async def async_remove_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntry) -> None:
     """Leave nothing of the account behind: its repair issue and stored files go with it."""
     ir.async_delete_issue(hass, DOMAIN, scope_issue_id(entry.entry_id))
-    await RefreshTokenJournal(hass, entry.entry_id).async_settle()
+    await RefreshTokenJournal(hass, entry.entry_id).async_remove()
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntry) -> bool:

@@ -8,7 +8,7 @@ the implementation with that service's authorize and token URLs and token-reques
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 import hashlib
 from http import HTTPStatus
 import json
@@ -28,13 +28,14 @@ from homeassistant.components.application_credentials import (
     ClientCredential,
 )
 from homeassistant.config_entries import ConfigEntry, UnknownEntry
-from homeassistant.core import HomeAssistant
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.config_entry_oauth2_flow import (
     OAuth2Session,
     async_get_implementations,
 )
+from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.storage import Store
 from yarl import URL
 
@@ -57,6 +58,8 @@ MAX_TOKEN_ANSWER_BYTES = 64 * 1024
 MAX_TOKEN_LIFETIME = timedelta(days=366)
 """A longer ``expires_in`` is not believed (see ``_checked``)."""
 JOURNAL_VERSION = 1
+JOURNAL_KEPT = timedelta(seconds=30)
+"""How long a rotated refresh token stays in the journal: well past the entry's own write."""
 
 
 class OAuth2Credential(AuthImplementation):
@@ -251,38 +254,60 @@ class RefreshTokenJournal:
     Home Assistant writes config entries a second after they change; a service that rotates
     refresh tokens has already invalidated the old one, so a crash in that second would lose the
     sign-in. The new token is written here at once (a private store of the entry), and read back
-    at setup when the entry still holds the token it replaced. It is deleted at the next poll,
-    when the entry itself has long been written.
+    at setup when the entry still holds the token it replaced. It is deleted once the entry has
+    surely been written (``JOURNAL_KEPT`` later), or at setup when the entry already has it.
     """
 
     def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
         """The entry's journal; nothing is read or written yet."""
+        self._hass = hass
         self._store: Store[dict[str, str]] = Store(
             hass, JOURNAL_VERSION, f"{DOMAIN}.{entry_id}.refresh_token", private=True
         )
-        self._pending = True  # a journal left by an earlier run is cleaned up at the first poll
+        self._cancel_removal: CALLBACK_TYPE | None = None
 
     async def async_record(self, replaced: str, refresh_token: str) -> None:
         """Keep ``refresh_token``, which replaces ``replaced``, durably now."""
         await self._store.async_save(
             {"refresh_token": refresh_token, "replaces": _digest(replaced)}
         )
-        self._pending = True
-
-    async def async_settle(self) -> None:
-        """The entry holds the newest token by now: the journal is not needed any more."""
-        if self._pending:
-            await self._store.async_remove()
-            self._pending = False
+        self._remove_later()
 
     async def async_recover(self, token: dict[str, Any]) -> dict[str, Any] | None:
         """The entry's token with the newer refresh token, if the entry missed its rotation."""
         journal = await self._store.async_load()
         current = token.get("refresh_token")
         if not journal or not current or journal.get("replaces") != _digest(current):
+            if journal:
+                await self._store.async_remove()  # the entry has it, or an older one is stale
             return None
+        self._remove_later()
         # The access token that came with it is gone too: refresh at the first request.
         return {**token, "refresh_token": journal["refresh_token"], "expires_at": 0}
+
+    async def async_remove(self) -> None:
+        """The entry is gone: so is its journal."""
+        self.async_cancel()
+        await self._store.async_remove()
+
+    @callback
+    def async_cancel(self) -> None:
+        """Stop the pending removal (the entry unloads); a restart reads the journal again."""
+        if self._cancel_removal is not None:
+            self._cancel_removal()
+            self._cancel_removal = None
+
+    def _remove_later(self) -> None:
+        self.async_cancel()
+
+        @callback
+        def remove(_: datetime) -> None:
+            self._cancel_removal = None
+            self._hass.async_create_background_task(
+                self._store.async_remove(), f"{DOMAIN} refresh token journal removal"
+            )
+
+        self._cancel_removal = async_call_later(self._hass, JOURNAL_KEPT, remove)
 
 
 class OAuth2Authenticator:
@@ -315,8 +340,6 @@ class OAuth2Authenticator:
         refresh_token = self._session.token.get("refresh_token")
         if replaced and refresh_token and refresh_token != replaced:
             await self._journal.async_record(replaced, refresh_token)
-        else:
-            await self._journal.async_settle()
         return f"Bearer {self._session.token['access_token']}"
 
 
