@@ -653,7 +653,9 @@ async def _start_demo(
     else:
         time_zone = local_time_zone()
         print(
-            f"Onboarding ({', '.join(f'{k} {v}' for k, v in CORE_CONFIG.items())}, time zone {time_zone})",
+            f"Onboarding: user {USERNAME}, country {CORE_CONFIG['country']}, currency"
+            f" {CORE_CONFIG['currency']}, {CORE_CONFIG['unit_system']} units, time zone"
+            f" {time_zone} (Settings > System > General changes them)",
             flush=True,
         )
         token = await onboard(base_url, time_zone=time_zone)
