@@ -254,7 +254,8 @@ def control_page(fakes: list[FakeService]) -> str:
                 f"<td>{_button(f'/{fake.service}/records', f'Add a {record} taken now', account=account['id'])}</td></tr>"
             )
         state = ""
-        if "echo_state" in known:
+        # Only where the real service may drop it (it does not require state: Boditrax).
+        if isinstance(fake, OAuth2Service) and not fake.requires_state:
             echo = known["echo_state"]
             state = (
                 f"<p>Sends the browser back {'with' if echo else '<b>without</b>'} "
