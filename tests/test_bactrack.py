@@ -30,7 +30,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
 from custom_components.health_trackers import oauth1
-from custom_components.health_trackers.api import REQUEST_TIMEOUT
+from custom_components.health_trackers.clients.api import REQUEST_TIMEOUT
 from custom_components.health_trackers.const import DOMAIN
 from custom_components.health_trackers.diagnostics import async_get_config_entry_diagnostics
 from custom_components.health_trackers.oauth1 import CALLBACK_PATH

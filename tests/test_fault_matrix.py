@@ -46,7 +46,8 @@ import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from yarl import URL
 
-from custom_components.health_trackers import api, oauth2
+from custom_components.health_trackers import oauth2
+from custom_components.health_trackers.clients import api
 from custom_components.health_trackers.const import CONF_PERSONAL_DATA, DOMAIN
 from fakes import (
     BACReading,

@@ -16,7 +16,7 @@ from homeassistant.data_entry_flow import FlowResultType
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.health_trackers.api import REQUEST_TIMEOUT
+from custom_components.health_trackers.clients.api import REQUEST_TIMEOUT
 from custom_components.health_trackers.const import CONF_SERVICE, DOMAIN
 from fakes import FakeSportTracks
 from fakes.sporttracks import DEFAULT_CLIENT, Workout

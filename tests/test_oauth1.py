@@ -17,7 +17,7 @@ from authlib.oauth1.rfc5849.errors import InsecureTransportError
 import pytest
 from yarl import URL
 
-from custom_components.health_trackers.oauth1 import OAuth1Signer, OAuth1Token
+from custom_components.health_trackers.clients.oauth1 import OAuth1Signer, OAuth1Token
 
 CONSUMER = ("dpf43f3p2l4k3l03", "kd94hf93k423kf44")
 PHOTOS = "http://photos.example.net/photos?file=vacation.jpg&size=original"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from custom_components.health_trackers.parsing import (
+from custom_components.health_trackers.clients.parsing import (
     as_datetime,
     as_float,
     as_local_datetime,

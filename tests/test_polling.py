@@ -17,7 +17,7 @@ from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.health_trackers.api import MAX_RETRY_AFTER, retry_after_seconds
+from custom_components.health_trackers.clients.api import MAX_RETRY_AFTER, retry_after_seconds
 from custom_components.health_trackers.const import CONF_SERVICE, DOMAIN
 from fakes import FakeSportTracks, SportTracksAccount
 

@@ -8,10 +8,10 @@ from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.config_entry_oauth2_flow import OAuth2Session
 
-from .api import Authenticator
+from .clients.api import Authenticator
 from .const import CONF_SERVICE, DOMAIN, LOGGER
 from .coordinator import HealthTrackersConfigEntry, HealthTrackersCoordinator, scope_issue_id
-from .oauth1 import OAuth1Signer
+from .oauth1 import signer_for_entry
 from .oauth2 import OAuth2Authenticator, RefreshTokenJournal, async_get_entry_implementation
 from .provider import Provider
 from .providers import PROVIDERS
@@ -43,7 +43,7 @@ async def _async_authenticator(
 ) -> Authenticator:
     """OAuth 1.0a signatures from the stored tokens, or OAuth 2.0 bearer tokens kept fresh."""
     if provider.oauth1 is not None:
-        return OAuth1Signer.for_entry(entry.data)
+        return signer_for_entry(entry.data)
     implementation = await async_get_entry_implementation(hass, entry, provider)
     journal = RefreshTokenJournal(hass, entry.entry_id)
     entry.async_on_unload(journal.async_cancel)

@@ -19,10 +19,10 @@ from homeassistant.config_entries import (
 from homeassistant.core import callback
 from homeassistant.helpers.selector import BooleanSelector
 
-from .api import Authenticator
+from .clients.api import Authenticator
+from .clients.exceptions import AuthenticationError, MissingScopeError, ServiceError
 from .compat import OptionsFlowWithReload, vol
 from .const import CONF_PERSONAL_DATA, CONF_SERVICE, DOMAIN, LOGGER
-from .exceptions import AuthenticationError, MissingScopeError, ServiceError
 from .flow_base import CONF_LINKED_USERNAME
 from .flow_oauth1 import CONF_MANUAL_CODE, OAuth1Steps
 from .flow_oauth2 import CONF_IMPLEMENTATION, OAuth2Steps

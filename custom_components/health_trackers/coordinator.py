@@ -12,9 +12,14 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
+from .clients.exceptions import (
+    AuthenticationError,
+    MissingScopeError,
+    RateLimitedError,
+    ServiceError,
+)
 from .compat import UPDATE_FAILED_RETRY_AFTER, update_failed
 from .const import CONF_SERVICE, DOMAIN, LOGGER
-from .exceptions import AuthenticationError, MissingScopeError, RateLimitedError, ServiceError
 from .oauth2 import EntryRemovedError
 from .provider import Provider, ServiceClient, ServiceData
 

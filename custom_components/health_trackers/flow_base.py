@@ -11,7 +11,7 @@ from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_RECONFIGURE, Conf
 from homeassistant.helpers.config_entry_oauth2_flow import AbstractOAuth2FlowHandler
 from homeassistant.helpers.selector import TextSelector, TextSelectorConfig, TextSelectorType
 
-from .api import Authenticator
+from .clients.api import Authenticator
 from .compat import vol
 from .const import DOMAIN, LOGGER
 from .provider import Provider

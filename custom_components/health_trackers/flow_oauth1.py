@@ -13,9 +13,10 @@ from homeassistant.core import callback
 from homeassistant.helpers.network import NoURLAvailableError
 from homeassistant.helpers.selector import BooleanSelector, TextSelector
 
+from .clients.exceptions import AuthenticationError, ServiceError
+from .clients.oauth1 import OOB, OAuth1Dance, OAuth1Token
 from .compat import vol
 from .const import LOGGER
-from .exceptions import AuthenticationError, ServiceError
 from .flow_base import AccountFlow, name_and_secret
 from .oauth1 import (
     CALLBACK_PATH,
@@ -23,15 +24,13 @@ from .oauth1 import (
     CONF_ACCESS_TOKEN_SECRET,
     CONF_CONSUMER_KEY,
     CONF_CONSUMER_SECRET,
-    OOB,
     REJECTED_STEP,
     SIGNED_IN_STEP,
-    OAuth1Dance,
-    OAuth1Signer,
-    OAuth1Token,
     async_expect_callback,
     async_forget_flow,
     browser_url,
+    oauth1_dance,
+    signer_for_entry,
 )
 
 CONF_MANUAL_CODE = "manual_code"
@@ -63,7 +62,7 @@ class OAuth1Steps(AccountFlow):
         if user_input is not None and not all(consumer):
             errors["base"] = "missing_consumer"
         elif user_input is not None:
-            self._dance = OAuth1Dance(self.hass, self._provider, *consumer)
+            self._dance = oauth1_dance(self.hass, self._provider, *consumer)
             self._manual_code = bool(user_input.get(CONF_MANUAL_CODE))
             try:
                 return await self._async_authorize()
@@ -133,7 +132,7 @@ class OAuth1Steps(AccountFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """The access token is in: identify the account and create or update the entry."""
-        return await self._async_finish(OAuth1Signer.for_entry(self._access), self._access)
+        return await self._async_finish(signer_for_entry(self._access), self._access)
 
     async def async_step_oauth1_failed(
         self, user_input: dict[str, Any] | None = None
@@ -155,7 +154,7 @@ class OAuth1Steps(AccountFlow):
                 LOGGER.warning("Could not finish signing in to %s: %s", self._provider.name, err)
                 errors["base"] = "cannot_connect"
             else:
-                return await self._async_finish(OAuth1Signer.for_entry(data), data)
+                return await self._async_finish(signer_for_entry(data), data)
         return self.async_show_form(
             step_id="oauth1_verifier",
             data_schema=vol.Schema({vol.Required(CONF_VERIFIER): TextSelector()}),

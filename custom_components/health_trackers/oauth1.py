@@ -1,9 +1,8 @@
-"""OAuth 1.0a (RFC 5849): request signing, the token dance, and the callback view that ends it.
+"""OAuth 1.0a (RFC 5849) in Home Assistant: the entry's signer, the dance's session, the callback view.
 
-Home Assistant has helpers for OAuth 2.0 only. Signatures come from authlib's client pieces
-(HMAC-SHA1, parameters in the Authorization header); requests go over Home Assistant's shared
-session. The provider redirects the user's browser to ``CALLBACK_PATH`` with the request token it
-issued; the view resumes exactly the flow that asked for that token, once.
+Home Assistant has helpers for OAuth 2.0 only; signing and the token requests are in
+``clients/oauth1.py``; requests go over Home Assistant's shared session. The provider redirects
+the user's browser to ``CALLBACK_PATH`` with the request token it issued; the view resumes exactly the flow that asked for that token, once.
 """
 
 from __future__ import annotations
@@ -11,29 +10,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-import json
 import time
 from typing import Any
-from urllib.parse import parse_qsl, unquote
-from urllib.request import parse_http_list, parse_keqv_list
 
 from aiohttp import web
-from authlib.oauth1 import ClientAuth
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.config_entry_oauth2_flow import HEADER_FRONTEND_BASE
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 from homeassistant.helpers.network import get_url
 from homeassistant.util.hass_dict import HassKey
-from yarl import URL
 
+from .clients.oauth1 import OAuth1Dance, OAuth1Signer, OAuth1Token
 from .compat import current_request
 from .const import DOMAIN, LOGGER
-from .exceptions import InvalidResponseError
-from .provider import OAuth1Settings, Provider
+from .provider import Provider
 
 CALLBACK_PATH = f"/api/{DOMAIN}/oauth1/callback"
-OOB = "oob"
-"""``oauth_callback`` value asking the provider to show the verifier to the user instead."""
 REQUEST_TOKEN_LIFETIME = 600
 """How long the callback waits for the browser; a request token is not used later than this."""
 
@@ -87,116 +80,27 @@ def browser_url(hass: HomeAssistant, path: str) -> str:
     return (base or get_url(hass, allow_cloud=False)) + path
 
 
-@dataclass(frozen=True)
-class OAuth1Token:
-    """A token and its secret: a request token during the dance, an access token after it."""
-
-    token: str
-    secret: str
-    callback_confirmed: bool = False
-
-
-class OAuth1Signer:
-    """Signs each request with the consumer's (and the token's) secret; an ``Authenticator``."""
-
-    def __init__(
-        self,
-        consumer_key: str,
-        consumer_secret: str,
-        token: OAuth1Token | None = None,
-        *,
-        callback_url: str | None = None,
-        verifier: str | None = None,
-    ) -> None:
-        """Keep the credentials; ``callback_url`` and ``verifier`` belong to the token requests."""
-        self._client = ClientAuth(
-            consumer_key,
-            consumer_secret,
-            token=token.token if token else None,
-            token_secret=token.secret if token else None,
-            redirect_uri=callback_url,
-            verifier=verifier,
-            signature_method="HMAC-SHA1",
-            signature_type="HEADER",
-        )
-
-    @classmethod
-    def for_entry(cls, data: Mapping[str, Any]) -> OAuth1Signer:
-        """The signer for a config entry's stored consumer and access token."""
-        return cls(
-            data[CONF_CONSUMER_KEY],
-            data[CONF_CONSUMER_SECRET],
-            OAuth1Token(data[CONF_ACCESS_TOKEN], data[CONF_ACCESS_TOKEN_SECRET]),
-        )
-
-    async def async_authorization(self, method: str, url: URL) -> str:
-        """``OAuth …`` header over the method and the full URL, with a fresh nonce and timestamp."""
-        return self.authorization(method, url)
-
-    def authorization(self, method: str, url: URL) -> str:
-        """The header itself; signing is local work, no I/O."""
-        _, headers, _ = self._client.prepare(method, str(url), {}, b"")
-        return str(headers["Authorization"])
+def signer_for_entry(data: Mapping[str, Any]) -> OAuth1Signer:
+    """The signer for a config entry's stored consumer and access token."""
+    return OAuth1Signer(
+        data[CONF_CONSUMER_KEY],
+        data[CONF_CONSUMER_SECRET],
+        OAuth1Token(data[CONF_ACCESS_TOKEN], data[CONF_ACCESS_TOKEN_SECRET]),
+    )
 
 
-class OAuth1Dance:
-    """The three legs for one consumer of one service."""
-
-    def __init__(
-        self, hass: HomeAssistant, provider: Provider, consumer_key: str, consumer_secret: str
-    ) -> None:
-        """Nothing is sent yet."""
-        assert provider.oauth1 is not None
-        self._hass = hass
-        self._provider = provider
-        self._settings: OAuth1Settings = provider.oauth1
-        self.consumer = (consumer_key, consumer_secret)
-
-    async def async_request_token(self, callback_url: str) -> OAuth1Token:
-        """Temporary credentials, to be authorized by the user; AuthenticationError: bad consumer."""
-        signer = OAuth1Signer(*self.consumer, callback_url=callback_url)
-        answer = await self._async_token_request(self._settings.request_token_path, signer)
-        return OAuth1Token(
-            answer["oauth_token"],
-            answer["oauth_token_secret"],
-            callback_confirmed=str(answer.get("oauth_callback_confirmed", "")).lower() == "true",
-        )
-
-    def authorize_url(self, request_token: OAuth1Token) -> str:
-        """The provider's page where the user signs in and allows access.
-
-        Signed with the request-token secret, parameters in the query, as BACtrack asks.
-        """
-        url = URL(self._provider.origin + self._settings.authorize_path)
-        # Signed as a header, then moved to the query: the signature covers the same parameters
-        # either way (RFC 5849 3.4.1.3), and authlib's own query signing repeats every parameter.
-        header = OAuth1Signer(*self.consumer, request_token).authorization("GET", url)
-        oauth = parse_keqv_list(parse_http_list(header.removeprefix("OAuth ")))
-        return str(url.update_query({key: unquote(value) for key, value in oauth.items()}))
-
-    async def async_access_token(self, request_token: OAuth1Token, verifier: str) -> OAuth1Token:
-        """Trade the authorized request token and its verifier for the lasting access token."""
-        signer = OAuth1Signer(*self.consumer, request_token, verifier=verifier)
-        answer = await self._async_token_request(self._settings.access_token_path, signer)
-        return OAuth1Token(answer["oauth_token"], answer["oauth_token_secret"])
-
-    async def _async_token_request(self, path: str, signer: OAuth1Signer) -> dict[str, str]:
-        """POST a token request; the answer is form-encoded (RFC 5849) or, tolerated, JSON."""
-        body = await self._provider.api(self._hass, signer).async_request_body("POST", path)
-        text = body.decode(errors="replace").strip()
-        try:
-            decoded = json.loads(text)
-        except ValueError:
-            answer = dict(parse_qsl(text))
-        else:
-            answer = (
-                {key: str(value) for key, value in decoded.items()}
-                if isinstance(decoded, dict)
-                else {}
-            )
-        if not answer.get("oauth_token") or not answer.get("oauth_token_secret"):
-            raise InvalidResponseError(f"POST {path} answered no oauth_token and secret")
-        return answer
+def oauth1_dance(
+    hass: HomeAssistant, provider: Provider, consumer_key: str, consumer_secret: str
+) -> OAuth1Dance:
+    """The token requests of ``provider`` for one consumer, over Home Assistant's shared session."""
+    assert provider.oauth1 is not None
+    return OAuth1Dance(
+        async_get_clientsession(hass),
+        provider.origin,
+        provider.oauth1,
+        (consumer_key, consumer_secret),
+        query=provider.query,
+    )
 
 
 @dataclass

@@ -39,16 +39,16 @@ from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.storage import Store
 from yarl import URL
 
-from .api import ACCEPT_ENCODING, REQUEST_TIMEOUT, read_limited, retry_after_seconds
-from .compat import REFUSED, ImplementationUnavailableError, token_request_error
-from .const import DOMAIN, LOGGER
-from .exceptions import (
+from .clients.api import ACCEPT_ENCODING, REQUEST_TIMEOUT, read_limited, retry_after_seconds
+from .clients.exceptions import (
     AuthenticationError,
     InvalidResponseError,
     RateLimitedError,
     ServiceTimeoutError,
     ServiceUnavailableError,
 )
+from .compat import REFUSED, ImplementationUnavailableError, token_request_error
+from .const import DOMAIN, LOGGER
 from .oauth1 import browser_url
 from .oauth2_redirect import CALLBACK_PATH, async_begin_sign_in
 from .provider import OAuth2Settings, Provider

@@ -15,7 +15,8 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import StateType
 from yarl import URL
 
-from .api import Authenticator, ServiceApi
+from .clients.api import Authenticator, ServiceApi
+from .clients.oauth1 import OAuth1Settings
 from .const import LOGGER
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -98,15 +99,6 @@ class OAuth2Settings:
     Home Assistant's own callback then cannot tell which flow to resume, so the sign-in goes
     through our views instead (oauth2_redirect), which also know the browser by a cookie.
     """
-
-
-@dataclass(frozen=True, kw_only=True)
-class OAuth1Settings:
-    """How a service speaks OAuth 1.0a (RFC 5849): its three endpoints."""
-
-    request_token_path: str
-    authorize_path: str
-    access_token_path: str
 
 
 @dataclass(frozen=True, kw_only=True)

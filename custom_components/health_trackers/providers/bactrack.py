@@ -20,13 +20,13 @@ from homeassistant.components.sensor import (
 from homeassistant.const import PERCENTAGE
 from homeassistant.util import dt as dt_util
 
-from ..api import ServiceApi
+from ..clients.api import ServiceApi
+from ..clients.exceptions import InvalidResponseError
+from ..clients.oauth1 import OAuth1Settings
+from ..clients.parsing import as_datetime, as_float, as_text
 from ..const import LOGGER
-from ..exceptions import InvalidResponseError
-from ..parsing import as_datetime, as_float, as_text
 from ..provider import (
     Account,
-    OAuth1Settings,
     Provider,
     SensorValue,
     ServiceClient,

@@ -21,9 +21,9 @@ from homeassistant.components.sensor import (
 )
 from homeassistant.const import PERCENTAGE, UnitOfMass
 
-from ..api import ServiceApi
-from ..exceptions import InvalidResponseError
-from ..parsing import as_local_datetime, as_local_float, as_text
+from ..clients.api import ServiceApi
+from ..clients.exceptions import InvalidResponseError
+from ..clients.parsing import as_local_datetime, as_local_float, as_text
 from ..provider import (
     KJ_PER_KCAL,
     Account,

@@ -25,10 +25,10 @@ from homeassistant.const import (
 )
 from homeassistant.util import dt as dt_util
 
-from ..api import ServiceApi
+from ..clients.api import ServiceApi
+from ..clients.exceptions import InvalidResponseError
+from ..clients.parsing import as_datetime, as_float, as_text
 from ..const import LOGGER
-from ..exceptions import InvalidResponseError
-from ..parsing import as_datetime, as_float, as_text
 from ..provider import (
     KJ_PER_KCAL,
     KMH_PER_METER_PER_SECOND,
