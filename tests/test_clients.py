@@ -2,17 +2,91 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+import socket
 import subprocess
 import sys
 
-import custom_components.health_trackers as integration
+from aiohttp import ClientSession, TCPConnector
+import pytest
+from yarl import URL
 
+import custom_components.health_trackers as integration
+from custom_components.health_trackers.clients.bactrack import BACtrackClient, Reading
+from custom_components.health_trackers.clients.base import Cursor
+from custom_components.health_trackers.clients.boditrax import BoditraxClient, Scan
+from custom_components.health_trackers.clients.exceptions import InvalidResponseError
+from custom_components.health_trackers.clients.oauth1 import (
+    OAuth1Dance,
+    OAuth1Settings,
+    OAuth1Signer,
+)
+from custom_components.health_trackers.clients.sporttracks import (
+    SportTracksClient,
+    WorkoutSummary,
+)
+from fakes import FakeBACtrack, FakeBoditrax, FakeSportTracks, OAuth2Client
+from fakes.bactrack import DEFAULT_CONSUMER
+from fakes.boditrax import DEFAULT_CLIENT as BODITRAX_CLIENT
+from fakes.oauth2 import OAuth2Service
+from fakes.sporttracks import DEFAULT_CLIENT as SPORTTRACKS_CLIENT
+
+REDIRECT = "https://example.com/callback"
 CLIENT_MODULES = sorted(
     path.stem
     for path in (Path(integration.__file__).parent / "clients").glob("*.py")
     if path.stem != "__init__"
 )
+
+
+class Bearer:
+    """A fixed OAuth 2.0 access token."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    async def async_authorization(self, method: str, url: URL) -> str:
+        return f"Bearer {self.token}"
+
+
+@pytest.fixture
+async def http(socket_enabled: None) -> AsyncGenerator[ClientSession]:
+    """A plain session, IPv4 as the fakes listen."""
+    async with ClientSession(connector=TCPConnector(family=socket.AF_INET)) as session:
+        yield session
+
+
+async def _bearer(http: ClientSession, fake: OAuth2Service, client: OAuth2Client) -> Bearer:
+    """An access token through the fake's consent page and code exchange."""
+    decision = await http.post(
+        fake.origin + fake.authorize_path,
+        data={
+            "client_id": client.client_id,
+            "response_type": "code",
+            "redirect_uri": REDIRECT,
+            "state": "s",
+            "decision": "allow",
+        },
+        allow_redirects=False,
+    )
+    code = URL(decision.headers["Location"]).query["code"]
+    answer = await http.post(
+        fake.origin + fake.token_path,
+        data={
+            "client_id": client.client_id,
+            "client_secret": client.client_secret,
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+        },
+    )
+    return Bearer((await answer.json())["access_token"])
+
+
+def _list_queries(fake: OAuth2Service | FakeBACtrack, path: str) -> list[dict[str, str]]:
+    return [request.query for request in fake.requests if request.path == path]
 
 
 def test_clients_import_without_home_assistant() -> None:
@@ -34,4 +108,328 @@ def test_clients_import_without_home_assistant() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
-    assert {"api", "exceptions", "oauth1", "parsing"} <= set(CLIENT_MODULES)
+    assert {"api", "base", "bactrack", "boditrax", "exceptions", "oauth1", "parsing"} <= set(
+        CLIENT_MODULES
+    )
+    assert "sporttracks" in CLIENT_MODULES
+
+
+# -- SportTracks ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def sporttracks_client(
+    http: ClientSession, sporttracks: FakeSportTracks
+) -> SportTracksClient:
+    return SportTracksClient(
+        http, sporttracks.origin, await _bearer(http, sporttracks, SPORTTRACKS_CLIENT)
+    )
+
+
+async def test_sporttracks_account(sporttracks_client: SportTracksClient) -> None:
+    account = await sporttracks_client.async_get_account()
+    assert (account.id, account.name) == ("16964", None)
+
+
+async def test_sporttracks_records_since_a_cursor(
+    sporttracks: FakeSportTracks, sporttracks_client: SportTracksClient
+) -> None:
+    """The workouts after the cursor, oldest first, with their detail; pages as asked."""
+    workouts = sporttracks.accounts["16964"].workouts  # newest first
+    at = workouts[4]
+    cursor = Cursor(at.start, str(at.id))
+    sporttracks.requests.clear()
+    found = await sporttracks_client.async_records_since(cursor, page_size=2)
+    assert [record.id for record in found.records] == [str(w.id) for w in reversed(workouts[:4])]
+    assert found.reached is not None
+    assert found.reached.id == str(at.id)
+    assert found.complete
+    assert found.total == len(workouts)
+    newest = found.records[-1]
+    assert newest.start == workouts[0].start
+    assert newest.energy == workouts[0].calories_kj
+    assert newest.distance == workouts[0].distance
+    lists = _list_queries(sporttracks, "/api/v2/fitnessActivities")
+    assert lists == [
+        {"pageSize": "2"},
+        {"pageSize": "2", "page": "1"},
+        {"pageSize": "2", "page": "2"},
+    ]
+    details = [r.path for r in sporttracks.requests if r.path != "/api/v2/fitnessActivities"]
+    assert details == [f"/api/v2/fitnessActivities/{w.id}" for w in reversed(workouts[:4])]
+
+
+async def test_sporttracks_probe_and_bound(
+    sporttracks: FakeSportTracks, sporttracks_client: SportTracksClient
+) -> None:
+    """A one-item first page answers 'nothing new' alone; max_pages bounds the read."""
+    newest = sporttracks.accounts["16964"].workouts[0]
+    sporttracks.requests.clear()
+    found = await sporttracks_client.async_records_since(
+        Cursor(newest.start, str(newest.id)), first_page=1
+    )
+    assert found.records == ()
+    assert found.complete
+    assert len(sporttracks.requests) == 1
+    partial = await sporttracks_client.async_records_since(None, page_size=3, max_pages=2)
+    assert len(partial.records) == 6
+    assert not partial.complete
+
+
+async def test_sporttracks_history_before_a_cursor(
+    sporttracks: FakeSportTracks, sporttracks_client: SportTracksClient
+) -> None:
+    """A page of older workouts, newest first, as listed, filtered by the service."""
+    workouts = sporttracks.accounts["16964"].workouts
+    cursor = Cursor(workouts[10].start, str(workouts[10].id))
+    sporttracks.requests.clear()
+    page = await sporttracks_client.async_history_before(cursor, limit=5)
+    assert [item.id for item in page] == [str(w.id) for w in workouts[11:16]]
+    assert all(type(item) is WorkoutSummary for item in page)
+    (query,) = _list_queries(sporttracks, "/api/v2/fitnessActivities")
+    assert query["noLaterThan"] == workouts[10].start.isoformat()
+    newest = await sporttracks_client.async_history_before(None, limit=2)
+    assert [item.id for item in newest] == [str(w.id) for w in workouts[:2]]
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        (
+            {
+                "start_time": "2014-04-04T07:09:53-02:-30",
+                "total_distance": "5758.16",
+                "duration": "2102.00",
+                "type": "Running",
+                "name": " ",
+                "uri": "https://api.sporttracks.mobi/api/v2/fitnessActivities/5556610",
+            },
+            ("5556610", datetime(2014, 4, 4, 9, 39, 53, tzinfo=UTC), 5758.16, 2102.0, None),
+        ),
+        (
+            {"start_time": "2014-04-04T07:09:53Z", "type": "Gym"},
+            (
+                "2014-04-04T07:09:53+00:00",
+                datetime(2014, 4, 4, 7, 9, 53, tzinfo=UTC),
+                None,
+                None,
+                None,
+            ),
+        ),
+    ],
+)
+def test_sporttracks_list_items(item: dict[str, str], expected: tuple[object, ...]) -> None:
+    """Numbers as strings, SportTracks' own offsets, blank names; no link: known by its start."""
+    summary = WorkoutSummary.parse(item)
+    assert summary is not None
+    assert (summary.id, summary.start, summary.distance, summary.duration, summary.name) == expected
+
+
+@pytest.mark.parametrize("item", ["junk", {"type": "Running"}, {"start_time": "yesterday"}])
+def test_sporttracks_unreadable_items(item: object) -> None:
+    assert WorkoutSummary.parse(item) is None
+
+
+# -- Boditrax -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def boditrax_client(http: ClientSession, boditrax: FakeBoditrax) -> BoditraxClient:
+    return BoditraxClient(http, boditrax.origin, await _bearer(http, boditrax, BODITRAX_CLIENT))
+
+
+async def test_boditrax_account(boditrax_client: BoditraxClient) -> None:
+    assert (await boditrax_client.async_get_account()).id == "m_123"
+
+
+async def test_boditrax_records_since_a_cursor(
+    boditrax: FakeBoditrax, boditrax_client: BoditraxClient
+) -> None:
+    """A probe, then the listing in pages of the asked size; what is read twice counts once."""
+    readings = boditrax.members["m_123"].readings
+    cursor = Cursor(readings[3].date, readings[3].id)
+    boditrax.requests.clear()
+    found = await boditrax_client.async_records_since(cursor, first_page=1, page_size=2)
+    assert [scan.id for scan in found.records] == [r.id for r in reversed(readings[:3])]
+    assert found.records[-1].metrics == readings[0].measurements
+    assert found.reached is not None
+    assert found.reached.id == readings[3].id
+    assert _list_queries(boditrax, "/rest/v2.10/readings") == [
+        {"limit": "1"},
+        {"limit": "2"},
+        {"limit": "2", "page": "1"},
+    ]
+
+
+async def test_boditrax_history(boditrax: FakeBoditrax, boditrax_client: BoditraxClient) -> None:
+    """The newest scans in one request; older ones past a cursor."""
+    readings = boditrax.members["m_123"].readings
+    boditrax.requests.clear()
+    newest = await boditrax_client.async_history_before(None, limit=20)
+    assert [scan.id for scan in newest] == [r.id for r in readings[:20]]
+    assert _list_queries(boditrax, "/rest/v2.10/readings") == [{"limit": "20"}]
+    older = await boditrax_client.async_history_before(Cursor.of(newest[-1]), limit=5)
+    assert [scan.id for scan in older] == [r.id for r in readings[20:25]]
+
+
+def test_boditrax_export_values() -> None:
+    """Decimal commas and day-first dates without a zone, as exports write them."""
+    scan = Scan.parse(
+        {
+            "date": "15/01/2024 08:15:30",
+            "measurements": {"BodyWeight": "79,5", "FatMass": "n/a", "Shiny": 3},
+        }
+    )
+    assert scan == Scan(
+        id="2024-01-15T08:15:30+00:00",
+        date=datetime(2024, 1, 15, 8, 15, 30, tzinfo=UTC),
+        metrics={"BodyWeight": 79.5, "Shiny": 3.0},
+    )
+    assert Scan.parse({"id": "r_1", "date": "someday"}) is None
+
+
+# -- BACtrack -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def bactrack_fake(socket_enabled: None) -> AsyncGenerator[FakeBACtrack]:
+    fake = FakeBACtrack(now=datetime(2026, 11, 20, 12, 0, tzinfo=UTC))
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+@pytest.fixture
+async def bactrack_client(http: ClientSession, bactrack_fake: FakeBACtrack) -> BACtrackClient:
+    """An access token through the OAuth 1.0a dance of the client layer."""
+    dance = OAuth1Dance(
+        http,
+        bactrack_fake.origin,
+        OAuth1Settings(
+            request_token_path=bactrack_fake.request_token_path,
+            authorize_path=bactrack_fake.authorize_path,
+            access_token_path=bactrack_fake.access_token_path,
+        ),
+        (DEFAULT_CONSUMER.key, DEFAULT_CONSUMER.secret),
+        query=BACtrackClient.query,
+    )
+    request_token = await dance.async_request_token("https://ha.example/callback")
+    page = await http.get(dance.authorize_url(request_token))
+    assert page.status == 200, await page.text()
+    allowed = await http.post(
+        bactrack_fake.origin + bactrack_fake.authorize_path,
+        data={"oauth_token": request_token.token, "decision": "allow"},
+        allow_redirects=False,
+    )
+    verifier = URL(allowed.headers["Location"]).query["oauth_verifier"]
+    access = await dance.async_access_token(request_token, verifier)
+    return BACtrackClient(http, bactrack_fake.origin, OAuth1Signer(*dance.consumer, access))
+
+
+async def test_bactrack_account(bactrack_client: BACtrackClient) -> None:
+    account = await bactrack_client.async_get_account()
+    assert (account.id, account.name) == ("10261", "sam")
+
+
+async def test_bactrack_records_since_a_cursor(
+    bactrack_fake: FakeBACtrack, bactrack_client: BACtrackClient
+) -> None:
+    """Readings after the cursor, oldest first, following the service's links page by page."""
+    readings = bactrack_fake.accounts[10261].readings
+    cursor = Cursor(readings[7].timestamp, str(readings[7].id))
+    bactrack_fake.requests.clear()
+    found = await bactrack_client.async_records_since(cursor, page_size=3)
+    assert [reading.id for reading in found.records] == [str(r.id) for r in reversed(readings[:7])]
+    assert found.records[-1].bac == readings[0].bac
+    assert found.total == len(readings)
+    queries = _list_queries(bactrack_fake, "/v1/readings/")
+    assert [(query["limit"], query["offset"]) for query in queries] == [
+        ("3", "0"),
+        ("3", "3"),
+        ("3", "6"),
+    ]
+
+
+async def test_bactrack_records_not_before(
+    bactrack_fake: FakeBACtrack, bactrack_client: BACtrackClient
+) -> None:
+    """Without a cursor, reading stops at the first page that reaches past ``not_before``."""
+    readings = bactrack_fake.accounts[10261].readings
+    not_before = readings[3].timestamp
+    found = await bactrack_client.async_records_since(None, page_size=5, not_before=not_before)
+    assert len(found.records) == 5
+    assert found.complete
+
+
+async def test_bactrack_history_before(
+    bactrack_fake: FakeBACtrack, bactrack_client: BACtrackClient
+) -> None:
+    """BACtrack cannot filter by time: the newer readings are read again, the older returned."""
+    readings = bactrack_fake.accounts[10261].readings
+    cursor = Cursor(readings[5].timestamp, str(readings[5].id))
+    page = await bactrack_client.async_history_before(cursor, limit=4)
+    assert [reading.id for reading in page] == [str(r.id) for r in readings[6:10]]
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        ({"id": 1, "timestamp": "2026-11-20T12:03:00", "bac_level": "lots"}, None),
+        ({"id": 2, "timestamp": "yesterday", "bac_level": 0.1}, None),
+        ({"id": 3, "timestamp": "2026-11-20T12:02:00", "bac_level": 7.5}, None),
+        ("not an object", None),
+        (
+            {"id": "4", "timestamp": "2026-11-20T07:01:30-05:00", "bac_level": "0.064"},
+            Reading(
+                id="4",
+                timestamp=datetime(2026, 11, 20, 12, 1, 30, tzinfo=UTC),
+                bac=0.064,
+                location=None,
+                notes=None,
+            ),
+        ),
+        (
+            {
+                "resource_uri": "/v1/readings/5/",
+                "timestamp": "2026-11-20T02:31:07",
+                "bac_level": 0.052,
+                "latitude": "42.3587",
+                "longitude": -71.0965,
+                "notes": " after dinner ",
+            },
+            Reading(
+                id="/v1/readings/5/",
+                timestamp=datetime(2026, 11, 20, 2, 31, 7, tzinfo=UTC),
+                bac=0.052,
+                location=(42.3587, -71.0965),
+                notes="after dinner",
+            ),
+        ),
+    ],
+)
+def test_bactrack_readings(item: object, expected: Reading | None) -> None:
+    """Strings for numbers, offsets honoured, no zone is UTC; unreadable readings are skipped."""
+    assert Reading.parse(item) == expected
+    if expected is not None:
+        assert expected.measured_at == expected.timestamp
+
+
+async def test_bactrack_wrong_shape(
+    bactrack_fake: FakeBACtrack, bactrack_client: BACtrackClient
+) -> None:
+    """A page without an objects list is an invalid response."""
+    bactrack_fake.fail(200, '{"objects": 3}', path="/v1/readings/", times=1)
+    with pytest.raises(InvalidResponseError):
+        await bactrack_client.async_records_since(None)
+
+
+def test_cursor_order() -> None:
+    """Cursors order by instant, then id."""
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    assert (
+        Cursor(at, "2")
+        < Cursor(at + timedelta(seconds=1), "1")
+        < Cursor(at + timedelta(seconds=1), "2")
+    )

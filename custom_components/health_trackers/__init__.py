@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError
@@ -30,8 +32,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntr
             translation_key="unknown_service",
             translation_placeholders={"service": str(entry.data.get(CONF_SERVICE))},
         )
-    client = provider.client(hass, await _async_authenticator(hass, entry, provider))
-    coordinator = HealthTrackersCoordinator(hass, entry, provider, client)
+    tracker = provider.tracker(hass, await _async_authenticator(hass, entry, provider))
+    coordinator = HealthTrackersCoordinator(hass, entry, provider, tracker)
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
@@ -39,7 +41,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntr
 
 
 async def _async_authenticator(
-    hass: HomeAssistant, entry: HealthTrackersConfigEntry, provider: Provider
+    hass: HomeAssistant, entry: HealthTrackersConfigEntry, provider: Provider[Any, Any]
 ) -> Authenticator:
     """OAuth 1.0a signatures from the stored tokens, or OAuth 2.0 bearer tokens kept fresh."""
     if provider.oauth1 is not None:

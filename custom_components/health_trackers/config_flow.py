@@ -107,7 +107,7 @@ class HealthTrackersConfigFlow(OAuth1Steps, OAuth2Steps, domain=DOMAIN):
             # Our own words for both, the same on every release.
             return self.async_update_reload_and_abort(entry, data_updates=data, reason=reason)
         self._abort_if_unique_id_configured()
-        return self.async_create_entry(title=account.title, data=data)
+        return self.async_create_entry(title=self._provider.entry_title(account), data=data)
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
         """The service refused our tokens: sign in to the same account again."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.core import HomeAssistant
@@ -21,7 +22,7 @@ from .clients.exceptions import (
 from .compat import UPDATE_FAILED_RETRY_AFTER, update_failed
 from .const import CONF_SERVICE, DOMAIN, LOGGER
 from .oauth2 import EntryRemovedError
-from .provider import Provider, ServiceClient, ServiceData
+from .provider import AccountTracker, Provider, SnapshotT
 
 FIRST_POLL_EARLIEST = 0.1
 """The first poll after setup comes at least this fraction of an interval after it."""
@@ -57,8 +58,8 @@ def first_poll_delay(hass: HomeAssistant, entry: ConfigEntry, interval: timedelt
     return interval * (FIRST_POLL_EARLIEST + (1 - FIRST_POLL_EARLIEST) * share)
 
 
-class HealthTrackersCoordinator(DataUpdateCoordinator[ServiceData]):
-    """Fetches one account's values; auth failures start reauth, the rest mark entities unavailable."""
+class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
+    """Polls one account's tracker; auth failures start reauth, the rest mark entities unavailable."""
 
     config_entry: HealthTrackersConfigEntry
 
@@ -66,8 +67,8 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[ServiceData]):
         self,
         hass: HomeAssistant,
         entry: HealthTrackersConfigEntry,
-        provider: Provider,
-        client: ServiceClient,
+        provider: Provider[Any, SnapshotT],
+        tracker: AccountTracker[Any, SnapshotT],
     ) -> None:
         """Poll at the service's documented pace, each account at its own point in it."""
         self.account_id = entry.unique_id or entry.entry_id
@@ -80,13 +81,13 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[ServiceData]):
             update_interval=provider.update_interval,
         )
         self.provider = provider
-        self.client = client
+        self.tracker = tracker
         self.last_rate_limit: RateLimit | None = None
         self._pause: float | None = None
         """Seconds the service asked us to wait at this update (429 with ``Retry-After``)."""
 
-    async def _async_update_data(self) -> ServiceData:
-        """Ask the client, then set when the next poll comes."""
+    async def _async_update_data(self) -> SnapshotT:
+        """Poll the tracker, then set when the next poll comes."""
         self._pause = None
         try:
             return await self._async_fetch()
@@ -101,10 +102,10 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[ServiceData]):
             return timedelta(seconds=self._pause)
         return self.provider.update_interval
 
-    async def _async_fetch(self) -> ServiceData:
-        """Ask the client; translate its errors into Home Assistant's."""
+    async def _async_fetch(self) -> SnapshotT:
+        """Poll the tracker; translate its errors into Home Assistant's."""
         try:
-            data = await self.client.async_get_data()
+            data = await self.tracker.async_poll()
         except EntryRemovedError:
             if self.data is None:
                 raise
@@ -160,4 +161,4 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[ServiceData]):
 
 
 # A plain alias, not a ``type`` statement: the HACS/hassfest checks parse the code with Python 3.11.
-HealthTrackersConfigEntry = ConfigEntry[HealthTrackersCoordinator]
+HealthTrackersConfigEntry = ConfigEntry[HealthTrackersCoordinator[Any]]

@@ -39,7 +39,12 @@ async def async_get_config_entry_diagnostics(
         "last_update_success": coordinator.last_update_success,
         "last_exception": repr(coordinator.last_exception) if coordinator.last_exception else None,
         "values_present": {
-            key: value is not None for key, value in sorted(coordinator.data.values.items())
+            description.key: description.value_fn(coordinator.data) is not None
+            for description in sorted(provider.sensors, key=lambda description: description.key)
         },
-        "values_from_earlier_measurements": sorted(coordinator.data.measured_at),
+        "values_from_earlier_measurements": sorted(
+            description.key
+            for description in provider.sensors
+            if description.measured_at_fn(coordinator.data) is not None
+        ),
     }

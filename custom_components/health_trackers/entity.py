@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
@@ -9,17 +11,17 @@ from .const import DOMAIN
 from .coordinator import HealthTrackersCoordinator
 
 
-def entity_unique_id(coordinator: HealthTrackersCoordinator, key: str) -> str:
+def entity_unique_id(coordinator: HealthTrackersCoordinator[Any], key: str) -> str:
     """``<service>_<account>_<key>``: stable across reloads and new sign-ins of the same account."""
     return f"{coordinator.account_id}_{key}"
 
 
-class HealthTrackersEntity(CoordinatorEntity[HealthTrackersCoordinator]):
+class HealthTrackersEntity(CoordinatorEntity[HealthTrackersCoordinator[Any]]):
     """Names itself by translation key and belongs to its account's device."""
 
     _attr_has_entity_name = True
 
-    def __init__(self, coordinator: HealthTrackersCoordinator, key: str) -> None:
+    def __init__(self, coordinator: HealthTrackersCoordinator[Any], key: str) -> None:
         """Unique id ``<service>_<account>_<key>``; device per account."""
         super().__init__(coordinator)
         provider = coordinator.provider

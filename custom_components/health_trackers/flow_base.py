@@ -37,7 +37,7 @@ class AccountFlow(AbstractOAuth2FlowHandler):
 
     DOMAIN = DOMAIN
 
-    _provider: Provider
+    _provider: Provider[Any, Any]
     """The service the account is with, chosen in the menu or taken from the entry."""
     _linked = False
     """Whether the account signs in as a partner app's linked account (password grant)."""

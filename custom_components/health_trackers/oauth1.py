@@ -90,7 +90,7 @@ def signer_for_entry(data: Mapping[str, Any]) -> OAuth1Signer:
 
 
 def oauth1_dance(
-    hass: HomeAssistant, provider: Provider, consumer_key: str, consumer_secret: str
+    hass: HomeAssistant, provider: Provider[Any, Any], consumer_key: str, consumer_secret: str
 ) -> OAuth1Dance:
     """The token requests of ``provider`` for one consumer, over Home Assistant's shared session."""
     assert provider.oauth1 is not None
@@ -99,7 +99,7 @@ def oauth1_dance(
         provider.origin,
         provider.oauth1,
         (consumer_key, consumer_secret),
-        query=provider.query,
+        query=provider.client_type.query,
     )
 
 

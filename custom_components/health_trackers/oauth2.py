@@ -70,7 +70,7 @@ class OAuth2Credential(AuthImplementation):
         super().__init__(hass, auth_domain, credential, AuthorizationServer("", ""))
         self.credential = credential
 
-    def for_provider(self, provider: Provider) -> ServiceOAuth2Implementation:
+    def for_provider(self, provider: Provider[Any, Any]) -> ServiceOAuth2Implementation:
         """Bind the credential to ``provider``."""
         return ServiceOAuth2Implementation(self.hass, self.domain, self.credential, provider)
 
@@ -83,7 +83,7 @@ class ServiceOAuth2Implementation(AuthImplementation):
         hass: HomeAssistant,
         auth_domain: str,
         credential: ClientCredential,
-        provider: Provider,
+        provider: Provider[Any, Any],
     ) -> None:
         """Resolve the service's URLs now, from its (possibly overridden) origin."""
         assert provider.oauth2 is not None
@@ -356,7 +356,7 @@ class BearerToken:
 
 
 async def async_get_entry_implementation(
-    hass: HomeAssistant, entry: ConfigEntry, provider: Provider
+    hass: HomeAssistant, entry: ConfigEntry, provider: Provider[Any, Any]
 ) -> ServiceOAuth2Implementation:
     """The entry's stored credential bound to its service.
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 import os
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from homeassistant.components.sensor import SensorEntityDescription
 from homeassistant.core import HomeAssistant
@@ -15,7 +15,8 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import StateType
 from yarl import URL
 
-from .clients.api import Authenticator, ServiceApi
+from .clients.api import Authenticator
+from .clients.base import Account, ServiceClient
 from .clients.oauth1 import OAuth1Settings
 from .const import LOGGER
 
@@ -30,45 +31,37 @@ KMH_PER_METER_PER_SECOND = 3.6
 
 SensorValue = StateType | datetime
 
+SnapshotT = TypeVar("SnapshotT")
+"""What a provider shows of one account after a poll: its typed snapshot."""
+ClientT = TypeVar("ClientT", bound=ServiceClient[Any, Any])
 
-@dataclass(frozen=True)
-class ServiceData:
-    """What a poll found.
 
-    ``values``: sensor description key → value; a missing key means the service has none.
-    ``measured_at``: for values that come from an earlier measurement than the latest one, when.
+def _not_earlier(snapshot: Any) -> datetime | None:
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class HealthTrackersSensorDescription(SensorEntityDescription, Generic[SnapshotT]):
+    """A sensor and how it reads its value from the provider's snapshot."""
+
+    value_fn: Callable[[SnapshotT], SensorValue]
+    measured_at_fn: Callable[[SnapshotT], datetime | None] = _not_earlier
+    """When the value was measured, if earlier than the latest measurement."""
+
+
+class AccountTracker(ABC, Generic[ClientT, SnapshotT]):
+    """What a provider keeps of one account between polls, to keep idle polls cheap.
+
+    One instance lives as long as its config entry is loaded.
     """
 
-    values: Mapping[str, SensorValue]
-    measured_at: Mapping[str, datetime] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Account:
-    """Who a set of credentials belongs to."""
-
-    id: str
-    title: str
-
-
-class ServiceClient(ABC):
-    """Reads one account's data.
-
-    One instance lives as long as its config entry is loaded, so it may remember what it
-    fetched to keep idle polls cheap.
-    """
-
-    def __init__(self, api: ServiceApi) -> None:
-        """Keep the API; no I/O here."""
-        self.api = api
+    def __init__(self, client: ClientT) -> None:
+        """Nothing read yet; no I/O here."""
+        self.client = client
 
     @abstractmethod
-    async def async_get_account(self) -> Account:
-        """The account the credentials belong to (its id becomes the entry's unique id)."""
-
-    @abstractmethod
-    async def async_get_data(self) -> ServiceData:
-        """Current values for the provider's sensors."""
+    async def async_poll(self) -> SnapshotT:
+        """Read what is new and return the values to show."""
 
 
 def scaled(value: float | None, factor: float) -> float | None:
@@ -76,9 +69,13 @@ def scaled(value: float | None, factor: float) -> float | None:
     return None if value is None else value * factor
 
 
-def describe_sensor(key: str, **kwargs: Any) -> SensorEntityDescription:
+def describe_sensor(
+    key: str, value_fn: Callable[[SnapshotT], SensorValue], **kwargs: Any
+) -> HealthTrackersSensorDescription[SnapshotT]:
     """A sensor named by its translation key, which is its key."""
-    return SensorEntityDescription(key=key, translation_key=key, **kwargs)
+    return HealthTrackersSensorDescription(
+        key=key, translation_key=key, value_fn=value_fn, **kwargs
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,30 +99,35 @@ class OAuth2Settings:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Provider:
+class Provider(Generic[ClientT, SnapshotT]):
     """A service: where it lives, how it signs in, what it measures and how to read it."""
 
     service: str
     name: str
     default_origin: str
     update_interval: timedelta
-    sensors: tuple[SensorEntityDescription, ...]
-    client_factory: Callable[[ServiceApi], ServiceClient]
+    client_type: type[ClientT]
+    tracker_type: Callable[[ClientT], AccountTracker[ClientT, SnapshotT]]
+    sensors: tuple[HealthTrackersSensorDescription[SnapshotT], ...]
     oauth2: OAuth2Settings | None = None
     oauth1: OAuth1Settings | None = None
-    personal_sensors: tuple[SensorEntityDescription, ...] = ()
+    personal_sensors: tuple[HealthTrackersSensorDescription[SnapshotT], ...] = ()
     """Sensors that reveal private details (where, notes): created only when the user opts in."""
-    query: Mapping[str, str] = field(default_factory=dict)
-    """Query parameters the service wants on every request (BACtrack: ``format=json``)."""
     configuration_url: str | None = None
 
-    def api(self, hass: HomeAssistant, auth: Authenticator) -> ServiceApi:
-        """The service's API on Home Assistant's shared session, signed by ``auth``."""
-        return ServiceApi(async_get_clientsession(hass), self.origin, auth, self.query)
+    def client(self, hass: HomeAssistant, auth: Authenticator) -> ClientT:
+        """A client for the account ``auth`` signs in as, on Home Assistant's shared session."""
+        return self.client_type(async_get_clientsession(hass), self.origin, auth)
 
-    def client(self, hass: HomeAssistant, auth: Authenticator) -> ServiceClient:
-        """A client for the account ``auth`` signs in as."""
-        return self.client_factory(self.api(hass, auth))
+    def tracker(
+        self, hass: HomeAssistant, auth: Authenticator
+    ) -> AccountTracker[ClientT, SnapshotT]:
+        """What the coordinator polls for the account ``auth`` signs in as."""
+        return self.tracker_type(self.client(hass, auth))
+
+    def entry_title(self, account: Account) -> str:
+        """The entry's (and device's) name: the service and the account's name or id."""
+        return f"{self.name} {account.name or account.id}"
 
     @property
     def origin(self) -> str:

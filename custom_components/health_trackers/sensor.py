@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeassistant.components.sensor import (
-    DOMAIN as SENSOR_DOMAIN,
-    SensorEntity,
-    SensorEntityDescription,
-)
+from homeassistant.components.sensor import DOMAIN as SENSOR_DOMAIN, SensorEntity
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -16,7 +12,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .const import CONF_PERSONAL_DATA, DOMAIN
 from .coordinator import HealthTrackersConfigEntry, HealthTrackersCoordinator
 from .entity import HealthTrackersEntity, entity_unique_id
-from .provider import SensorValue
+from .provider import HealthTrackersSensorDescription, SensorValue
 
 # The coordinator does all I/O.
 PARALLEL_UPDATES = 0
@@ -52,8 +48,12 @@ async def async_setup_entry(
 class HealthTrackersSensor(HealthTrackersEntity, SensorEntity):
     """A value the service reports; unknown while it has none."""
 
+    entity_description: HealthTrackersSensorDescription[Any]
+
     def __init__(
-        self, coordinator: HealthTrackersCoordinator, description: SensorEntityDescription
+        self,
+        coordinator: HealthTrackersCoordinator[Any],
+        description: HealthTrackersSensorDescription[Any],
     ) -> None:
         """Describe the sensor."""
         super().__init__(coordinator, description.key)
@@ -61,13 +61,13 @@ class HealthTrackersSensor(HealthTrackersEntity, SensorEntity):
 
     @property
     def native_value(self) -> SensorValue:
-        """The coordinator's value for this key, as a state can hold it.
+        """The description's value of the coordinator's snapshot, as a state can hold it.
 
         Text is cut to 255 characters. A number (already in the unit shown) keeps one digit
         more than it is shown with: what the services measure survives, the float noise of a
         conversion (113.533333333333 min) does not.
         """
-        value = self.coordinator.data.values.get(self.entity_description.key)
+        value = self.entity_description.value_fn(self.coordinator.data)
         if isinstance(value, str):
             return value[:MAX_STATE_LENGTH]
         digits = self.entity_description.suggested_display_precision
@@ -78,5 +78,5 @@ class HealthTrackersSensor(HealthTrackersEntity, SensorEntity):
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:
         """When the value was measured, if earlier than the latest measurement."""
-        measured_at = self.coordinator.data.measured_at.get(self.entity_description.key)
+        measured_at = self.entity_description.measured_at_fn(self.coordinator.data)
         return {ATTR_MEASURED_AT: measured_at.isoformat()} if measured_at else None

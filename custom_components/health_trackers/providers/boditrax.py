@@ -1,44 +1,35 @@
-"""Boditrax (gym body-composition scans) over OAuth 2.0, with linked accounts for partner apps.
+"""Boditrax: the body composition of the latest scan as sensors.
 
-The data API is not public; docs/service-contracts.md writes down the contract assumed here.
-An idle poll asks for the newest reading only. Each metric keeps its newest known value, so a
-scan that lacks one (a scale without segmental analysis, say) does not blank the sensor; the
-sensor then says when its value was measured.
+An idle poll asks for the newest scan only. Each metric keeps its newest known value, so a scan
+that lacks one (a scale without segmental analysis, say) does not blank the sensor; the sensor
+then says when its value was measured. The first poll after a start reads the last scans, so
+metrics the newest scan lacks still have a value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 import re
 from typing import Any
 
-from homeassistant.components.sensor import (
-    SensorDeviceClass,
-    SensorEntityDescription,
-    SensorStateClass,
-)
+from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
 from homeassistant.const import PERCENTAGE, UnitOfMass
 
-from ..clients.api import ServiceApi
-from ..clients.exceptions import InvalidResponseError
-from ..clients.parsing import as_local_datetime, as_local_float, as_text
+from ..clients.base import Cursor
+from ..clients.boditrax import MEMBER_SCOPE, READ_SCOPE, BoditraxClient, Scan
 from ..provider import (
     KJ_PER_KCAL,
-    Account,
+    AccountTracker,
+    HealthTrackersSensorDescription,
     OAuth2Settings,
     Provider,
-    SensorValue,
-    ServiceClient,
-    ServiceData,
     describe_sensor,
 )
 
-REST = "/rest/v2.10"
-READ_SCOPE = "measurement_analysis"
-MEMBER_SCOPE = "front_end"
 BACKFILL = 20
+"""Scans the first poll reads, for metrics the newest scan lacks."""
 SEGMENTAL = tuple(
     f"{part}{kind}Mass"
     for part in ("Trunk", "LeftArm", "RightArm", "LeftLeg", "RightLeg")
@@ -62,108 +53,102 @@ DIRECT = {
 
 
 @dataclass(frozen=True)
-class _Scan:
-    """A reading as we use it: its id, when it was taken and the metrics that could be read."""
+class Known:
+    """A metric's newest known value and the scan it comes from."""
 
-    id: str | None
-    date: datetime
-    metrics: dict[str, float]
-
-
-@dataclass(frozen=True)
-class _Known:
     value: float
     measured_at: datetime
 
 
-class BoditraxClient(ServiceClient):
-    """Reads the member's scans and remembers the newest value of every metric."""
+@dataclass(frozen=True)
+class BoditraxSnapshot:
+    """The newest scan's time and every metric's newest known value, by Boditrax's name."""
 
-    def __init__(self, api: ServiceApi) -> None:
+    scan_time: datetime | None = None
+    known: dict[str, Known] = field(default_factory=dict)
+
+    def value(self, metric: str) -> float | None:
+        """The newest known value of ``metric``."""
+        known = self.known.get(metric)
+        return known.value if known else None
+
+    def share(self, metric: str) -> float | None:
+        """``metric`` as a percentage of the body weight."""
+        weight, part = self.value("BodyWeight"), self.value(metric)
+        return part / weight * 100 if weight and weight > 0 and part is not None else None
+
+    def measured_at(self, *metrics: str) -> datetime | None:
+        """When the oldest of ``metrics`` was measured, if before the newest scan."""
+        times = [self.known[metric].measured_at for metric in metrics if metric in self.known]
+        if not times or self.scan_time is None or min(times) >= self.scan_time:
+            return None
+        return min(times)
+
+
+class BoditraxTracker(AccountTracker[BoditraxClient, BoditraxSnapshot]):
+    """Remembers the newest scan and the newest value of every metric."""
+
+    def __init__(self, client: BoditraxClient) -> None:
         """Nothing known yet."""
-        super().__init__(api)
-        self._newest: _Scan | None = None
-        self._known: dict[str, _Known] = {}
+        super().__init__(client)
+        self._newest: Scan | None = None
+        self._known: dict[str, Known] = {}
 
-    async def async_get_account(self) -> Account:
-        """The member the token belongs to: the one entity its ``members`` collection shows."""
-        answer = await self.api.async_request("GET", f"{REST}/members", scope=MEMBER_SCOPE)
-        first = answer[0] if isinstance(answer, list) and answer else None
-        member = as_text(first.get("id") if isinstance(first, dict) else first)
-        if member is None:
-            raise InvalidResponseError("members answered no member")
-        return Account(id=member, title=f"Boditrax {member}")
+    async def async_poll(self) -> BoditraxSnapshot:
+        """One request when no scan is new; the last scans on the first poll.
 
-    async def async_get_data(self) -> ServiceData:
-        """One request when no scan is new; a backfill of recent scans on the first poll."""
-        scans = await self._async_scans(1 if self._newest else BACKFILL)
-        if scans and scans[0] != self._newest:
-            for scan in reversed(scans):  # oldest first: newer values win
-                for metric, value in scan.metrics.items():
-                    self._known[metric] = _Known(value, scan.date)
-            self._newest = scans[0]
-        return self._data()
-
-    async def _async_scans(self, limit: int) -> list[_Scan]:
-        """The newest ``limit`` readings, newest first; unreadable items are skipped."""
-        answer = await self.api.async_request(
-            "GET", f"{REST}/readings", params={"limit": str(limit)}, scope=READ_SCOPE
-        )
-        if not isinstance(answer, list):
-            raise InvalidResponseError("readings is not a list")
-        scans = []
-        for item in answer:
-            if not isinstance(item, dict) or (date := as_local_datetime(item.get("date"))) is None:
-                continue
-            raw = item.get("measurements")
-            metrics = _metrics(raw) if isinstance(raw, Mapping) else {}
-            scans.append(_Scan(as_text(item.get("id")), date, metrics))
-        scans.sort(key=lambda scan: scan.date, reverse=True)
-        return scans
-
-    def _data(self) -> ServiceData:
+        A newest scan that changed (edited, or deleted so that an older one is the newest) is
+        taken as the newest again.
+        """
         if self._newest is None:
-            return ServiceData({})
-        scan_time = self._newest.date
-        values: dict[str, SensorValue] = {"scan_time": scan_time}
-        measured_at: dict[str, datetime] = {}
-
-        def put(key: str, value: float, *sources: str) -> None:
-            values[key] = value
-            oldest = min(self._known[source].measured_at for source in sources)
-            if oldest < scan_time:
-                measured_at[key] = oldest
-
-        for key, metric in DIRECT.items():
-            if metric in self._known:
-                put(key, self._known[metric].value, metric)
-        if "BasalMetabolicRatekJ" in self._known:
-            bmr = self._known["BasalMetabolicRatekJ"].value / KJ_PER_KCAL
-            put("basal_metabolic_rate", bmr, "BasalMetabolicRatekJ")
-        weight = self._known.get("BodyWeight")
-        for key, metric in (("body_fat", "FatMass"), ("water_percentage", "WaterMass")):
-            if weight and weight.value > 0 and metric in self._known:
-                share = self._known[metric].value / weight.value * 100
-                put(key, share, metric, "BodyWeight")
-        return ServiceData(values, measured_at)
+            scans = list(reversed(await self.client.async_history_before(None, limit=BACKFILL)))
+        else:
+            found = await self.client.async_records_since(
+                Cursor.of(self._newest), first_page=1, max_pages=1
+            )
+            newest = found.newest
+            scans = [newest] if newest is not None and newest != self._newest else []
+        for scan in scans:  # oldest first: newer values win
+            for metric, value in scan.metrics.items():
+                self._known[metric] = Known(value, scan.date)
+        if scans:
+            self._newest = scans[-1]
+        if self._newest is None:
+            return BoditraxSnapshot()
+        return BoditraxSnapshot(self._newest.date, dict(self._known))
 
 
-def _metrics(raw: Mapping[Any, Any]) -> dict[str, float]:
-    """Known-format metrics; unknown names are kept (ignored later), unreadable values dropped."""
-    return {
-        str(name): number
-        for name, value in raw.items()
-        if (number := as_local_float(value)) is not None
-    }
+def _describe(
+    key: str,
+    value_fn: Callable[[BoditraxSnapshot], float | datetime | None],
+    measured_at_fn: Callable[[BoditraxSnapshot], datetime | None],
+    **kwargs: Any,
+) -> HealthTrackersSensorDescription[BoditraxSnapshot]:
+    return describe_sensor(
+        key,
+        value_fn,
+        measured_at_fn=measured_at_fn,
+        state_class=SensorStateClass.MEASUREMENT,
+        **kwargs,
+    )
 
 
-def _describe(key: str, **kwargs: Any) -> SensorEntityDescription:
-    return describe_sensor(key, state_class=SensorStateClass.MEASUREMENT, **kwargs)
-
-
-def _mass(key: str, **kwargs: Any) -> SensorEntityDescription:
+def _metric(
+    key: str, metric: str, **kwargs: Any
+) -> HealthTrackersSensorDescription[BoditraxSnapshot]:
+    """A metric shown as Boditrax sends it."""
     return _describe(
         key,
+        lambda snapshot: snapshot.value(metric),
+        lambda snapshot: snapshot.measured_at(metric),
+        **kwargs,
+    )
+
+
+def _mass(key: str, **kwargs: Any) -> HealthTrackersSensorDescription[BoditraxSnapshot]:
+    return _metric(
+        key,
+        DIRECT[key],
         device_class=SensorDeviceClass.WEIGHT,
         native_unit_of_measurement=UnitOfMass.KILOGRAMS,
         suggested_display_precision=1,
@@ -171,28 +156,55 @@ def _mass(key: str, **kwargs: Any) -> SensorEntityDescription:
     )
 
 
-def _percentage(key: str) -> SensorEntityDescription:
-    return _describe(key, native_unit_of_measurement=PERCENTAGE, suggested_display_precision=1)
+def _percentage(key: str, metric: str) -> HealthTrackersSensorDescription[BoditraxSnapshot]:
+    """``metric`` as a share of the body weight."""
+    return _describe(
+        key,
+        lambda snapshot: snapshot.share(metric),
+        lambda snapshot: snapshot.measured_at(metric, "BodyWeight"),
+        native_unit_of_measurement=PERCENTAGE,
+        suggested_display_precision=1,
+    )
 
 
-SENSORS: tuple[SensorEntityDescription, ...] = (
+def _bmr(snapshot: BoditraxSnapshot) -> float | None:
+    bmr = snapshot.value("BasalMetabolicRatekJ")
+    return None if bmr is None else bmr / KJ_PER_KCAL
+
+
+SENSORS: tuple[HealthTrackersSensorDescription[BoditraxSnapshot], ...] = (
     _mass("weight"),
-    _percentage("body_fat"),
+    _percentage("body_fat", "FatMass"),
     _mass("fat_mass"),
     _mass("muscle_mass"),
     _mass("water_mass"),
-    _percentage("water_percentage"),
+    _percentage("water_percentage", "WaterMass"),
     _mass("bone_mass"),
     _mass("fat_free_mass"),
-    _describe("visceral_fat_rating", suggested_display_precision=0),
-    _describe("metabolic_age", native_unit_of_measurement="years", suggested_display_precision=0),
-    _describe(
-        "basal_metabolic_rate", native_unit_of_measurement="kcal/d", suggested_display_precision=0
+    _metric("visceral_fat_rating", "VisceralFatRating", suggested_display_precision=0),
+    _metric(
+        "metabolic_age",
+        "MetabolicAge",
+        native_unit_of_measurement="years",
+        suggested_display_precision=0,
     ),
-    _describe("bmi", suggested_display_precision=1),
-    _describe("boditrax_score", suggested_display_precision=0),
-    _describe("phase_angle", native_unit_of_measurement="°", suggested_display_precision=1),
-    describe_sensor("scan_time", device_class=SensorDeviceClass.TIMESTAMP),
+    _describe(
+        "basal_metabolic_rate",
+        _bmr,
+        lambda snapshot: snapshot.measured_at("BasalMetabolicRatekJ"),
+        native_unit_of_measurement="kcal/d",
+        suggested_display_precision=0,
+    ),
+    _metric("bmi", "BodyMassIndex", suggested_display_precision=1),
+    _metric("boditrax_score", "BoditraxScore", suggested_display_precision=0),
+    _metric(
+        "phase_angle", "PhaseAngle", native_unit_of_measurement="°", suggested_display_precision=1
+    ),
+    describe_sensor(
+        "scan_time",
+        lambda snapshot: snapshot.scan_time,
+        device_class=SensorDeviceClass.TIMESTAMP,
+    ),
     *(
         _mass(key, entity_registry_enabled_default=False)
         for key, metric in DIRECT.items()
@@ -205,8 +217,9 @@ BODITRAX = Provider(
     name="Boditrax",
     default_origin="https://api.boditrax.com",
     update_interval=timedelta(minutes=30),
+    client_type=BoditraxClient,
+    tracker_type=BoditraxTracker,
     sensors=SENSORS,
-    client_factory=BoditraxClient,
     oauth2=OAuth2Settings(
         authorize_path="/oauth/auth",
         token_path="/oauth/token",

@@ -1,0 +1,116 @@
+"""BACtrack (mobile.bactrack.com): breathalyzer readings, signed with OAuth 1.0a.
+
+What BACtrack sends (docs/service-contracts.md): a profile at ``/internal_v1/users/me/`` and the
+user's readings at ``/v1/readings/?person=me``, newest first, in tastypie pages
+(``meta.next`` links the older page). ``format=json`` goes on every request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+import logging
+from typing import Any, ClassVar
+
+from .base import Account, Page, ServiceClient
+from .exceptions import InvalidResponseError
+from .parsing import as_datetime, as_float, as_text
+
+_LOGGER = logging.getLogger(__name__)
+
+PROFILE = "/internal_v1/users/me/"
+READINGS = "/v1/readings/"
+MAX_BAC = 1.0
+"""Above this a value is not a % BAC (a unit we do not know); such readings are skipped."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reading:
+    """One breath test."""
+
+    id: str
+    timestamp: datetime
+    """When it was taken (BACtrack writes UTC without a zone)."""
+    bac: float
+    """% BAC (g/dL), 0 to 1."""
+    location: tuple[float, float] | None
+    """Latitude and longitude, where the app recorded them."""
+    notes: str | None
+
+    @property
+    def measured_at(self) -> datetime:
+        """When the reading was taken."""
+        return self.timestamp
+
+    @classmethod
+    def parse(cls, item: object) -> Reading | None:
+        """A reading, or None when its id, time or BAC cannot be read."""
+        if not isinstance(item, Mapping):
+            return None
+        reading_id = as_text(item.get("id")) or as_text(item.get("resource_uri"))
+        timestamp = as_datetime(item.get("timestamp"))
+        bac = as_float(item.get("bac_level"))
+        if reading_id is None or timestamp is None or bac is None or not 0 <= bac <= MAX_BAC:
+            _LOGGER.debug("Skipping a BACtrack reading that cannot be read: %s", item.get("id"))
+            return None
+        latitude, longitude = as_float(item.get("latitude")), as_float(item.get("longitude"))
+        return cls(
+            id=reading_id,
+            timestamp=timestamp,
+            bac=bac,
+            location=(latitude, longitude)
+            if latitude is not None and longitude is not None
+            else None,
+            notes=as_text(item.get("notes")),
+        )
+
+
+class BACtrackClient(ServiceClient[Reading, Reading]):
+    """A BACtrack user's profile and readings."""
+
+    page_size = 100
+    """tastypie's cap (the contract assumes its default; the fake enforces it)."""
+    query: ClassVar[Mapping[str, str]] = {"format": "json"}
+
+    async def async_get_account(self) -> Account:
+        """The signed-in user's profile: the id and username."""
+        profile = await self.api.async_request("GET", PROFILE)
+        user_id = as_text(profile.get("id")) if isinstance(profile, Mapping) else None
+        if user_id is None:
+            raise InvalidResponseError("the profile has no id")
+        return Account(id=user_id, name=as_text(profile.get("username")))
+
+    async def _pages(
+        self, first: int, size: int, before: datetime | None
+    ) -> AsyncGenerator[Page[Reading]]:
+        """The user's readings, following the service's ``next`` links (no time filter)."""
+        path: str | None = READINGS
+        params: dict[str, str] | None = {"person": "me", "limit": str(first), "offset": "0"}
+        while path is not None:
+            answer = await self.api.async_request("GET", path, params=params)
+            params = None  # the service's next link carries the query
+            objects, path, total = _page(answer)
+            if path is not None and size != first:
+                path = str(self.api.url(path).update_query(limit=str(size)))
+            readings = sorted(
+                filter(None, map(Reading.parse, objects)),
+                key=lambda reading: reading.timestamp,
+                reverse=True,
+            )
+            yield Page(readings, more=path is not None, total=total)
+
+    async def _async_complete(self, listed: Reading) -> Reading:
+        """The list holds the whole reading."""
+        return listed
+
+
+def _page(answer: Any) -> tuple[list[Any], str | None, int | None]:
+    """A tastypie page's objects, the link to the next (older) page and the total count."""
+    if not isinstance(answer, Mapping) or not isinstance(answer.get("objects"), list):
+        raise InvalidResponseError("readings answered no objects list")
+    meta = answer.get("meta")
+    if not isinstance(meta, Mapping):
+        return answer["objects"], None, None
+    total = as_float(meta.get("total_count"))
+    return answer["objects"], as_text(meta.get("next")), None if total is None else int(total)

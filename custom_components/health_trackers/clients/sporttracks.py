@@ -1,0 +1,176 @@
+"""SportTracks (sporttracks.mobi): workouts, over OAuth 2.0 bearer tokens.
+
+What SportTracks sends (docs/service-contracts.md): ``POST /api/v2/system/connect`` names the user;
+``/api/v2/fitnessActivities`` lists workouts newest first (numbers as strings, ``next`` absent on
+the last page), and each item's ``uri`` leads to the workout's detail, the only place with its
+energy, heart rates, elevation and speed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+import re
+from typing import Any
+
+from .base import Account, Page, ServiceClient, index_pages
+from .exceptions import InvalidResponseError
+from .parsing import as_datetime, as_float, as_text
+
+ACTIVITIES = "/api/v2/fitnessActivities"
+CONNECT = "/api/v2/system/connect"
+_TRAILING_NUMBER = re.compile(r"(\d+)/?$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkoutSummary:
+    """A workout as the list shows it."""
+
+    id: str
+    """The number at the end of its ``uri``; a workout without a link is known by its start."""
+    uri: str | None
+    start: datetime
+    """When it started, in the offset it was recorded in."""
+    type: str | None
+    """As SportTracks names it: ``Running``, ``Cycling: Mountain``, …"""
+    name: str | None
+    duration: float | None
+    """Moving time, s."""
+    distance: float | None
+    """m; None for workouts without distance."""
+
+    @property
+    def measured_at(self) -> datetime:
+        """When the workout started."""
+        return self.start
+
+    @classmethod
+    def parse(cls, item: object) -> WorkoutSummary | None:
+        """A list item, or None when it is not an object or its start cannot be read."""
+        if not isinstance(item, Mapping) or (start := as_datetime(item.get("start_time"))) is None:
+            return None
+        uri = as_text(item.get("uri"))
+        number = _TRAILING_NUMBER.search(uri.partition("?")[0]) if uri else None
+        return cls(
+            id=number[1] if number else uri or start.isoformat(),
+            uri=uri,
+            start=start,
+            type=as_text(item.get("type")),
+            name=as_text(item.get("name")),
+            duration=as_float(item.get("duration")),
+            distance=as_float(item.get("total_distance")),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Workout(WorkoutSummary):
+    """A workout with its detail; any value may be missing."""
+
+    energy: float | None
+    """kJ (SportTracks calls it ``calories``)."""
+    avg_heart_rate: float | None
+    """bpm"""
+    max_heart_rate: float | None
+    """bpm"""
+    elevation_gain: float | None
+    """m"""
+    avg_speed: float | None
+    """m/s"""
+
+    @classmethod
+    def of(cls, summary: WorkoutSummary, detail: Mapping[str, Any]) -> Workout:
+        """The detail, completed by the list item where the detail lacks a value."""
+
+        def number(key: str, listed: float | None = None) -> float | None:
+            value = as_float(detail.get(key))
+            return listed if value is None else value
+
+        return cls(
+            id=summary.id,
+            uri=summary.uri,
+            start=as_datetime(detail.get("start_time")) or summary.start,
+            type=as_text(detail.get("type")) or summary.type,
+            name=as_text(detail.get("name")) or summary.name,
+            duration=number("duration", summary.duration),
+            distance=number("total_distance", summary.distance),
+            energy=number("calories"),
+            avg_heart_rate=number("avg_heartrate"),
+            max_heart_rate=number("max_heartrate"),
+            elevation_gain=number("elevation_gain"),
+            avg_speed=number("avg_speed"),
+        )
+
+
+class SportTracksClient(ServiceClient[WorkoutSummary, Workout]):
+    """A SportTracks user and their workouts."""
+
+    page_size = 100
+    """The most ``pageSize`` SportTracks answers."""
+
+    async def async_get_account(self) -> Account:
+        """``POST /system/connect`` names the user the token belongs to."""
+        answer = await self.api.async_request("POST", CONNECT)
+        user = answer.get("user") if isinstance(answer, dict) else None
+        if not isinstance(user, dict) or (uid := as_text(user.get("uid"))) is None:
+            raise InvalidResponseError("connect answered no user id")
+        return Account(id=uid)
+
+    async def async_summaries_since(
+        self, since: datetime, *, page_size: int | None = None, max_pages: int
+    ) -> tuple[list[WorkoutSummary], bool]:
+        """Every workout that started after ``since`` as the list shows it, and whether that is all.
+
+        The service filters by time (``noEarlierThan``); at most ``max_pages`` pages are read.
+        """
+        size = page_size or self.page_size
+        found: list[WorkoutSummary] = []
+        query = {"pageSize": str(size), "noEarlierThan": since.isoformat()}
+        for index in range(max_pages):
+            page = await self._async_list({**query, "page": str(index)})
+            found += page.items
+            if not page.more:
+                return found, True
+        return found, False
+
+    async def _pages(
+        self, first: int, size: int, before: datetime | None
+    ) -> AsyncGenerator[Page[WorkoutSummary]]:
+        """Pages by index; ``before`` becomes ``noLaterThan``."""
+        for page_size, index in index_pages(first, size):
+            params = {"pageSize": str(page_size)}
+            if index:
+                params["page"] = str(index)
+            if before is not None:
+                params["noLaterThan"] = before.isoformat()
+            page = await self._async_list(params)
+            yield page
+            if not page.more:
+                return
+
+    async def _async_list(self, params: dict[str, str]) -> Page[WorkoutSummary]:
+        """One page of the list; ``next`` absent or a short page ends it."""
+        answer = await self.api.async_request("GET", ACTIVITIES, params=params)
+        if not isinstance(answer, dict) or not isinstance(items := answer.get("items"), list):
+            raise InvalidResponseError("workout list without items")
+        summaries = sorted(
+            filter(None, map(WorkoutSummary.parse, items)),
+            key=lambda summary: summary.start,
+            reverse=True,
+        )
+        size = as_float(answer.get("size"))
+        more = bool(answer.get("next")) and len(items) >= int(params["pageSize"])
+        return Page(summaries, more=more, total=None if size is None else int(size))
+
+    async def async_workout(self, summary: WorkoutSummary) -> Workout:
+        """A listed workout with its detail (one request; none for an item without a link)."""
+        if summary.uri is None:
+            return Workout.of(summary, {})
+        detail = await self.api.async_request("GET", summary.uri)
+        if not isinstance(detail, dict):
+            raise InvalidResponseError("workout detail is not an object")
+        return Workout.of(summary, detail)
+
+    async def _async_complete(self, listed: WorkoutSummary) -> Workout:
+        """The list lacks energy, heart rates, elevation and speed: the detail has them."""
+        return await self.async_workout(listed)
