@@ -13,7 +13,7 @@ from datetime import datetime
 import logging
 from typing import Any, ClassVar
 
-from .base import Account, Page, ServiceClient
+from .base import Account, Page, WholeRecordsClient, read_page
 from .exceptions import InvalidResponseError
 from .parsing import as_datetime, as_float, as_text
 
@@ -66,11 +66,11 @@ class Reading:
         )
 
 
-class BACtrackClient(ServiceClient[Reading, Reading]):
+class BACtrackClient(WholeRecordsClient[Reading]):
     """A BACtrack user's profile and readings."""
 
     page_size = 100
-    """tastypie's cap (the contract assumes its default; the fake enforces it)."""
+    """The most the fake serves; BACtrack publishes no limit (tastypie's is a server setting)."""
     query: ClassVar[Mapping[str, str]] = {"format": "json"}
 
     async def async_get_account(self) -> Account:
@@ -93,16 +93,7 @@ class BACtrackClient(ServiceClient[Reading, Reading]):
             objects, path, total = _page(answer)
             if path is not None and size != first:
                 path = str(self.api.url(path).update_query(limit=str(size)))
-            readings = sorted(
-                filter(None, map(Reading.parse, objects)),
-                key=lambda reading: reading.timestamp,
-                reverse=True,
-            )
-            yield Page(readings, more=path is not None, total=total)
-
-    async def _async_complete(self, listed: Reading) -> Reading:
-        """The list holds the whole reading."""
-        return listed
+            yield read_page(objects, Reading.parse, more=path is not None, total=total)
 
 
 def _page(answer: Any) -> tuple[list[Any], str | None, int | None]:

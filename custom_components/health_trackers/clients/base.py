@@ -9,7 +9,7 @@ one, is the same for all of them and lives here.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
@@ -92,6 +92,17 @@ class NewRecords(Generic[ListedT, RecordT]):
     def newest(self) -> ListedT | RecordT | None:
         """The newest record the service has now, as far as this read saw."""
         return self.records[-1] if self.records else self.reached
+
+
+def read_page(
+    items: Iterable[object],
+    parse: Callable[[object], ListedT | None],
+    *,
+    more: bool,
+    total: int | None = None,
+) -> Page[ListedT]:
+    """A page of what ``parse`` can read of ``items``, newest first whatever order they came in."""
+    return Page(sorted(filter(None, map(parse, items)), key=Cursor.of, reverse=True), more, total)
 
 
 def index_pages(first: int, size: int) -> Iterator[tuple[int, int]]:
@@ -200,3 +211,11 @@ class ServiceClient(ABC, Generic[ListedT, RecordT]):
                 if len(found) >= limit or not page.more or count >= max_pages:
                     break
         return found[:limit]
+
+
+class WholeRecordsClient(ServiceClient[RecordT, RecordT]):
+    """A client whose list holds whole records: nothing to complete."""
+
+    async def _async_complete(self, listed: RecordT) -> RecordT:
+        """The listed record as it is."""
+        return listed

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .base import Account, Page, ServiceClient, index_pages
+from .base import Account, Page, WholeRecordsClient, index_pages, read_page
 from .exceptions import InvalidResponseError
 from .parsing import as_local_datetime, as_local_float, as_text
 
@@ -57,7 +57,7 @@ class Scan:
         return cls(id=as_text(item.get("id")) or date.isoformat(), date=date, metrics=metrics)
 
 
-class BoditraxClient(ServiceClient[Scan, Scan]):
+class BoditraxClient(WholeRecordsClient[Scan]):
     """A Boditrax member and their scans."""
 
     page_size = 100
@@ -83,13 +83,6 @@ class BoditraxClient(ServiceClient[Scan, Scan]):
             )
             if not isinstance(answer, list):
                 raise InvalidResponseError("readings is not a list")
-            scans = sorted(
-                filter(None, map(Scan.parse, answer)), key=lambda scan: scan.date, reverse=True
-            )
-            yield Page(scans, more=len(answer) >= limit)
+            yield read_page(answer, Scan.parse, more=len(answer) >= limit)
             if len(answer) < limit:
                 return
-
-    async def _async_complete(self, listed: Scan) -> Scan:
-        """The list holds the whole scan."""
-        return listed

@@ -14,7 +14,7 @@ from datetime import datetime
 import re
 from typing import Any
 
-from .base import Account, Page, ServiceClient, index_pages
+from .base import Account, Page, ServiceClient, index_pages, read_page
 from .exceptions import InvalidResponseError
 from .parsing import as_datetime, as_float, as_text
 
@@ -153,14 +153,11 @@ class SportTracksClient(ServiceClient[WorkoutSummary, Workout]):
         answer = await self.api.async_request("GET", ACTIVITIES, params=params)
         if not isinstance(answer, dict) or not isinstance(items := answer.get("items"), list):
             raise InvalidResponseError("workout list without items")
-        summaries = sorted(
-            filter(None, map(WorkoutSummary.parse, items)),
-            key=lambda summary: summary.start,
-            reverse=True,
-        )
         size = as_float(answer.get("size"))
         more = bool(answer.get("next")) and len(items) >= int(params["pageSize"])
-        return Page(summaries, more=more, total=None if size is None else int(size))
+        return read_page(
+            items, WorkoutSummary.parse, more=more, total=None if size is None else int(size)
+        )
 
     async def async_workout(self, summary: WorkoutSummary) -> Workout:
         """A listed workout with its detail (one request; none for an item without a link)."""
