@@ -188,7 +188,9 @@ class FakeBoditrax(OAuth2Service):
         app.router.add_get(f"{REST}/readings", self._readings)
 
     async def _members(self, request: web.Request) -> web.Response:
-        return web.json_response([self.bearer_user(request, "front_end", "user_management")])
+        member = self.members[self.bearer_user(request, "front_end", "user_management")]
+        first, _, last = member.name.partition(" ")
+        return web.json_response([{"id": member.id, "firstname": first, "lastname": last}])
 
     async def _readings(self, request: web.Request) -> web.Response:
         member = self.members[self.bearer_user(request, "measurement_analysis", "reporting")]

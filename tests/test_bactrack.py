@@ -185,7 +185,7 @@ async def test_add_account(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     entry = result["result"]
     assert entry.unique_id == f"bactrack_{USER_ID}"
-    assert entry.title == "BACtrack sam"
+    assert entry.title == "Sam"
     assert entry.data["consumer_key"] == DEFAULT_CONSUMER.key
     assert entry.data["access_token"] in bactrack.access_tokens
     assert entry.state is ConfigEntryState.LOADED
@@ -606,7 +606,7 @@ async def test_revoked_access_reauths_and_keeps_the_entry(
     expect_log: ExpectedLog,
 ) -> None:
     """401 on data → reauth with the stored consumer → the same entry, new token, values back."""
-    expect_log("Authentication failed while fetching BACtrack sam data")
+    expect_log("Authentication failed while fetching Sam data")
     old_token = bactrack_entry.data["access_token"]
     bactrack.revoke()
     await async_poll(hass, frozen_now, POLL)
@@ -845,13 +845,13 @@ async def test_failures_make_entities_unavailable_and_recover(
     expect_log: ExpectedLog,
 ) -> None:
     """Each failure: unavailable, logged once while down and once when back; no reauth."""
-    expect_log("Error fetching BACtrack sam data")
+    expect_log("Error fetching Sam data")
     bactrack.fail(**fault)
     caplog.set_level(logging.INFO)
     for _ in range(3):
         await async_poll(hass, frozen_now, POLL)
         assert state(hass, "bac") == STATE_UNAVAILABLE
-    errors = [r for r in caplog.records if "Error fetching BACtrack sam data" in r.getMessage()]
+    errors = [r for r in caplog.records if "Error fetching Sam data" in r.getMessage()]
     assert len(errors) == 1
     assert message in errors[0].getMessage()
     assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)
@@ -868,7 +868,7 @@ async def test_poll_timeout_is_transient(
     expect_log: ExpectedLog,
 ) -> None:
     """BACtrack not answering a poll: unavailable, not reauth."""
-    expect_log("Error fetching BACtrack sam data")
+    expect_log("Error fetching Sam data")
     bactrack.fail(delay=3600, times=1)
     refresh = hass.async_create_task(bactrack_entry.runtime_data.async_refresh())
     while not bactrack.held:  # noqa: ASYNC110 - the request travels over real sockets

@@ -32,7 +32,7 @@ from fakes.boditrax import DEFAULT_CLIENT
 from .conftest import NOW, Consent, ExpectedLog, async_poll, flow_message, reauth_flow
 from .test_sensor import sensor_states
 
-PREFIX = "sensor.boditrax_m_123_"
+PREFIX = "sensor.jo_lifter_"
 LINKED = {"username": "partner-user-42", "password": "partner-secret"}
 
 
@@ -67,7 +67,7 @@ async def entry(
 async def test_add_member(hass: HomeAssistant, entry: ConfigEntry, boditrax: FakeBoditrax) -> None:
     """The member becomes a loaded entry; the token request is form-encoded with the secret."""
     assert entry.unique_id == "boditrax_m_123"
-    assert entry.title == "Boditrax m_123"
+    assert entry.title == "Jo Lifter"
     assert entry.state is ConfigEntryState.LOADED
     (token_request,) = [r for r in boditrax.requests if r.path == "/oauth/token"]
     assert token_request.method == "POST"
@@ -163,6 +163,17 @@ async def test_export_style_values(
     assert hass.states.get(f"{PREFIX}scan_time").state == newest.date.isoformat()
 
 
+async def test_member_known_by_id_only(
+    hass: HomeAssistant, boditrax: FakeBoditrax, boditrax_credential: None, consent: Consent
+) -> None:
+    """A members collection that gives ids only: the entry is named after the service and id."""
+    boditrax.fail(200, '["m_123"]', path="/rest/v2.10/members")
+    result = await consent(await _start(hass, "boditrax"), "allow")
+    assert result["result"].title == "Boditrax m_123"
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.boditrax_m_123_weight") is not None
+
+
 async def test_member_without_scans(
     hass: HomeAssistant, boditrax: FakeBoditrax, boditrax_credential: None, consent: Consent
 ) -> None:
@@ -171,7 +182,7 @@ async def test_member_without_scans(
     boditrax.current_user = "m_9"
     await consent(await _start(hass, "boditrax"), "allow")
     await hass.async_block_till_done()
-    assert hass.states.get("sensor.boditrax_m_9_weight").state == "unknown"
+    assert hass.states.get("sensor.new_weight").state == "unknown"
 
 
 async def test_missing_scope_raises_a_repair(
@@ -186,7 +197,7 @@ async def test_missing_scope_raises_a_repair(
     boditrax.register_client(
         OAuth2Client(DEFAULT_CLIENT.client_id, DEFAULT_CLIENT.client_secret, scopes=("front_end",))
     )
-    expect_log("Config entry setup failed while fetching Boditrax m_123 data")
+    expect_log("Config entry setup failed while fetching Jo Lifter data")
     expect_log("lacks the scope measurement_analysis")
     entry = (await consent(await _start(hass, "boditrax"), "allow"))["result"]
     await hass.async_block_till_done()
@@ -214,7 +225,7 @@ async def test_repair_goes_with_its_entry(
     expect_log: ExpectedLog,
 ) -> None:
     """Deleting an entry whose credential lacked a scope leaves no repair behind."""
-    expect_log("Config entry setup failed while fetching Boditrax m_123 data")
+    expect_log("Config entry setup failed while fetching Jo Lifter data")
     expect_log("lacks the scope measurement_analysis")
     boditrax.register_client(
         OAuth2Client(DEFAULT_CLIENT.client_id, DEFAULT_CLIENT.client_secret, scopes=("front_end",))
@@ -300,7 +311,7 @@ async def test_linked_account_reauth(
     expect_log: ExpectedLog,
 ) -> None:
     """A revoked linked account asks for its secret again, with the username filled in."""
-    expect_log("Authentication failed while fetching Boditrax m_123 data")
+    expect_log("Authentication failed while fetching Jo Lifter data")
     result = await hass.config_entries.flow.async_configure(
         (await _start(hass, "boditrax_linked"))["flow_id"], LINKED
     )
@@ -417,17 +428,15 @@ async def test_outage_and_recovery(
     expect_log: ExpectedLog,
 ) -> None:
     """Boditrax down: unavailable, logged once; back: values and a recovery line."""
-    expect_log("Error fetching Boditrax m_123 data")
+    expect_log("Error fetching Jo Lifter data")
     boditrax.fail(
         status, "<html>down</html>", content_type="text/html", path="/rest/v2.10/readings"
     )
     for _ in range(2):
         await async_poll(hass, frozen_now, timedelta(minutes=30))
         assert hass.states.get(f"{PREFIX}weight").state == "unavailable"
-    assert sum("Error fetching Boditrax m_123 data" in r.getMessage() for r in caplog.records) == 1
+    assert sum("Error fetching Jo Lifter data" in r.getMessage() for r in caplog.records) == 1
     boditrax.clear_faults()
     await async_poll(hass, frozen_now, timedelta(minutes=30))
     assert hass.states.get(f"{PREFIX}weight").state != "unavailable"
-    assert (
-        sum("Fetching Boditrax m_123 data recovered" in r.getMessage() for r in caplog.records) == 1
-    )
+    assert sum("Fetching Jo Lifter data recovered" in r.getMessage() for r in caplog.records) == 1

@@ -45,7 +45,7 @@ from fakes.boditrax import DEFAULT_CLIENT
 
 from .conftest import start_reauth
 
-WEIGHT = "sensor.boditrax_m_123_weight"
+WEIGHT = "sensor.jo_lifter_weight"
 
 
 @pytest.fixture

@@ -330,7 +330,7 @@ async def bactrack_client(http: ClientSession, bactrack_fake: FakeBACtrack) -> B
 
 async def test_bactrack_account(bactrack_client: BACtrackClient) -> None:
     account = await bactrack_client.async_get_account()
-    assert (account.id, account.name) == ("10261", "sam")
+    assert (account.id, account.name) == ("10261", "Sam")  # the first name, else the username
 
 
 async def test_bactrack_records_since_a_cursor(

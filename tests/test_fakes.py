@@ -318,7 +318,7 @@ async def test_demo_member_behind_a_linked_account(http: ClientSession) -> None:
         members = await http.get(
             f"{fake.origin}/rest/v2.10/members", headers={"Authorization": f"Bearer {token}"}
         )
-        assert await members.json() == ["m_456"]
+        assert await members.json() == [{"id": "m_456", "firstname": "Kim", "lastname": "Rower"}]
     finally:
         await fake.stop()
 

@@ -126,8 +126,11 @@ class Provider(Generic[ClientT, SnapshotT]):
         return self.tracker_type(self.client(hass, auth))
 
     def entry_title(self, account: Account) -> str:
-        """The entry's (and device's) name: the service and the account's name or id."""
-        return f"{self.name} {account.name or account.id}"
+        """The entry's (and device's) name: the person, where the service says who it is.
+
+        Otherwise the service and the account's id. The device page says which service it is.
+        """
+        return account.name or f"{self.name} {account.id}"
 
     @property
     def origin(self) -> str:

@@ -74,12 +74,15 @@ class BACtrackClient(WholeRecordsClient[Reading]):
     query: ClassVar[Mapping[str, str]] = {"format": "json"}
 
     async def async_get_account(self) -> Account:
-        """The signed-in user's profile: the id and username."""
+        """The signed-in user's profile: the id, and the name (or else the username)."""
         profile = await self.api.async_request("GET", PROFILE)
         user_id = as_text(profile.get("id")) if isinstance(profile, Mapping) else None
         if user_id is None:
             raise InvalidResponseError("the profile has no id")
-        return Account(id=user_id, name=as_text(profile.get("username")))
+        full_name = " ".join(
+            name for key in ("first_name", "last_name") if (name := as_text(profile.get(key)))
+        )
+        return Account(id=user_id, name=full_name or as_text(profile.get("username")))
 
     async def _pages(
         self, first: int, size: int, before: datetime | None

@@ -64,13 +64,20 @@ class BoditraxClient(WholeRecordsClient[Scan]):
     """Boditrax documents no limit; a page of 100 scans is years of gym visits."""
 
     async def async_get_account(self) -> Account:
-        """The member the token belongs to: the one entity its ``members`` collection shows."""
+        """The member the token belongs to: the one entity its ``members`` collection shows.
+
+        An entity may come as its id alone or as an object with its name.
+        """
         answer = await self.api.async_request("GET", f"{REST}/members", scope=MEMBER_SCOPE)
         first = answer[0] if isinstance(answer, list) and answer else None
-        member = as_text(first.get("id") if isinstance(first, dict) else first)
+        fields = first if isinstance(first, dict) else {"id": first}
+        member = as_text(fields.get("id"))
         if member is None:
             raise InvalidResponseError("members answered no member")
-        return Account(id=member)
+        name = " ".join(
+            part for key in ("firstname", "lastname") if (part := as_text(fields.get(key)))
+        )
+        return Account(id=member, name=name or None)
 
     async def _pages(
         self, first: int, size: int, before: datetime | None
