@@ -112,8 +112,8 @@ def add_bactrack(
 ) -> AddBACtrack:
     """Add the fake's BACtrack account the way a user does."""
 
-    async def add(decision: str = "allow") -> ConfigFlowResult:
-        result = await approve(await _start(hass), decision)
+    async def add(decision: str = "allow", page: str | None = None) -> ConfigFlowResult:
+        result = await approve(await _start(hass), decision, page)
         await hass.async_block_till_done()
         return result
 
@@ -256,8 +256,8 @@ async def test_authorize_link_is_signed(
 async def test_same_account_twice_aborts(
     hass: HomeAssistant, bactrack_entry: ConfigEntry, add_bactrack: AddBACtrack
 ) -> None:
-    """The same BACtrack user cannot be added twice."""
-    result = await add_bactrack()
+    """The same BACtrack user cannot be added twice; the sign-in window says it did not work."""
+    result = await add_bactrack(page="Signing in did not work.")
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
     assert len(hass.config_entries.async_entries(DOMAIN)) == 1
@@ -513,7 +513,7 @@ async def test_profile_unreadable_aborts(
     expect_log("Could not identify the BACtrack account")
     result = await _start(hass)
     bactrack.fail(200, '{"username": "sam"}', path="/internal_v1/users/me/")
-    result = await approve(result)
+    result = await approve(result, page="Signing in did not work.")
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "cannot_connect"
 
@@ -655,7 +655,10 @@ async def test_reauth_as_another_user_is_refused(
     bactrack.current_user = str(other.id)
     token = bactrack_entry.data["access_token"]
     result = await start_reauth(hass, bactrack_entry)
-    result = await approve(await hass.config_entries.flow.async_configure(result["flow_id"], {}))
+    result = await approve(
+        await hass.config_entries.flow.async_configure(result["flow_id"], {}),
+        page="Signing in did not work.",
+    )
     assert result["reason"] == "wrong_account"
     assert bactrack_entry.data["access_token"] == token
 
@@ -955,3 +958,27 @@ async def test_diagnostics_hold_no_secrets(
         str(USER_ID),
     ):
         assert secret not in diagnostics
+
+
+async def test_callback_for_a_flow_closed_while_signing_in(
+    hass: HomeAssistant,
+    bactrack: FakeBACtrack,
+    browser: ClientSession,
+    hass_client_no_auth: ClientSessionGenerator,
+    current_request_with_host: None,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """The dialog is closed while the verifier is being traded: the window says it cannot be used."""
+    result = await _start(hass)
+    redirect = await _decide(browser, result["url"], "allow")
+    bactrack.fail(delay=5, scope="token", path="/oauth/access_token/", times=1)
+    client = await hass_client_no_auth()
+    callback = hass.async_create_task(client.get(URL(redirect.headers["Location"]).path_qs))
+    while not bactrack.held:  # noqa: ASYNC110 - the request travels over real sockets
+        await asyncio.sleep(0)
+    hass.config_entries.flow.async_abort(result["flow_id"])
+    frozen_now.tick(6)
+    page = await callback
+    assert page.status == 400
+    assert "cannot be used" in await page.text()
+    assert not hass.config_entries.async_entries(DOMAIN)

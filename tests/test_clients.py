@@ -14,6 +14,7 @@ import pytest
 from yarl import URL
 
 import custom_components.health_trackers as integration
+from custom_components.health_trackers.clients.api import ServiceApi
 from custom_components.health_trackers.clients.bactrack import BACtrackClient, Reading
 from custom_components.health_trackers.clients.base import Cursor
 from custom_components.health_trackers.clients.boditrax import BoditraxClient, Scan
@@ -433,3 +434,28 @@ def test_cursor_order() -> None:
         < Cursor(at + timedelta(seconds=1), "1")
         < Cursor(at + timedelta(seconds=1), "2")
     )
+
+
+@pytest.mark.parametrize(
+    ("link", "expected"),
+    [
+        ("/v1/readings/?format=json&offset=10", "/v1/readings/?format=json&offset=10"),
+        ("https://api.sporttracks.mobi/api/v2/fitnessActivities/7", "/api/v2/fitnessActivities/7"),
+        ("//evil.example/steal?x=1", "/steal?x=1"),
+        ("https://api.sporttracks.mobi//evil.example/steal", "//evil.example/steal"),
+        ("https://evil.example:8443/steal", "/steal"),
+    ],
+)
+def test_links_never_leave_the_origin(link: str, expected: str) -> None:
+    """A link the service sends keeps only its path and query: the token never goes elsewhere."""
+    api = ServiceApi(None, "http://127.0.0.1:8123", None)  # type: ignore[arg-type]
+    url = api.url(link)
+    assert url.origin() == URL("http://127.0.0.1:8123")
+    assert url.raw_path_qs == expected
+
+
+@pytest.mark.parametrize("link", ["http://[oops", 42])
+def test_a_link_that_is_not_a_url_is_an_invalid_answer(link: object) -> None:
+    api = ServiceApi(None, "http://127.0.0.1:8123", None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidResponseError):
+        api.url(link)  # type: ignore[arg-type]

@@ -71,6 +71,8 @@ def test_as_text(value: object, expected: str | None) -> None:
         ("yesterday", None),
         ("", None),
         (1396595393, None),
+        ("0001-01-01T00:00:00", None),  # a misreading: no time computed from it is valid
+        ("9999-12-31T23:59:59Z", None),
     ],
 )
 def test_as_datetime(value: object, expected: datetime | None) -> None:

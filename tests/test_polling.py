@@ -97,6 +97,25 @@ async def test_retry_after_pauses_polling(
     assert sporttracks.count(LIST) == asked + 2
 
 
+async def test_short_retry_after_keeps_the_pace(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+    expect_log: ExpectedLog,
+) -> None:
+    """Retry-After: 5 means "not before 5 s", not "poll again in 5 s": the usual interval holds."""
+    expect_log("Error fetching SportTracks 16964 data: SportTracks asks us to slow down")
+    await async_poll(hass, frozen_now, POLL)
+    sporttracks.fail(429, "{}", headers={"Retry-After": "5"}, times=1)
+    await async_poll(hass, frozen_now, POLL)
+    asked = sporttracks.count(LIST)
+    await async_poll(hass, frozen_now, timedelta(minutes=1))
+    assert sporttracks.count(LIST) == asked
+    await async_poll(hass, frozen_now, POLL)
+    assert sporttracks.count(LIST) == asked + 1
+
+
 async def test_429_without_retry_after_keeps_the_pace(
     hass: HomeAssistant,
     entry: ConfigEntry,

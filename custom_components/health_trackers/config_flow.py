@@ -17,9 +17,11 @@ from homeassistant.config_entries import (
     ConfigFlowResult,
 )
 from homeassistant.core import callback
+from homeassistant.data_entry_flow import AbortFlow
 from homeassistant.helpers.selector import BooleanSelector
 
 from .clients.api import Authenticator
+from .clients.base import Account
 from .clients.exceptions import AuthenticationError, MissingScopeError, ServiceError
 from .compat import OptionsFlowWithReload, vol
 from .const import CONF_PERSONAL_DATA, CONF_SERVICE, DOMAIN, LOGGER
@@ -81,32 +83,40 @@ class HealthTrackersConfigFlow(OAuth1Steps, OAuth2Steps, domain=DOMAIN):
         return await self.async_step_pick_implementation()
 
     @override
-    async def _async_finish(self, auth: Authenticator, data: dict[str, Any]) -> ConfigFlowResult:
-        """Ask the service whose account this is, then create or update the entry."""
+    async def _async_identify(self, auth: Authenticator) -> Account:
+        """Ask the service whose account this is; abort when it is not one this flow may use."""
         client = self._provider.client(self.hass, auth)
         try:
-            account = await client.async_get_account()
-        except AuthenticationError:
-            return self.async_abort(reason="invalid_auth")
+            account: Account = await client.async_get_account()
+        except AuthenticationError as err:
+            raise AbortFlow("invalid_auth") from err
         except MissingScopeError as err:
-            return self.async_abort(
-                reason="missing_scope",
-                description_placeholders={"service": self._provider.name, "scope": err.scope},
-            )
+            raise AbortFlow(
+                "missing_scope", {"service": self._provider.name, "scope": err.scope}
+            ) from err
         except ServiceError as err:
             LOGGER.warning("Could not identify the %s account: %s", self._provider.name, err)
-            return self.async_abort(reason="cannot_connect")
+            raise AbortFlow("cannot_connect") from err
         await self.async_set_unique_id(f"{self._provider.service}_{account.id}")
-        data = {**data, CONF_SERVICE: self._provider.service}
         if self.source in (SOURCE_REAUTH, SOURCE_RECONFIGURE):
             self._abort_if_unique_id_mismatch(reason="wrong_account")
-            if self.source == SOURCE_REAUTH:
-                entry, reason = self._get_reauth_entry(), "reauth_successful"
-            else:
-                entry, reason = self._get_reconfigure_entry(), "reconfigure_successful"
+        else:
+            self._abort_if_unique_id_configured()
+        return account
+
+    @override
+    def _async_save(self, account: Account, data: dict[str, Any]) -> ConfigFlowResult:
+        """Create the account's entry, or update the one being re-authenticated."""
+        data = {**data, CONF_SERVICE: self._provider.service}
+        if self.source == SOURCE_REAUTH:
             # Our own words for both, the same on every release.
-            return self.async_update_reload_and_abort(entry, data_updates=data, reason=reason)
-        self._abort_if_unique_id_configured()
+            return self.async_update_reload_and_abort(
+                self._get_reauth_entry(), data_updates=data, reason="reauth_successful"
+            )
+        if self.source == SOURCE_RECONFIGURE:
+            return self.async_update_reload_and_abort(
+                self._get_reconfigure_entry(), data_updates=data, reason="reconfigure_successful"
+            )
         return self.async_create_entry(title=self._provider.entry_title(account), data=data)
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:

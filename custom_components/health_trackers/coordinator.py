@@ -130,7 +130,9 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
         except ServiceError as err:
             if isinstance(err, RateLimitedError):
                 self.last_rate_limit = RateLimit(dt_util.utcnow(), err.retry_after)
-                self._pause = err.retry_after
+                # Never sooner than the usual pace: Retry-After says "not before".
+                interval = self.provider.update_interval.total_seconds()
+                self._pause = None if err.retry_after is None else max(err.retry_after, interval)
             raise self._update_failed(err) from err
         ir.async_delete_issue(self.hass, DOMAIN, scope_issue_id(self.config_entry.entry_id))
         return data

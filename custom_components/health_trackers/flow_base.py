@@ -12,6 +12,7 @@ from homeassistant.helpers.config_entry_oauth2_flow import AbstractOAuth2FlowHan
 from homeassistant.helpers.selector import TextSelector, TextSelectorConfig, TextSelectorType
 
 from .clients.api import Authenticator
+from .clients.base import Account
 from .compat import vol
 from .const import DOMAIN, LOGGER
 from .provider import Provider
@@ -49,8 +50,16 @@ class AccountFlow(AbstractOAuth2FlowHandler):
         return LOGGER
 
     @abstractmethod
+    async def _async_identify(self, auth: Authenticator) -> Account:
+        """Whose account ``auth`` signs in; aborts (AbortFlow) when it cannot be used."""
+
+    @abstractmethod
+    def _async_save(self, account: Account, data: dict[str, Any]) -> ConfigFlowResult:
+        """Create the account's entry, or update the one being re-authenticated."""
+
     async def _async_finish(self, auth: Authenticator, data: dict[str, Any]) -> ConfigFlowResult:
         """Signed in: identify the account, then create or update the entry."""
+        return self._async_save(await self._async_identify(auth), data)
 
     def _existing_entry_data(self) -> Mapping[str, Any]:
         """The data of the entry being re-authenticated or reconfigured; empty for a new one."""

@@ -10,9 +10,11 @@ from typing import Any
 
 from homeassistant.config_entries import ConfigFlowResult
 from homeassistant.core import callback
+from homeassistant.data_entry_flow import AbortFlow
 from homeassistant.helpers.network import NoURLAvailableError
 from homeassistant.helpers.selector import BooleanSelector, TextSelector
 
+from .clients.base import Account
 from .clients.exceptions import AuthenticationError, ServiceError
 from .clients.oauth1 import OOB, OAuth1Dance, OAuth1Token
 from .compat import vol
@@ -46,8 +48,10 @@ class OAuth1Steps(AccountFlow):
     """OAuth 1.0a without a callback: the user copies the verifier from the service's page."""
     _access: dict[str, Any]
     """Entry data of the access token, once the callback brought it."""
-    _failure = ""
-    """Why trading the verifier failed: the abort reason."""
+    _account: Account
+    """Whose account the access token signs in, found while the callback waited."""
+    _failure: AbortFlow
+    """Why signing in failed after the callback: the abort to show."""
 
     async def async_step_consumer(
         self, user_input: dict[str, Any] | None = None
@@ -104,9 +108,9 @@ class OAuth1Steps(AccountFlow):
     ) -> ConfigFlowResult:
         """Wait for the service to send the browser back, then trade the verifier at once.
 
-        The trade happens while the callback view waits, so its page can say whether signing in
-        worked. Anything posted here other than the callback (a form submitted twice) shows the
-        same link again.
+        The trade, and finding out whose account it is, happen while the callback view waits, so
+        its page can say whether signing in worked. Anything posted here other than the callback
+        (a form submitted twice) shows the same link again.
         """
         if user_input is None or not user_input.keys() & {"denied", "oauth_verifier"}:
             return self.async_external_step(
@@ -119,11 +123,14 @@ class OAuth1Steps(AccountFlow):
             return self.async_external_step_done(next_step_id=REJECTED_STEP)
         try:
             self._access = await self._async_access_token(str(user_input["oauth_verifier"]))
+            self._account = await self._async_identify(signer_for_entry(self._access))
         except AuthenticationError:
-            self._failure = "invalid_auth"
+            self._failure = AbortFlow("invalid_auth")
         except ServiceError as err:
             LOGGER.warning("Could not finish signing in to %s: %s", self._provider.name, err)
-            self._failure = "cannot_connect"
+            self._failure = AbortFlow("cannot_connect")
+        except AbortFlow as abort:  # the account is not one this flow may add
+            self._failure = abort
         else:
             return self.async_external_step_done(next_step_id=SIGNED_IN_STEP)
         return self.async_external_step_done(next_step_id="oauth1_failed")
@@ -131,14 +138,17 @@ class OAuth1Steps(AccountFlow):
     async def async_step_oauth1_finish(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """The access token is in: identify the account and create or update the entry."""
-        return await self._async_finish(signer_for_entry(self._access), self._access)
+        """Signed in and identified while the callback waited: create or update the entry."""
+        return self._async_save(self._account, self._access)
 
     async def async_step_oauth1_failed(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """The service did not trade the verifier for an access token."""
-        return self.async_abort(reason=self._failure)
+        """Signing in did not work: say why (the callback's page already said it did not)."""
+        return self.async_abort(
+            reason=self._failure.reason,
+            description_placeholders=self._failure.description_placeholders,
+        )
 
     async def async_step_oauth1_verifier(
         self, user_input: dict[str, Any] | None = None

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.data_entry_flow import UnknownFlow
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.config_entry_oauth2_flow import HEADER_FRONTEND_BASE
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
@@ -157,7 +158,12 @@ class OAuth1CallbackView(HomeAssistantView):
             if "denied" in request.query
             else {"oauth_token": token, "oauth_verifier": request.query.get("oauth_verifier", "")}
         )
-        # A flow that ends forgets its tokens (async_forget_flow), so this one is still waiting.
-        result = await hass.config_entries.flow.async_configure(waiting.flow_id, user_input)
+        try:
+            result = await hass.config_entries.flow.async_configure(waiting.flow_id, user_input)
+            # 2025.4 answers even for a flow closed meanwhile; the flow must still be there.
+            hass.config_entries.flow.async_get(waiting.flow_id)
+        except UnknownFlow:  # closed while the verifier was being traded
+            LOGGER.debug("OAuth 1.0a callback for a flow that has ended")
+            return callback_page(REFUSED_PAGE, HTTPStatus.BAD_REQUEST)
         pages = {SIGNED_IN_STEP: SIGNED_IN_PAGE, REJECTED_STEP: NOT_GRANTED_PAGE}
         return callback_page(pages.get(str(result.get("step_id")), NOT_SIGNED_IN_PAGE))

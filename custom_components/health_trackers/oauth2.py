@@ -279,7 +279,9 @@ class RefreshTokenJournal:
         current = token.get("refresh_token")
         if not journal or not current or journal.get("replaces") != _digest(current):
             if journal:
-                await self._store.async_remove()  # the entry has it, or an older one is stale
+                # The entry has it (perhaps only in memory, written a second from now), or the
+                # journal is older still: it goes once the entry has surely been written.
+                self._remove_later()
             return None
         self._remove_later()
         # The access token that came with it is gone too: refresh at the first request.

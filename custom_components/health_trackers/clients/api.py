@@ -28,8 +28,9 @@ REQUEST_TIMEOUT = 30
 MAX_BODY_BYTES = 8 * 1024 * 1024
 """The largest answer read, after decompression: pages we ask for are a few KB, so this is only
 ever reached by a broken or hostile answer, which must not fill Home Assistant's memory."""
-ACCEPT_ENCODING = "gzip, deflate"
-"""The encodings we decompress ourselves, within ``MAX_BODY_BYTES``."""
+ACCEPT_ENCODING = "gzip"
+"""What we ask for and decompress ourselves, within ``MAX_BODY_BYTES``. Not ``deflate``: servers
+disagree whether it carries a zlib header; one that sends it anyway is still read."""
 _DECODERS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 MAX_RETRY_AFTER = 24 * 3600
 """The longest wait a ``Retry-After`` may impose (seconds); a longer one is taken as this."""
@@ -125,13 +126,24 @@ class ServiceApi:
     def url(self, path_or_url: str) -> URL:
         """A URL on our origin, from a path or from a link the service sent.
 
-        Links keep only their path and query, so they never carry the token elsewhere and the
+        Links keep only their path and query, put on our origin as they are (a path such as
+        ``//elsewhere/x`` stays a path), so they never carry the token elsewhere and the
         development origin holds. A link that is not a URL is an invalid response.
         """
         try:
-            return self.origin.join(URL(URL(path_or_url).raw_path_qs, encoded=True))
+            link = URL(path_or_url)
+            url = URL.build(
+                scheme=self.origin.scheme,
+                authority=self.origin.raw_authority,
+                path=link.raw_path,
+                query_string=link.raw_query_string,
+                encoded=True,
+            )
         except (TypeError, ValueError) as err:
             raise InvalidResponseError("the service sent a link that is not a URL") from err
+        if url.origin() != self.origin.origin():  # never expected; the token stays home
+            raise InvalidResponseError("the service sent a link to another host")
+        return url
 
     async def async_request(
         self,

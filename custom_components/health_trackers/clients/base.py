@@ -160,8 +160,10 @@ class ServiceClient(ABC, Generic[ListedT, RecordT]):
         """The records newer than ``cursor`` (all, without one), oldest first.
 
         Reads pages of ``page_size`` (the largest the service allows) until the cursor, the
-        listing's end, a record older than ``not_before`` or ``max_pages``. ``first_page``: a
-        smaller first page, so that a poll that finds nothing new stays small.
+        listing's end, a page reaching back past ``not_before`` or ``max_pages``. ``first_page``:
+        a smaller first page, so that a poll that finds nothing new stays small. With
+        ``not_before``, the last page is returned whole, its older records included: callers
+        that need a time window filter it.
         """
         size = page_size or self.page_size
         new: dict[str, ListedT] = {}

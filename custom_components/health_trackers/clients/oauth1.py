@@ -130,7 +130,7 @@ class OAuth1Dance:
         text = body.decode(errors="replace").strip()
         try:
             decoded = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # form-encoded, or JSON too deep to be an answer
             answer = dict(parse_qsl(text))
         else:
             answer = (

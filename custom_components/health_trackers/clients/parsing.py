@@ -36,8 +36,20 @@ def as_text(value: object) -> str | None:
     return None
 
 
+EARLIEST_YEAR = 1970
+LATEST_YEAR = 2100
+"""Measurements outside these years are misreadings (year 1, 9999), not history."""
+
+
+def _plausible(moment: datetime | None) -> datetime | None:
+    return moment if moment and EARLIEST_YEAR <= moment.year <= LATEST_YEAR else None
+
+
 def as_datetime(value: object) -> datetime | None:
-    """An aware datetime from ISO 8601; a time without an offset is taken as UTC."""
+    """An aware datetime from ISO 8601; a time without an offset is taken as UTC.
+
+    Years outside 1970 to 2100 are not believed: such a time cannot be shown or computed with.
+    """
     if not isinstance(value, str) or not (text := value.strip()):
         return None
     date_part, _, time_part = text.partition("T") if "T" in text else text.partition(" ")
@@ -54,7 +66,7 @@ def as_datetime(value: object) -> datetime | None:
         parsed = datetime.fromisoformat(f"{date_part}T{time_part or '00:00:00'}")
     except ValueError:
         return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)
+    return _plausible(parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone))
 
 
 def as_local_float(value: object) -> float | None:
@@ -86,7 +98,7 @@ def as_local_datetime(value: object) -> datetime | None:
     )
     for pattern in formats:
         try:
-            return datetime.strptime(text, pattern).replace(tzinfo=UTC)
+            return _plausible(datetime.strptime(text, pattern).replace(tzinfo=UTC))
         except ValueError:
             continue
     return None
