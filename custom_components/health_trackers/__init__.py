@@ -13,12 +13,13 @@ from homeassistant.helpers.config_entry_oauth2_flow import OAuth2Session
 from .clients.api import Authenticator
 from .const import CONF_SERVICE, DOMAIN, LOGGER
 from .coordinator import HealthTrackersConfigEntry, HealthTrackersCoordinator, scope_issue_id
+from .feed import RecordFeed
 from .oauth1 import signer_for_entry
 from .oauth2 import OAuth2Authenticator, RefreshTokenJournal, async_get_entry_implementation
 from .provider import Provider
 from .providers import PROVIDERS
 
-PLATFORMS: list[Platform] = [Platform.SENSOR]
+PLATFORMS: list[Platform] = [Platform.EVENT, Platform.SENSOR]
 
 OBSOLETE_OPTIONS = ("update_interval",)
 """Options earlier versions stored: a user-set poll interval (polling now follows the service)."""
@@ -33,7 +34,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntr
             translation_placeholders={"service": str(entry.data.get(CONF_SERVICE))},
         )
     tracker = provider.tracker(hass, await _async_authenticator(hass, entry, provider))
-    coordinator = HealthTrackersCoordinator(hass, entry, provider, tracker)
+    feed = RecordFeed(hass, entry.entry_id)
+    await feed.async_load()
+    coordinator = HealthTrackersCoordinator(hass, entry, provider, tracker, feed)
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
@@ -58,14 +61,17 @@ async def _async_authenticator(
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntry) -> bool:
-    """Stop polling and remove the entities."""
-    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    """Stop polling and remove the entities; the event cursor is on disk before the next setup."""
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    await entry.runtime_data.feed.async_flush()
+    return unloaded
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntry) -> None:
     """Leave nothing of the account behind: its repair issue and stored files go with it."""
     ir.async_delete_issue(hass, DOMAIN, scope_issue_id(entry.entry_id))
     await RefreshTokenJournal(hass, entry.entry_id).async_remove()
+    await RecordFeed(hass, entry.entry_id).async_remove()
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntry) -> bool:

@@ -21,6 +21,7 @@ from .clients.exceptions import (
 )
 from .compat import UPDATE_FAILED_RETRY_AFTER, update_failed
 from .const import CONF_SERVICE, DOMAIN, LOGGER
+from .feed import RecordFeed
 from .oauth2 import EntryRemovedError
 from .provider import AccountTracker, Provider, SnapshotT
 
@@ -69,6 +70,7 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
         entry: HealthTrackersConfigEntry,
         provider: Provider[Any, SnapshotT],
         tracker: AccountTracker[Any, SnapshotT],
+        feed: RecordFeed,
     ) -> None:
         """Poll at the service's documented pace, each account at its own point in it."""
         self.account_id = entry.unique_id or entry.entry_id
@@ -82,6 +84,7 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
         )
         self.provider = provider
         self.tracker = tracker
+        self.feed = feed
         self.last_rate_limit: RateLimit | None = None
         self._pause: float | None = None
         """Seconds the service asked us to wait at this update (429 with ``Retry-After``)."""
@@ -105,7 +108,7 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
     async def _async_fetch(self) -> SnapshotT:
         """Poll the tracker; translate its errors into Home Assistant's."""
         try:
-            data = await self.tracker.async_poll()
+            polled = await self.tracker.async_poll(self.feed.cursor)
         except EntryRemovedError:
             if self.data is None:
                 raise
@@ -135,7 +138,10 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
                 self._pause = None if err.retry_after is None else max(err.retry_after, interval)
             raise self._update_failed(err) from err
         ir.async_delete_issue(self.hass, DOMAIN, scope_issue_id(self.config_entry.entry_id))
-        return data
+        self.feed.receive(
+            polled, setting_up=self.config_entry.state is ConfigEntryState.SETUP_IN_PROGRESS
+        )
+        return polled.snapshot
 
     def _update_failed(self, err: ServiceError) -> Exception:
         return update_failed(

@@ -36,6 +36,10 @@ async def async_get_config_entry_diagnostics(
             else None
         ),
         "personal_sensors": bool(entry.options.get(CONF_PERSONAL_DATA)),
+        "events": {
+            "cursor_age_seconds": coordinator.feed.cursor_age(),
+            "pending": len(coordinator.feed.pending),
+        },
         "last_update_success": coordinator.last_update_success,
         "last_exception": repr(coordinator.last_exception) if coordinator.last_exception else None,
         "values_present": {

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import os
 from typing import Any, Generic, Literal, TypeVar
 
+from homeassistant.components.event import EventEntityDescription
 from homeassistant.components.sensor import SensorEntityDescription
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -16,7 +17,7 @@ from homeassistant.helpers.typing import StateType
 from yarl import URL
 
 from .clients.api import Authenticator
-from .clients.base import Account, ServiceClient
+from .clients.base import Account, Cursor, NewRecords, Record, ServiceClient
 from .clients.oauth1 import OAuth1Settings
 from .const import LOGGER
 
@@ -34,6 +35,8 @@ SensorValue = StateType | datetime
 SnapshotT = TypeVar("SnapshotT")
 """What a provider shows of one account after a poll: its typed snapshot."""
 ClientT = TypeVar("ClientT", bound=ServiceClient[Any, Any])
+RecordT = TypeVar("RecordT", bound=Record)
+EventData = dict[str, Any]
 
 
 def _not_earlier(snapshot: Any) -> datetime | None:
@@ -49,6 +52,66 @@ class HealthTrackersSensorDescription(SensorEntityDescription, Generic[SnapshotT
     """When the value was measured, if earlier than the latest measurement."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class HealthTrackersEventDescription(EventEntityDescription, Generic[RecordT]):
+    """The event a provider fires for each new record, and how a record becomes its data.
+
+    The key is the event type (``new_workout``), the entity's translation key and the last part
+    of its unique id. ``data_fn`` gives the record's fields in the units the README documents;
+    ``personal_data_fn`` the private ones (where, notes), added only when the user opted in.
+    """
+
+    data_fn: Callable[[RecordT], EventData]
+    personal_data_fn: Callable[[RecordT], EventData] | None = None
+
+
+def describe_event(
+    key: str,
+    data_fn: Callable[[RecordT], EventData],
+    personal_data_fn: Callable[[RecordT], EventData] | None = None,
+) -> HealthTrackersEventDescription[RecordT]:
+    """An event entity with the one event type ``key``, named by its translation key."""
+    return HealthTrackersEventDescription(
+        key=key,
+        translation_key=key,
+        event_types=[key],
+        data_fn=data_fn,
+        personal_data_fn=personal_data_fn,
+    )
+
+
+@dataclass(frozen=True)
+class Polled(Generic[SnapshotT]):
+    """What one poll found: the values to show and the records newer than the poll's cursor."""
+
+    snapshot: SnapshotT
+    new: tuple[Record, ...] = ()
+    """Records newer than the cursor the poll was given, oldest first; none without a cursor."""
+    newest: Cursor | None = None
+    """The newest record the service holds, as far as the poll saw: where a new cursor starts."""
+
+
+def new_records(
+    snapshot: SnapshotT, found: NewRecords[Any, Any], since: Cursor | None, what: str
+) -> Polled[SnapshotT]:
+    """The snapshot with the records of ``found`` newer than ``since``.
+
+    ``found`` was read from ``since`` or from an older cursor. A read cut short before it got
+    back to ``since`` (more new records than a poll reads) delivers the newest of them and says so.
+    """
+    newest = found.newest
+    at_newest = Cursor.of(newest) if newest is not None else None
+    if since is None:
+        return Polled(snapshot, (), at_newest)
+    if not found.complete:
+        LOGGER.warning(
+            "More new %s than one poll reads: %s delivered, older ones skipped",
+            what,
+            len(found.records),
+        )
+    return Polled(snapshot, tuple(r for r in found.records if Cursor.of(r) > since), at_newest)
+
+
 class AccountTracker(ABC, Generic[ClientT, SnapshotT]):
     """What a provider keeps of one account between polls, to keep idle polls cheap.
 
@@ -60,8 +123,35 @@ class AccountTracker(ABC, Generic[ClientT, SnapshotT]):
         self.client = client
 
     @abstractmethod
-    async def async_poll(self) -> SnapshotT:
-        """Read what is new and return the values to show."""
+    async def async_poll(self, since: Cursor | None) -> Polled[SnapshotT]:
+        """Read what is new and return the values to show.
+
+        ``since``: the newest record already delivered as an event; the poll also returns every
+        record newer than it, oldest first. None on an account's first poll ever: no record is
+        new then, and the poll says which is the newest.
+        """
+
+
+def sensor_values(
+    descriptions: Iterable[HealthTrackersSensorDescription[SnapshotT]],
+    snapshot: SnapshotT,
+    *,
+    prefix: str = "",
+) -> EventData:
+    """What the sensors would show of ``snapshot``, by key (``prefix`` cut off), for event data.
+
+    Numbers keep one digit more than they are shown with, as the sensors' states do.
+    """
+    values: EventData = {}
+    for description in descriptions:
+        value = description.value_fn(snapshot)
+        digits = description.suggested_display_precision
+        if isinstance(value, float) and digits is not None:
+            value = round(value, digits + 1)
+        elif isinstance(value, datetime):
+            value = value.isoformat()
+        values[description.key.removeprefix(prefix)] = value
+    return values
 
 
 def scaled(value: float | None, factor: float) -> float | None:
@@ -109,6 +199,8 @@ class Provider(Generic[ClientT, SnapshotT]):
     client_type: type[ClientT]
     tracker_type: Callable[[ClientT], AccountTracker[ClientT, SnapshotT]]
     sensors: tuple[HealthTrackersSensorDescription[SnapshotT], ...]
+    event: HealthTrackersEventDescription[Any]
+    """The event each new record fires."""
     oauth2: OAuth2Settings | None = None
     oauth1: OAuth1Settings | None = None
     personal_sensors: tuple[HealthTrackersSensorDescription[SnapshotT], ...] = ()

@@ -18,7 +18,16 @@ from homeassistant.util import dt as dt_util
 from ..clients.bactrack import BACtrackClient, Reading
 from ..clients.base import Cursor
 from ..clients.oauth1 import OAuth1Settings
-from ..provider import AccountTracker, HealthTrackersSensorDescription, Provider, describe_sensor
+from ..provider import (
+    AccountTracker,
+    HealthTrackersEventDescription,
+    HealthTrackersSensorDescription,
+    Polled,
+    Provider,
+    describe_event,
+    describe_sensor,
+    new_records,
+)
 
 PAGE_SIZE = 10
 """Readings per request: an evening's readings between two polls fit in one page."""
@@ -60,29 +69,30 @@ class BACtrackTracker(AccountTracker[BACtrackClient, BACtrackSnapshot]):
         self._readings: list[Reading] = []
         """Newest first."""
 
-    async def async_poll(self) -> BACtrackSnapshot:
-        """Read what is new since the newest kept reading, then compute the sensors.
+    async def async_poll(self, since: Cursor | None) -> Polled[BACtrackSnapshot]:
+        """Read what is new since the newest kept reading (and ``since``), then compute the sensors.
 
-        Kept readings newer than the one the read stopped at were deleted at BACtrack.
+        The first poll reads the last 24 hours, or back to ``since`` if that is older. Kept
+        readings newer than the one the read stopped at were deleted at BACtrack.
         """
         now = dt_util.utcnow()
-        since = now - WINDOW
-        cursor = Cursor.of(self._readings[0]) if self._readings else None
+        since_window = now - WINDOW
+        bound = Cursor.of(self._readings[0]) if self._readings else Cursor(since_window, "")
+        if since is not None and since < bound:
+            bound = since
         found = await self.client.async_records_since(
-            cursor,
-            page_size=PAGE_SIZE,
-            max_pages=MAX_PAGES,
-            not_before=since,
+            bound, page_size=PAGE_SIZE, max_pages=MAX_PAGES
         )
         reached = found.reached
         kept = [r for r in self._readings if reached and r.timestamp <= reached.timestamp]
         unique = {reading.id: reading for reading in (*kept, *found.records)}
         readings = sorted(unique.values(), key=lambda reading: reading.timestamp, reverse=True)
-        self._readings = readings[:1] + [r for r in readings[1:] if r.timestamp >= since]
-        return BACtrackSnapshot(
+        self._readings = readings[:1] + [r for r in readings[1:] if r.timestamp >= since_window]
+        snapshot = BACtrackSnapshot(
             latest=self._readings[0] if self._readings else None,
-            recent=tuple(r for r in self._readings if r.timestamp >= since),
+            recent=tuple(r for r in self._readings if r.timestamp >= since_window),
         )
+        return new_records(snapshot, found, since, "BACtrack readings")
 
 
 def _peak(snapshot: BACtrackSnapshot) -> float | None:
@@ -126,6 +136,17 @@ PERSONAL_SENSORS: tuple[HealthTrackersSensorDescription[BACtrackSnapshot], ...] 
     describe_sensor("notes", lambda snapshot: snapshot.latest.notes if snapshot.latest else None),
 )
 
+
+EVENT: HealthTrackersEventDescription[Reading] = describe_event(
+    "new_reading",
+    lambda reading: {"bac": reading.bac},
+    lambda reading: {
+        "latitude": reading.location[0] if reading.location else None,
+        "longitude": reading.location[1] if reading.location else None,
+        "notes": reading.notes,
+    },
+)
+
 BACTRACK = Provider(
     service="bactrack",
     name="BACtrack",
@@ -135,6 +156,7 @@ BACTRACK = Provider(
     tracker_type=BACtrackTracker,
     sensors=SENSORS,
     personal_sensors=PERSONAL_SENSORS,
+    event=EVENT,
     oauth1=OAuth1Settings(
         request_token_path="/oauth/request_token/",
         authorize_path="/oauth/authorize/",

@@ -24,8 +24,11 @@ from ..provider import (
     AccountTracker,
     HealthTrackersSensorDescription,
     OAuth2Settings,
+    Polled,
     Provider,
+    describe_event,
     describe_sensor,
+    sensor_values,
 )
 
 BACKFILL = 20
@@ -94,28 +97,42 @@ class BoditraxTracker(AccountTracker[BoditraxClient, BoditraxSnapshot]):
         self._newest: Scan | None = None
         self._known: dict[str, Known] = {}
 
-    async def async_poll(self) -> BoditraxSnapshot:
+    async def async_poll(self, since: Cursor | None) -> Polled[BoditraxSnapshot]:
         """One request when no scan is new; the last scans on the first poll.
 
-        A newest scan that changed (edited, or deleted so that an older one is the newest) is
-        taken as the newest again.
+        New scans since ``since`` (the newest one delivered) are all read, in pages; on the
+        first poll after a start, beyond the last scans if ``since`` lies further back. A newest
+        scan that changed (edited, or deleted so that an older one is the newest) is taken as
+        the newest again.
         """
         if self._newest is None:
             scans = list(reversed(await self.client.async_history_before(None, limit=BACKFILL)))
+            reached_since = since is None or (len(scans) < BACKFILL or Cursor.of(scans[0]) <= since)
+            found = None if reached_since else await self.client.async_records_since(since)
+            new = [s for s in scans if since is not None and Cursor.of(s) > since]
+            if found is not None:
+                scans, new = [*scans, *found.records], list(found.records)
         else:
+            bound = Cursor.of(self._newest)
             found = await self.client.async_records_since(
-                Cursor.of(self._newest), first_page=1, max_pages=1
+                bound if since is None else min(bound, since), first_page=1
             )
             newest = found.newest
-            scans = [newest] if newest is not None and newest != self._newest else []
-        for scan in scans:  # oldest first: newer values win
+            scans = list(found.records)
+            if not scans and newest is not None and newest != self._newest:
+                scans = [newest]
+            new = [s for s in found.records if since is not None and Cursor.of(s) > since]
+        for scan in sorted(scans, key=Cursor.of):  # oldest first: newer values win
             for metric, value in scan.metrics.items():
                 self._known[metric] = Known(value, scan.date)
         if scans:
-            self._newest = scans[-1]
-        if self._newest is None:
-            return BoditraxSnapshot()
-        return BoditraxSnapshot(self._newest.date, dict(self._known))
+            self._newest = max(scans, key=Cursor.of)
+        snapshot = (
+            BoditraxSnapshot(self._newest.date, dict(self._known))
+            if self._newest is not None
+            else BoditraxSnapshot()
+        )
+        return Polled(snapshot, tuple(new), Cursor.of(self._newest) if self._newest else None)
 
 
 def _describe(
@@ -212,6 +229,15 @@ SENSORS: tuple[HealthTrackersSensorDescription[BoditraxSnapshot], ...] = (
     ),
 )
 
+
+def _scan_data(scan: Scan) -> dict[str, Any]:
+    """A scan's values as its sensors would show them (kg, %, kcal/d, …); None where it has none."""
+    known = {metric: Known(value, scan.date) for metric, value in scan.metrics.items()}
+    return sensor_values(
+        (d for d in SENSORS if d.key != "scan_time"), BoditraxSnapshot(scan.date, known)
+    )
+
+
 BODITRAX = Provider(
     service="boditrax",
     name="Boditrax",
@@ -220,6 +246,7 @@ BODITRAX = Provider(
     client_type=BoditraxClient,
     tracker_type=BoditraxTracker,
     sensors=SENSORS,
+    event=describe_event("new_scan", _scan_data),
     oauth2=OAuth2Settings(
         authorize_path="/oauth/auth",
         token_path="/oauth/token",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
@@ -27,10 +27,13 @@ from ..provider import (
     AccountTracker,
     HealthTrackersSensorDescription,
     OAuth2Settings,
+    Polled,
     Provider,
     SensorValue,
+    describe_event,
     describe_sensor,
     scaled,
+    sensor_values,
 )
 
 WINDOW = timedelta(days=7)
@@ -58,35 +61,65 @@ class SportTracksTracker(AccountTracker[SportTracksClient, SportTracksSnapshot])
         self._latest: Workout | None = None
         self._recent: list[WorkoutSummary] = []
 
-    async def async_poll(self) -> SportTracksSnapshot:
-        """One request when nothing changed; three or more when a workout came or went."""
+    async def async_poll(self, since: Cursor | None) -> Polled[SportTracksSnapshot]:
+        """One request when nothing changed; three or more when a workout came or went.
+
+        Workouts newer than ``since`` come from the 7-day list read anyway, each with its
+        detail (the newest's is read already); from the list since ``since`` when that lies
+        further back.
+        """
         cursor = Cursor.of(self._latest) if self._latest else None
+        if since is not None and (cursor is None or since < cursor):
+            cursor = since
         found = await self.client.async_records_since(cursor, first_page=1, max_pages=1)
         newest = found.newest
         listed = (found.total, newest.id if newest else None)
+        new: tuple[Workout, ...] = ()
+        start = dt_util.utcnow() - WINDOW
         if listed != self._listed:
             if found.records:
                 latest: Workout | None = found.records[-1]
             else:
                 latest = await self.client.async_workout(newest) if newest else None
-            self._recent = await self._async_week()
+            self._recent, complete = await self._async_week(start)
+            if since is not None and latest is not None and Cursor.of(latest) > since:
+                new = await self._async_new(since, latest, start, complete)
             self._latest, self._listed = latest, listed
-        start = dt_util.utcnow() - WINDOW
-        return SportTracksSnapshot(
+        snapshot = SportTracksSnapshot(
             self._latest, tuple(item for item in self._recent if item.start >= start)
         )
+        return Polled(snapshot, new, Cursor.of(self._latest) if self._latest else None)
 
-    async def _async_week(self) -> list[WorkoutSummary]:
-        """Every workout of the last 7 days, as the list shows it."""
+    async def _async_new(
+        self, since: Cursor, latest: Workout, start: datetime, week_complete: bool
+    ) -> tuple[Workout, ...]:
+        """Every workout newer than ``since``, oldest first, ``latest`` the newest of them."""
+        if since.at >= start and week_complete:
+            listed = sorted(
+                (item for item in self._recent if Cursor.of(item) > since and item.id != latest.id),
+                key=Cursor.of,
+            )
+            return (*[await self.client.async_workout(item) for item in listed], latest)
+        found = await self.client.async_records_since(since)
+        if not found.complete:
+            LOGGER.warning(
+                "More new SportTracks workouts than one poll reads: %s delivered, older ones"
+                " skipped",
+                len(found.records),
+            )
+        return found.records
+
+    async def _async_week(self, start: datetime) -> tuple[list[WorkoutSummary], bool]:
+        """Every workout since ``start`` as the list shows it, and whether that is all."""
         recent, complete = await self.client.async_summaries_since(
-            dt_util.utcnow() - WINDOW, page_size=WINDOW_PAGE_SIZE, max_pages=WINDOW_MAX_PAGES
+            start, page_size=WINDOW_PAGE_SIZE, max_pages=WINDOW_MAX_PAGES
         )
         if not complete:
             LOGGER.warning(
                 "More than %s SportTracks workouts in 7 days; the 7-day totals count those only",
                 len(recent),
             )
-        return recent
+        return recent, complete
 
 
 def _latest(
@@ -179,6 +212,18 @@ SENSORS: tuple[HealthTrackersSensorDescription[SportTracksSnapshot], ...] = (
     ),
 )
 
+LATEST = "latest_workout_"
+
+
+def _workout_data(workout: Workout) -> dict[str, Any]:
+    """A workout's values as the latest-workout sensors would show them (min, km, kcal, …)."""
+    return sensor_values(
+        (d for d in SENSORS if d.key.startswith(LATEST)),
+        SportTracksSnapshot(workout, ()),
+        prefix=LATEST,
+    ) | {"name": workout.name}
+
+
 SPORTTRACKS = Provider(
     service="sporttracks",
     name="SportTracks",
@@ -187,6 +232,7 @@ SPORTTRACKS = Provider(
     client_type=SportTracksClient,
     tracker_type=SportTracksTracker,
     sensors=SENSORS,
+    event=describe_event("new_workout", _workout_data),
     oauth2=OAuth2Settings(
         authorize_path="/oauth2/authorize",
         token_path="/oauth2/token",

@@ -1,0 +1,103 @@
+"""Events: one entity per account that fires once for each new record (workout, scan, reading)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from homeassistant.components.event import EventEntity
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .clients.base import Record
+from .const import CONF_PERSONAL_DATA
+from .coordinator import HealthTrackersConfigEntry, HealthTrackersCoordinator
+from .entity import HealthTrackersEntity
+from .provider import HealthTrackersEventDescription
+
+# The coordinator does all I/O.
+PARALLEL_UPDATES = 0
+
+ATTR_ID = "id"
+ATTR_MEASURED_AT = "measured_at"
+MAX_TEXT_LENGTH = 255
+"""Texts (a workout's name, a reading's notes) are cut as a sensor's state is."""
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: HealthTrackersConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """The provider's one event entity."""
+    coordinator = entry.runtime_data
+    async_add_entities(
+        [
+            HealthTrackersEvent(
+                coordinator, coordinator.provider.event, bool(entry.options.get(CONF_PERSONAL_DATA))
+            )
+        ]
+    )
+
+
+def event_data(
+    description: HealthTrackersEventDescription[Any], record: Record, *, personal: bool
+) -> dict[str, Any]:
+    """A record as event data: its service id, when it was measured (ISO 8601), its fields."""
+    data: dict[str, Any] = {
+        ATTR_ID: record.id,
+        ATTR_MEASURED_AT: record.measured_at.isoformat(),
+        **description.data_fn(record),
+    }
+    if personal and description.personal_data_fn is not None:
+        data |= description.personal_data_fn(record)
+    return {
+        key: value[:MAX_TEXT_LENGTH] if isinstance(value, str) else value
+        for key, value in data.items()
+    }
+
+
+class HealthTrackersEvent(HealthTrackersEntity, EventEntity):
+    """Fires the provider's event for each record the account's polls find new, oldest first."""
+
+    entity_description: HealthTrackersEventDescription[Any]
+
+    def __init__(
+        self,
+        coordinator: HealthTrackersCoordinator[Any],
+        description: HealthTrackersEventDescription[Any],
+        personal: bool,
+    ) -> None:
+        """Describe the entity; ``personal``: the user opted in to where and with what notes."""
+        super().__init__(coordinator, description.key)
+        self.entity_description = description
+        self._personal = personal
+
+    async def async_added_to_hass(self) -> None:
+        """Fire through this entity from now on, starting with what the setup's poll found.
+
+        A state written while the entity is being added is dropped, so those records are fired
+        just after, once the entity stands in the state machine.
+        """
+        await super().async_added_to_hass()
+        feed = self.coordinator.feed
+        self.async_on_remove(feed.attach(self._fire))
+        self.hass.loop.call_soon(feed.deliver)
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        """A poll succeeded: available again (after an outage), then fire what it found.
+
+        In that order, each event is a change from an available state, never from unavailable.
+        """
+        super()._handle_coordinator_update()
+        self.coordinator.feed.deliver()
+
+    @callback
+    def _fire(self, records: Sequence[Record]) -> None:
+        description = self.entity_description
+        for record in records:
+            self._trigger_event(
+                description.key, event_data(description, record, personal=self._personal)
+            )
+            self.async_write_ha_state()

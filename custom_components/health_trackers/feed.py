@@ -1,0 +1,121 @@
+"""Each new record once, in order: the cursor of the newest record delivered, kept on disk.
+
+A poll hands its tracker the cursor and gets back every record newer than it (``Polled.new``).
+Those wait here until the account's event entity fires them (``deliver``); the cursor then moves
+to the last one fired and is written to the entry's store right away, so a restart, reload,
+reauth or outage neither repeats nor skips a record. An account's first poll ever finds no record
+new: the cursor starts at the newest record the service has then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util
+
+from .clients.base import Cursor, Record
+from .const import DOMAIN, LOGGER
+from .provider import Polled
+
+STORE_VERSION = 1
+EMPTY = Cursor(datetime.min.replace(tzinfo=UTC), "")
+"""The cursor of an account that had no record when it was added: every record is new."""
+
+Sink = Callable[[Sequence[Record]], None]
+
+
+class RecordFeed:
+    """The records of one entry not yet fired, and the cursor of the newest one fired."""
+
+    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
+        """The entry's feed; ``async_load`` reads its cursor."""
+        self._hass = hass
+        self._store: Store[dict[str, Any]] = Store(
+            hass, STORE_VERSION, f"{DOMAIN}.{entry_id}.events", private=True
+        )
+        self.cursor: Cursor | None = None
+        """The newest record delivered; None before the account's first successful poll."""
+        self.pending: list[Record] = []
+        self._sink: Sink | None = None
+        self._saving: asyncio.Task[None] | None = None
+
+    async def async_load(self) -> None:
+        """Read the cursor an earlier run left (none for a new account)."""
+        stored = await self._store.async_load()
+        if not stored:
+            return
+        cursor = stored.get("cursor")
+        at = dt_util.parse_datetime(cursor["at"]) if isinstance(cursor, dict) else None
+        self.cursor = Cursor(at, str(cursor["id"])) if at and isinstance(cursor, dict) else EMPTY
+
+    @callback
+    def receive(self, polled: Polled[Any], *, setting_up: bool) -> None:
+        """Take what a poll found; without an event entity (disabled), skip it.
+
+        While the entry sets up, the entity is not there yet: the records wait for it.
+        """
+        if self.cursor is None:
+            self.cursor = polled.newest or EMPTY
+            self._save()
+            return
+        cursor = self.cursor
+        known = {record.id for record in self.pending}
+        fresh = [r for r in polled.new if Cursor.of(r) > cursor and r.id not in known]
+        self.pending = sorted([*self.pending, *fresh], key=Cursor.of)
+        if self._sink is None and not setting_up and self.pending:
+            LOGGER.debug("No event entity: %s new records not fired", len(self.pending))
+            self.cursor, self.pending = Cursor.of(self.pending[-1]), []
+            self._save()
+
+    @callback
+    def attach(self, sink: Sink) -> CALLBACK_TYPE:
+        """Fire new records through ``sink`` from now on; the returned callback detaches it."""
+        self._sink = sink
+
+        @callback
+        def detach() -> None:
+            if self._sink is sink:
+                self._sink = None
+
+        return detach
+
+    @callback
+    def deliver(self) -> None:
+        """Fire every pending record, oldest first, then move the cursor and write it."""
+        if self._sink is None or not self.pending:
+            return
+        records, self.pending = self.pending, []
+        self._sink(records)
+        self.cursor = Cursor.of(records[-1])
+        self._save()
+
+    def _save(self) -> None:
+        cursor = self.cursor
+        data = {
+            "cursor": None
+            if cursor is None or cursor == EMPTY
+            else {"at": cursor.at.isoformat(), "id": cursor.id}
+        }
+        self._saving = self._hass.async_create_task(
+            self._store.async_save(data), f"{DOMAIN} event cursor save"
+        )
+
+    async def async_flush(self) -> None:
+        """Wait until the last cursor is on disk (before the entry unloads)."""
+        if self._saving is not None:
+            await self._saving
+
+    async def async_remove(self) -> None:
+        """The entry is gone: so is its cursor."""
+        await self._store.async_remove()
+
+    def cursor_age(self) -> float | None:
+        """Seconds since the newest delivered record was measured; None without one."""
+        if self.cursor is None or self.cursor == EMPTY:
+            return None
+        return round((dt_util.utcnow() - self.cursor.at).total_seconds())

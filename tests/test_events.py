@@ -1,0 +1,403 @@
+"""Each new workout, scan and reading reaches Home Assistant once, as an event, oldest first.
+
+Through Home Assistant against the fakes: records between polls, an outage, a restart from the
+same storage, a reload and a reauth in between, a record deleted at the service, and an
+account's first setup (its history is not new).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState
+from homeassistant.const import EVENT_STATE_CHANGED, STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
+import pytest
+
+from custom_components.health_trackers.const import DOMAIN
+from custom_components.health_trackers.diagnostics import async_get_config_entry_diagnostics
+from fakes import BACReading, FakeBACtrack, FakeBoditrax, FakeSportTracks, Reading
+from fakes.sporttracks import Workout
+
+from .conftest import Consent, ExpectedLog, async_poll, start_reauth
+from .test_bactrack import USER_ID, AddBACtrack, add_bactrack, approve  # noqa: F401
+from .test_boditrax import _start as start_boditrax, boditrax_credential  # noqa: F401
+
+POLL = timedelta(minutes=15)
+LIST = "/api/v2/fitnessActivities"
+WORKOUT_EVENT = "event.sporttracks_16964_new_workout"
+
+
+class Fired:
+    """Every event an automation sees: a change of an event entity from and to a real event.
+
+    Changes from or to ``unavailable`` (an outage, a reload, a restart restoring the last event)
+    are not events; the README's example automation uses the same rule.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    @callback
+    def listen(self, event: Event[EventStateChangedData]) -> None:
+        """On the event loop, in order (a callable object would run in the executor)."""
+        old, new = event.data["old_state"], event.data["new_state"]
+        if not event.data["entity_id"].startswith("event.") or old is None or new is None:
+            return
+        if old.state == STATE_UNAVAILABLE or new.state in (STATE_UNAVAILABLE, STATE_UNKNOWN):
+            return
+        if new.attributes.get("id") == old.attributes.get("id"):
+            return
+        self.events.append((new.attributes["event_type"], dict(new.attributes)))
+
+    def ids(self) -> list[str]:
+        """The record ids fired, in order; cleared."""
+        ids = [attributes["id"] for _, attributes in self.events]
+        self.events.clear()
+        return ids
+
+
+@pytest.fixture
+def fired(hass: HomeAssistant) -> Generator[Fired]:
+    """What fired as events from now on."""
+    fired = Fired()
+    unsubscribe = hass.bus.async_listen(EVENT_STATE_CHANGED, fired.listen)
+    yield fired
+    unsubscribe()
+
+
+def _workout(workout_id: int, start: datetime, **values: Any) -> Workout:
+    return Workout(
+        id=workout_id,
+        start=start,
+        offset="Z",
+        type="Running",
+        name="tempo",
+        duration=1800.0,
+        distance=5000.0,
+        calories_kj=1200,
+        avg_heartrate=140,
+        max_heartrate=170,
+        **values,
+    )
+
+
+async def test_long_texts_are_cut(
+    hass: HomeAssistant,
+    fired: Fired,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """A workout's name of 1,000 characters comes as its first 255, as a sensor's state would."""
+    name = "x" * 1000
+    workout = _workout(55, dt_util.utcnow() + timedelta(minutes=1))
+    workout.name = name
+    sporttracks.accounts["16964"].add_workout(workout)
+    await async_poll(hass, frozen_now, POLL)
+    assert [attributes["name"] for _, attributes in fired.events] == [name[:255]]
+
+
+def _add(fake: FakeSportTracks, *workouts: tuple[int, datetime]) -> None:
+    for workout_id, start in workouts:
+        fake.accounts["16964"].add_workout(_workout(workout_id, start))
+
+
+def _stored_cursor(hass_storage: dict[str, Any], entry: ConfigEntry) -> Any:
+    return hass_storage[f"{DOMAIN}.{entry.entry_id}.events"]["data"]["cursor"]
+
+
+async def test_first_setup_fires_nothing_for_history(
+    hass: HomeAssistant,
+    fired: Fired,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+) -> None:
+    """The account's history is not new: no event; the cursor starts at the newest workout."""
+    await async_poll(hass, frozen_now, POLL)
+    assert fired.ids() == []
+    state = hass.states.get(WORKOUT_EVENT)
+    assert state is not None
+    assert state.state == STATE_UNKNOWN
+    assert state.attributes["event_types"] == ["new_workout"]
+    newest = sporttracks.accounts["16964"].workouts[0]
+    assert _stored_cursor(hass_storage, entry)["id"] == str(newest.id)
+    entity = er.async_get(hass).async_get(WORKOUT_EVENT)
+    assert entity is not None
+    assert entity.unique_id == "sporttracks_16964_new_workout"
+    assert entity.translation_key == "new_workout"
+
+
+async def test_several_workouts_between_polls(
+    hass: HomeAssistant,
+    fired: Fired,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+) -> None:
+    """Three new workouts: three events in the order they started, each with its detail.
+
+    The probe, the newest's detail, the 7-day list (which lists the others), their details.
+    """
+    now = dt_util.utcnow()
+    _add(sporttracks, (51, now + timedelta(minutes=3)), (52, now + timedelta(minutes=1)))
+    _add(sporttracks, (53, now + timedelta(minutes=2)))
+    sporttracks.requests.clear()
+    await async_poll(hass, frozen_now, POLL)
+    assert [event_type for event_type, _ in fired.events] == ["new_workout"] * 3
+    first = fired.events[0][1]
+    assert first["measured_at"] == (now + timedelta(minutes=1)).isoformat()
+    assert {key: first[key] for key in ("id", "type", "name", "duration", "distance")} == {
+        "id": "52",
+        "type": "Running",
+        "name": "tempo",
+        "duration": 30.0,
+        "distance": 5.0,
+    }
+    assert first["energy"] == round(1200 / 4.184, 1)
+    assert (first["average_heart_rate"], first["maximum_heart_rate"]) == (140, 170)
+    assert first["start"] == first["measured_at"]
+    assert fired.ids() == ["52", "53", "51"]
+    assert [r.path for r in sporttracks.requests] == [
+        LIST,
+        f"{LIST}/51",
+        LIST,
+        f"{LIST}/52",
+        f"{LIST}/53",
+    ]
+    assert _stored_cursor(hass_storage, entry) == {
+        "at": (now + timedelta(minutes=3)).isoformat(),
+        "id": "51",
+    }
+    sporttracks.requests.clear()
+    await async_poll(hass, frozen_now, POLL)
+    assert fired.ids() == []
+    assert [r.path for r in sporttracks.requests] == [LIST]  # idle again: one request
+
+
+async def test_outage_delivers_what_arrived_meanwhile(
+    hass: HomeAssistant,
+    fired: Fired,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+    expect_log: ExpectedLog,
+) -> None:
+    """SportTracks down while two workouts arrive: both fire once when it is back."""
+    expect_log("Error fetching SportTracks 16964 data")
+    now = dt_util.utcnow()
+    sporttracks.fail(503, "{}")
+    await async_poll(hass, frozen_now, POLL)
+    _add(sporttracks, (61, now + timedelta(minutes=20)))
+    await async_poll(hass, frozen_now, POLL)
+    _add(sporttracks, (62, now + timedelta(minutes=35)))
+    await async_poll(hass, frozen_now, POLL)
+    assert hass.states.get(WORKOUT_EVENT).state == STATE_UNAVAILABLE  # type: ignore[union-attr]
+    assert fired.ids() == []
+    sporttracks.clear_faults()
+    await async_poll(hass, frozen_now, POLL)
+    assert fired.ids() == ["61", "62"]
+    await async_poll(hass, frozen_now, POLL)
+    assert fired.ids() == []
+
+
+async def test_restart_delivers_what_arrived_while_stopped(
+    hass: HomeAssistant,
+    fired: Fired,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+) -> None:
+    """Stopped for 10 days (past the 7-day list): what came meanwhile fires once at the start."""
+    now = dt_util.utcnow()
+    _add(sporttracks, (71, now + timedelta(minutes=5)))
+    await async_poll(hass, frozen_now, POLL)
+    assert fired.ids() == ["71"]
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    stored = _stored_cursor(hass_storage, entry)
+    assert stored["id"] == "71"
+    _add(sporttracks, (72, now + timedelta(days=1)), (73, now + timedelta(days=9)))
+    frozen_now.tick(timedelta(days=10))
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert fired.ids() == ["72", "73"]
+    assert _stored_cursor(hass_storage, entry)["id"] == "73"
+    # Stopped again with nothing new: nothing fires again.
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await async_poll(hass, frozen_now, POLL)
+    assert fired.ids() == []
+
+
+async def test_reload_and_reauth_in_between(
+    hass: HomeAssistant,
+    fired: Fired,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+    consent: Consent,
+) -> None:
+    """Neither a reload nor a new sign-in repeats or skips a workout."""
+    now = dt_util.utcnow()
+    _add(sporttracks, (81, now + timedelta(minutes=1)))
+    await async_poll(hass, frozen_now, POLL)
+    assert fired.ids() == ["81"]
+    _add(sporttracks, (82, now + timedelta(minutes=20)))
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert fired.ids() == ["82"]
+    await async_poll(hass, frozen_now, POLL)
+    assert fired.ids() == []
+    _add(sporttracks, (83, now + timedelta(minutes=40)))
+    result = await start_reauth(hass, entry)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    result = await consent(result, "allow")
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert fired.ids() == ["83"]
+    _add(sporttracks, (84, now + timedelta(minutes=50)))
+    await async_poll(hass, frozen_now, POLL)
+    await async_poll(hass, frozen_now, POLL)
+    assert fired.ids() == ["84"]
+
+
+async def test_deleted_workout_is_never_new(
+    hass: HomeAssistant,
+    fired: Fired,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """Deleting the newest workout fires nothing; nor does one deleted before it was read."""
+    now = dt_util.utcnow()
+    account = sporttracks.accounts["16964"]
+    _add(sporttracks, (91, now + timedelta(minutes=1)), (92, now + timedelta(minutes=2)))
+    await async_poll(hass, frozen_now, POLL)
+    assert fired.ids() == ["91", "92"]
+    account.workouts = [workout for workout in account.workouts if workout.id != 92]
+    await async_poll(hass, frozen_now, POLL)
+    assert fired.ids() == []
+    _add(sporttracks, (93, now + timedelta(minutes=20)))
+    account.workouts = [workout for workout in account.workouts if workout.id != 93]
+    await async_poll(hass, frozen_now, POLL)
+    assert fired.ids() == []
+    _add(sporttracks, (94, now + timedelta(minutes=40)))
+    await async_poll(hass, frozen_now, POLL)
+    assert fired.ids() == ["94"]
+
+
+async def test_diagnostics_show_the_cursor_age_only(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+) -> None:
+    """How old the newest delivered workout is, not which one it is."""
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    newest = sporttracks.accounts["16964"].workouts[0]
+    age = (dt_util.utcnow() - newest.start).total_seconds()
+    assert diagnostics["events"] == {"cursor_age_seconds": round(age), "pending": 0}
+    assert str(newest.id) not in str(diagnostics)
+
+
+async def test_removed_entry_leaves_no_cursor(
+    hass: HomeAssistant, entry: ConfigEntry, hass_storage: dict[str, Any]
+) -> None:
+    """Deleting the account deletes its cursor file."""
+    key = f"{DOMAIN}.{entry.entry_id}.events"
+    assert key in hass_storage
+    await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert key not in hass_storage
+
+
+# -- Boditrax and BACtrack: the same, through their own fakes -----------------------------------
+
+
+def _event_entity(hass: HomeAssistant, entry: ConfigEntry) -> str:
+    (entity,) = [
+        item
+        for item in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+        if item.domain == "event"
+    ]
+    return entity.entity_id
+
+
+async def test_boditrax_scans(
+    hass: HomeAssistant,
+    fired: Fired,
+    boditrax: FakeBoditrax,
+    boditrax_credential: None,  # noqa: F811
+    consent: Consent,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """No event for the history; then each new scan once, oldest first, in kg, % and kcal/d."""
+    result = await consent(await start_boditrax(hass, "boditrax"), "allow")
+    entry = result["result"]
+    await hass.async_block_till_done()
+    assert _event_entity(hass, entry) == "event.jo_lifter_new_scan"
+    assert fired.ids() == []
+    member = boditrax.members["m_123"]
+    now = dt_util.utcnow()
+    scan = {"BodyWeight": 80.0, "FatMass": 16.0, "BasalMetabolicRatekJ": 7531.2}
+    for number, minutes in ((3, 2), (1, 1), (2, 3)):
+        member.add_reading(Reading(f"new_{number}", now + timedelta(minutes=minutes), scan))
+    boditrax.requests.clear()
+    await async_poll(hass, frozen_now, timedelta(minutes=30))
+    assert [event_type for event_type, _ in fired.events] == ["new_scan"] * 3
+    data = fired.events[0][1]
+    assert (data["weight"], data["body_fat"], data["basal_metabolic_rate"]) == (80.0, 20.0, 1800.0)
+    assert data["muscle_mass"] is None
+    assert data["measured_at"] == (now + timedelta(minutes=1)).isoformat()
+    assert fired.ids() == ["new_1", "new_3", "new_2"]
+    assert [r.query for r in boditrax.requests if r.path.startswith("/rest")] == [
+        {"limit": "1"},
+        {"limit": "100"},
+    ]
+    await async_poll(hass, frozen_now, timedelta(minutes=30))
+    assert fired.ids() == []
+
+
+async def test_bactrack_readings(
+    hass: HomeAssistant,
+    fired: Fired,
+    bactrack: FakeBACtrack,
+    add_bactrack: AddBACtrack,  # noqa: F811
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """No event for the history; then each new reading once, oldest first, in % BAC.
+
+    Location and notes stay out of the event unless the user opted in to them.
+    """
+    entry = (await add_bactrack())["result"]
+    assert fired.ids() == []
+    user = bactrack.accounts[USER_ID]
+    newest = user.readings[0].id
+    now = dt_util.utcnow()
+    for step in range(12):
+        user.add_reading(
+            BACReading(newest + 1 + step, now + timedelta(minutes=step), 0.05, 42.0, -71.0, "x")
+        )
+    await async_poll(hass, frozen_now, timedelta(minutes=15))
+    assert fired.events[0][0] == "new_reading"
+    assert fired.events[0][1]["bac"] == 0.05
+    assert fired.events[0][1]["measured_at"] == now.astimezone(UTC).isoformat()
+    assert "latitude" not in fired.events[0][1]
+    assert "notes" not in fired.events[0][1]
+    assert fired.ids() == [str(newest + 1 + step) for step in range(12)]
+    assert _event_entity(hass, entry).endswith("_new_reading")
+    await async_poll(hass, frozen_now, timedelta(minutes=5))
+    assert fired.ids() == []
