@@ -17,6 +17,7 @@ from homeassistant.const import EVENT_STATE_CHANGED, STATE_UNAVAILABLE, STATE_UN
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
+from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
 
@@ -398,6 +399,54 @@ async def test_bactrack_readings(
     assert "latitude" not in fired.events[0][1]
     assert "notes" not in fired.events[0][1]
     assert fired.ids() == [str(newest + 1 + step) for step in range(12)]
-    assert _event_entity(hass, entry).endswith("_new_reading")
+    assert _event_entity(hass, entry) == "event.sam_new_reading"
     await async_poll(hass, frozen_now, timedelta(minutes=5))
     assert fired.ids() == []
+
+
+async def test_bactrack_location_and_notes_with_the_option(
+    hass: HomeAssistant,
+    fired: Fired,
+    bactrack: FakeBACtrack,
+    add_bactrack: AddBACtrack,  # noqa: F811
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """With *Show location and notes* on, a new reading's event says where and with what note."""
+    entry = (await add_bactrack())["result"]
+    hass.config_entries.async_update_entry(entry, options={"personal_data": True})
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    user = bactrack.accounts[USER_ID]
+    reading = BACReading(user.readings[0].id + 1, dt_util.utcnow(), 0.04, 42.5, -71.25, "home")
+    user.add_reading(reading)
+    await async_poll(hass, frozen_now, timedelta(minutes=5))
+    ((_, data),) = fired.events
+    assert (data["id"], data["latitude"], data["longitude"], data["notes"]) == (
+        str(reading.id),
+        42.5,
+        -71.25,
+        "home",
+    )
+
+
+async def test_update_entity_on_the_event_entity_fires_what_is_new(
+    hass: HomeAssistant,
+    fired: Fired,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """Polling off: homeassistant.update_entity on the event entity reads and fires everything new."""
+    hass.config_entries.async_update_entry(entry, pref_disable_polling=True)
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    now = dt_util.utcnow()
+    _add(sporttracks, (101, now + timedelta(minutes=1)), (102, now + timedelta(minutes=2)))
+    await async_poll(hass, frozen_now, POLL)
+    assert fired.ids() == []
+    assert await async_setup_component(hass, "homeassistant", {})
+    await hass.services.async_call(
+        "homeassistant", "update_entity", {"entity_id": WORKOUT_EVENT}, blocking=True
+    )
+    await hass.async_block_till_done()
+    assert fired.ids() == ["101", "102"]

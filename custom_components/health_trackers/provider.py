@@ -91,6 +91,16 @@ class Polled(Generic[SnapshotT]):
     """The newest record the service holds, as far as the poll saw: where a new cursor starts."""
 
 
+def warn_if_incomplete(found: NewRecords[Any, Any], what: str) -> None:
+    """Say so when a read since the cursor stopped before it got back there."""
+    if not found.complete:
+        LOGGER.warning(
+            "More new %s than one poll reads: the newest %s delivered, older ones skipped",
+            what,
+            len(found.records),
+        )
+
+
 def new_records(
     snapshot: SnapshotT, found: NewRecords[Any, Any], since: Cursor | None, what: str
 ) -> Polled[SnapshotT]:
@@ -103,12 +113,7 @@ def new_records(
     at_newest = Cursor.of(newest) if newest is not None else None
     if since is None:
         return Polled(snapshot, (), at_newest)
-    if not found.complete:
-        LOGGER.warning(
-            "More new %s than one poll reads: %s delivered, older ones skipped",
-            what,
-            len(found.records),
-        )
+    warn_if_incomplete(found, what)
     return Polled(snapshot, tuple(r for r in found.records if Cursor.of(r) > since), at_newest)
 
 

@@ -29,6 +29,7 @@ from ..provider import (
     describe_event,
     describe_sensor,
     sensor_values,
+    warn_if_incomplete,
 )
 
 BACKFILL = 20
@@ -111,6 +112,7 @@ class BoditraxTracker(AccountTracker[BoditraxClient, BoditraxSnapshot]):
             found = None if reached_since else await self.client.async_records_since(since)
             new = [s for s in scans if since is not None and Cursor.of(s) > since]
             if found is not None:
+                warn_if_incomplete(found, "Boditrax scans")
                 scans, new = [*scans, *found.records], list(found.records)
         else:
             bound = Cursor.of(self._newest)
@@ -122,6 +124,8 @@ class BoditraxTracker(AccountTracker[BoditraxClient, BoditraxSnapshot]):
             if not scans and newest is not None and newest != self._newest:
                 scans = [newest]
             new = [s for s in found.records if since is not None and Cursor.of(s) > since]
+            if since is not None:
+                warn_if_incomplete(found, "Boditrax scans")
         for scan in sorted(scans, key=Cursor.of):  # oldest first: newer values win
             for metric, value in scan.metrics.items():
                 self._known[metric] = Known(value, scan.date)

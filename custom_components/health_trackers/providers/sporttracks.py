@@ -34,6 +34,7 @@ from ..provider import (
     describe_sensor,
     scaled,
     sensor_values,
+    warn_if_incomplete,
 )
 
 WINDOW = timedelta(days=7)
@@ -101,12 +102,7 @@ class SportTracksTracker(AccountTracker[SportTracksClient, SportTracksSnapshot])
             )
             return (*[await self.client.async_workout(item) for item in listed], latest)
         found = await self.client.async_records_since(since)
-        if not found.complete:
-            LOGGER.warning(
-                "More new SportTracks workouts than one poll reads: %s delivered, older ones"
-                " skipped",
-                len(found.records),
-            )
+        warn_if_incomplete(found, "SportTracks workouts")
         return found.records
 
     async def _async_week(self, start: datetime) -> tuple[list[WorkoutSummary], bool]:
