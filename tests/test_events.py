@@ -450,3 +450,58 @@ async def test_update_entity_on_the_event_entity_fires_what_is_new(
     )
     await hass.async_block_till_done()
     assert fired.ids() == ["101", "102"]
+
+
+async def test_boditrax_restart_after_many_scans(
+    hass: HomeAssistant,
+    fired: Fired,
+    boditrax: FakeBoditrax,
+    boditrax_credential: None,  # noqa: F811
+    consent: Consent,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """More scans while stopped than the first poll's 20: it reads on back to the last delivered."""
+    result = await consent(await start_boditrax(hass, "boditrax"), "allow")
+    entry = result["result"]
+    await hass.async_block_till_done()
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    member = boditrax.members["m_123"]
+    now = dt_util.utcnow()
+    for number in range(25):
+        member.add_reading(
+            Reading(f"late_{number:02}", now + timedelta(hours=number), {"BodyWeight": 79.0})
+        )
+    frozen_now.tick(timedelta(days=2))
+    boditrax.requests.clear()
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert fired.ids() == [f"late_{number:02}" for number in range(25)]
+    assert [r.query for r in boditrax.requests if r.path == "/rest/v2.10/readings"] == [
+        {"limit": "20"},
+        {"limit": "100"},
+    ]
+    await async_poll(hass, frozen_now, timedelta(minutes=30))
+    assert fired.ids() == []
+
+
+async def test_bactrack_restart_after_days(
+    hass: HomeAssistant,
+    fired: Fired,
+    bactrack: FakeBACtrack,
+    add_bactrack: AddBACtrack,  # noqa: F811
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """Stopped for 3 days: readings from before the last 24 hours fire too, oldest first."""
+    entry = (await add_bactrack())["result"]
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    user = bactrack.accounts[USER_ID]
+    newest = user.readings[0].id
+    now = dt_util.utcnow()
+    for step, hours in enumerate((2, 30, 50, 70)):
+        user.add_reading(BACReading(newest + 1 + step, now + timedelta(hours=hours), 0.01))
+    frozen_now.tick(timedelta(days=3))
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert fired.ids() == [str(newest + 1 + step) for step in range(4)]
+    await async_poll(hass, frozen_now, timedelta(minutes=5))
+    assert fired.ids() == []
