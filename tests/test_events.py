@@ -12,7 +12,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.config_entries import ConfigEntry, ConfigEntryState
+from homeassistant.components.application_credentials import (
+    ClientCredential,
+    async_import_client_credential,
+)
+from homeassistant.config_entries import SOURCE_RECONFIGURE, ConfigEntry, ConfigEntryState
 from homeassistant.const import EVENT_STATE_CHANGED, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.data_entry_flow import FlowResultType
@@ -23,7 +27,7 @@ import pytest
 
 from custom_components.health_trackers.const import DOMAIN
 from custom_components.health_trackers.diagnostics import async_get_config_entry_diagnostics
-from fakes import BACReading, FakeBACtrack, FakeBoditrax, FakeSportTracks, Reading
+from fakes import BACReading, FakeBACtrack, FakeBoditrax, FakeSportTracks, OAuth2Client, Reading
 from fakes.sporttracks import Workout
 
 from .conftest import Consent, ExpectedLog, async_poll, start_reauth
@@ -505,3 +509,65 @@ async def test_bactrack_restart_after_days(
     assert fired.ids() == [str(newest + 1 + step) for step in range(4)]
     await async_poll(hass, frozen_now, timedelta(minutes=5))
     assert fired.ids() == []
+
+
+async def test_reconfigure_in_between(
+    hass: HomeAssistant,
+    fired: Fired,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+    consent: Consent,
+) -> None:
+    """Signing in with another credential (reconfigure) neither repeats nor skips a workout."""
+    now = dt_util.utcnow()
+    _add(sporttracks, (111, now + timedelta(minutes=1)))
+    await async_poll(hass, frozen_now, POLL)
+    assert fired.ids() == ["111"]
+    backup = sporttracks.register_client(OAuth2Client("backup-client", "backup-secret"))
+    await async_import_client_credential(
+        hass,
+        DOMAIN,
+        ClientCredential(backup.client_id, backup.client_secret, "SportTracks backup"),
+        "backup",
+    )
+    _add(sporttracks, (112, now + timedelta(minutes=20)))
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_RECONFIGURE, "entry_id": entry.entry_id}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"implementation": "backup"}
+    )
+    result = await consent(result, "allow")
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert fired.ids() == ["112"]
+    await async_poll(hass, frozen_now, POLL)
+    assert fired.ids() == []
+
+
+async def test_disabled_event_entity_skips_records(
+    hass: HomeAssistant,
+    fired: Fired,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+) -> None:
+    """While the event entity is disabled nothing fires, and nothing is saved up for later."""
+    registry = er.async_get(hass)
+    registry.async_update_entity(WORKOUT_EVENT, disabled_by=er.RegistryEntryDisabler.USER)
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    now = dt_util.utcnow()
+    _add(sporttracks, (121, now + timedelta(minutes=1)))
+    await async_poll(hass, frozen_now, POLL)
+    await async_poll(hass, frozen_now, POLL)
+    assert _stored_cursor(hass_storage, entry)["id"] == "121"
+    registry.async_update_entity(WORKOUT_EVENT, disabled_by=None)
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    _add(sporttracks, (122, now + timedelta(minutes=40)))
+    await async_poll(hass, frozen_now, POLL)
+    assert fired.ids() == ["122"]
