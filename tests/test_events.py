@@ -628,3 +628,36 @@ async def test_blueprint_runs_once_per_record(
     _add(sporttracks, (133, now + timedelta(minutes=20)))
     await async_poll(hass, frozen_now, POLL)
     assert seen == ["132", "131", "133"]
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        {"cursor": {"at": "yesterday", "id": "1"}},
+        {"cursor": {"at": "2026-11-19T10:00:00", "id": "1"}},
+        {"cursor": "at the end"},
+        {"cursor": {"at": "2026-11-19T10:00:00+00:00"}},
+    ],
+)
+async def test_unreadable_cursor_starts_at_the_newest(
+    hass: HomeAssistant,
+    fired: Fired,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+    expect_log: ExpectedLog,
+    stored: dict[str, Any],
+) -> None:
+    """A cursor file edited by hand or broken: no flood of old workouts, new ones still fire."""
+    expect_log("Unreadable event cursor")
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    hass_storage[f"{DOMAIN}.{entry.entry_id}.events"]["data"] = stored
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert fired.ids() == []
+    newest = sporttracks.accounts["16964"].workouts[0]
+    assert _stored_cursor(hass_storage, entry)["id"] == str(newest.id)
+    _add(sporttracks, (141, dt_util.utcnow() + timedelta(minutes=1)))
+    await async_poll(hass, frozen_now, POLL)
+    assert fired.ids() == ["141"]

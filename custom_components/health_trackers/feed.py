@@ -45,13 +45,23 @@ class RecordFeed:
         self._saving: asyncio.Task[None] | None = None
 
     async def async_load(self) -> None:
-        """Read the cursor an earlier run left (none for a new account)."""
+        """Read the cursor an earlier run left (none for a new account).
+
+        One that cannot be read counts as none: the cursor starts over at the newest record,
+        rather than taking the whole history as new.
+        """
         stored = await self._store.async_load()
-        if not stored:
+        if not isinstance(stored, dict) or "cursor" not in stored:
             return
-        cursor = stored.get("cursor")
-        at = dt_util.parse_datetime(cursor["at"]) if isinstance(cursor, dict) else None
-        self.cursor = Cursor(at, str(cursor["id"])) if at and isinstance(cursor, dict) else EMPTY
+        if (cursor := stored["cursor"]) is None:
+            self.cursor = EMPTY
+            return
+        at = cursor.get("at") if isinstance(cursor, dict) else None
+        parsed = dt_util.parse_datetime(at) if isinstance(at, str) else None
+        if parsed is None or parsed.tzinfo is None or not isinstance(cursor.get("id"), str):
+            LOGGER.warning("Unreadable event cursor %s; starting at the newest record", at)
+            return
+        self.cursor = Cursor(parsed, cursor["id"])
 
     @callback
     def receive(self, polled: Polled[Any], *, setting_up: bool) -> None:
