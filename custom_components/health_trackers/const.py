@@ -10,3 +10,8 @@ CONF_SERVICE = "service"
 
 CONF_PERSONAL_DATA = "personal_data"
 """Option: create the provider's personal sensors (where and with what notes a reading was taken)."""
+
+ATTR_MEASURED_AT = "measured_at"
+"""When a value or record was measured (ISO 8601), on sensors and in event data."""
+MAX_TEXT_LENGTH = 255
+"""Home Assistant refuses longer states; texts in states and events are cut to this."""

@@ -10,7 +10,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .clients.base import Record
-from .const import CONF_PERSONAL_DATA
+from .const import ATTR_MEASURED_AT, CONF_PERSONAL_DATA, MAX_TEXT_LENGTH
 from .coordinator import HealthTrackersConfigEntry, HealthTrackersCoordinator
 from .entity import HealthTrackersEntity
 from .provider import HealthTrackersEventDescription
@@ -19,9 +19,6 @@ from .provider import HealthTrackersEventDescription
 PARALLEL_UPDATES = 0
 
 ATTR_ID = "id"
-ATTR_MEASURED_AT = "measured_at"
-MAX_TEXT_LENGTH = 255
-"""Texts (a workout's name, a reading's notes) are cut as a sensor's state is."""
 
 
 async def async_setup_entry(

@@ -9,17 +9,13 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import CONF_PERSONAL_DATA, DOMAIN
+from .const import ATTR_MEASURED_AT, CONF_PERSONAL_DATA, DOMAIN, MAX_TEXT_LENGTH
 from .coordinator import HealthTrackersConfigEntry, HealthTrackersCoordinator
 from .entity import HealthTrackersEntity, entity_unique_id
 from .provider import HealthTrackersSensorDescription, SensorValue
 
 # The coordinator does all I/O.
 PARALLEL_UPDATES = 0
-
-ATTR_MEASURED_AT = "measured_at"
-MAX_STATE_LENGTH = 255
-"""Home Assistant refuses longer states (the sensor would show unknown and log every poll)."""
 
 
 async def async_setup_entry(
@@ -69,7 +65,7 @@ class HealthTrackersSensor(HealthTrackersEntity, SensorEntity):
         """
         value = self.entity_description.value_fn(self.coordinator.data)
         if isinstance(value, str):
-            return value[:MAX_STATE_LENGTH]
+            return value[:MAX_TEXT_LENGTH]
         digits = self.entity_description.suggested_display_precision
         if isinstance(value, float) and digits is not None:
             return round(value, digits + 1)
