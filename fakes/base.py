@@ -165,6 +165,8 @@ class Fault:
     drop: bool = False
     chunks: Chunks | None = None
     rewrite: Rewrite | None = None
+    query: dict[str, str] = field(default_factory=dict)
+    """Only requests whose query holds these parameters."""
     sent: int = 0
     """Body bytes written for this fault so far (``chunks`` only)."""
 
@@ -220,6 +222,7 @@ class FakeService:
         drop: bool = False,
         chunks: Chunks | None = None,
         rewrite: Rewrite | None = None,
+        query: dict[str, str] | None = None,
     ) -> Fault:
         """Switch a fault on (see ``Fault``); returns it so a test can remove it alone."""
         fault = Fault(
@@ -234,6 +237,7 @@ class FakeService:
             drop=drop,
             chunks=chunks,
             rewrite=rewrite,
+            query=query or {},
         )
         self.faults.append(fault)
         return fault
@@ -260,7 +264,12 @@ class FakeService:
         )
         scope = self.fault_scope(request.path)
         for fault in list(self.faults):
-            if fault.scope != scope or fault.path not in (None, request.path) or not fault.take():
+            if (
+                fault.scope != scope
+                or fault.path not in (None, request.path)
+                or any(request.query.get(key) != value for key, value in fault.query.items())
+                or not fault.take()
+            ):
                 continue
             if fault.delay:
                 await self._hold(fault.delay)

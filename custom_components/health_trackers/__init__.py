@@ -11,13 +11,16 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.config_entry_oauth2_flow import OAuth2Session
 
 from .clients.api import Authenticator
+from .clients.base import ServiceClient
 from .const import CONF_SERVICE, DOMAIN, LOGGER
 from .coordinator import HealthTrackersConfigEntry, HealthTrackersCoordinator, scope_issue_id
 from .feed import RecordFeed
+from .history import AccountHistory, history_issue_id, history_store
 from .oauth1 import signer_for_entry
 from .oauth2 import OAuth2Authenticator, RefreshTokenJournal, async_get_entry_implementation
 from .provider import Provider
 from .providers import PROVIDERS
+from .statistics import StatisticsWriter
 
 PLATFORMS: list[Platform] = [Platform.EVENT, Platform.SENSOR]
 
@@ -36,11 +39,32 @@ async def async_setup_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntr
     tracker = provider.tracker(hass, await _async_authenticator(hass, entry, provider))
     feed = RecordFeed(hass, entry.entry_id)
     await feed.async_load()
-    coordinator = HealthTrackersCoordinator(hass, entry, provider, tracker, feed)
+    history = _history(hass, entry, provider, tracker.client)
+    if history is not None:
+        await history.async_load()
+    coordinator = HealthTrackersCoordinator(
+        hass, entry, provider, tracker, feed=feed, history=history
+    )
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    if history is not None:
+        history.start(entry)
     return True
+
+
+def _history(
+    hass: HomeAssistant,
+    entry: HealthTrackersConfigEntry,
+    provider: Provider[Any, Any],
+    client: ServiceClient[Any, Any],
+) -> AccountHistory | None:
+    """The account's long-term statistics; none without the recorder (or statistics)."""
+    if not provider.statistics or "recorder" not in hass.config.components:
+        return None
+    account_id = entry.unique_id or entry.entry_id
+    writer = StatisticsWriter(hass, account_id, entry.title, provider.statistics)
+    return AccountHistory(hass, entry.entry_id, entry.title, client, writer)
 
 
 async def _async_authenticator(
@@ -68,10 +92,16 @@ async def async_unload_entry(hass: HomeAssistant, entry: HealthTrackersConfigEnt
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntry) -> None:
-    """Leave nothing of the account behind: its repair issue and stored files go with it."""
+    """Leave nothing of the account behind but its statistics: repairs and stored files go.
+
+    Its long-term statistics stay in the recorder (Developer tools → Statistics removes them);
+    adding the account again imports into the same statistics.
+    """
     ir.async_delete_issue(hass, DOMAIN, scope_issue_id(entry.entry_id))
+    ir.async_delete_issue(hass, DOMAIN, history_issue_id(entry.entry_id))
     await RefreshTokenJournal(hass, entry.entry_id).async_remove()
     await RecordFeed(hass, entry.entry_id).async_remove()
+    await history_store(hass, entry.entry_id).async_remove()
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntry) -> bool:

@@ -3,10 +3,12 @@
 from collections.abc import Mapping
 from http import HTTPStatus
 import inspect
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import ClientResponseError, web
 from homeassistant import data_entry_flow
+from homeassistant.components.recorder.models import StatisticMeanType, StatisticMetaData
+from homeassistant.components.recorder.statistics import STATISTIC_UNIT_TO_UNIT_CONVERTER
 from homeassistant.config_entries import ConfigFlowResult, OptionsFlow
 from homeassistant.core import callback
 from homeassistant.exceptions import HomeAssistantError
@@ -102,6 +104,31 @@ def update_failed(retry_after: float | None, **kwargs: Any) -> UpdateFailed:
     return UpdateFailed(**kwargs)
 
 
+_METADATA_HAS_UNIT_CLASS = "unit_class" in StatisticMetaData.__annotations__
+
+
+def statistic_metadata(
+    *, statistic_id: str, source: str, name: str, unit: str | None, summed: bool
+) -> StatisticMetaData:
+    """An external statistic's metadata with the fields the running release asks for.
+
+    ``mean_type`` on every release; ``unit_class`` where the release knows it (2025.11 and later
+    warn without it, 2025.4 has no such field), the class the recorder itself would derive.
+    """
+    fields: dict[str, Any] = {
+        "statistic_id": statistic_id,
+        "source": source,
+        "name": name,
+        "unit_of_measurement": unit,
+        "has_sum": summed,
+        "mean_type": StatisticMeanType.NONE if summed else StatisticMeanType.ARITHMETIC,
+    }
+    if _METADATA_HAS_UNIT_CLASS:
+        converter = STATISTIC_UNIT_TO_UNIT_CONVERTER.get(unit)
+        fields["unit_class"] = converter.UNIT_CLASS if converter else None
+    return cast(StatisticMetaData, fields)
+
+
 def current_request() -> web.Request | None:
     """The HTTP request being served; its ``HA-Frontend-Base`` header is the browser's address.
 
@@ -119,6 +146,7 @@ __all__ = [
     "ImplementationUnavailableError",
     "OptionsFlowWithReload",
     "current_request",
+    "statistic_metadata",
     "token_request_error",
     "update_failed",
     "vol",

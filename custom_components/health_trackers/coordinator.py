@@ -22,6 +22,7 @@ from .clients.exceptions import (
 from .compat import UPDATE_FAILED_RETRY_AFTER, update_failed
 from .const import CONF_SERVICE, DOMAIN, LOGGER
 from .feed import RecordFeed
+from .history import AccountHistory
 from .oauth2 import EntryRemovedError
 from .provider import AccountTracker, Provider, SnapshotT
 
@@ -70,7 +71,9 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
         entry: HealthTrackersConfigEntry,
         provider: Provider[Any, SnapshotT],
         tracker: AccountTracker[Any, SnapshotT],
+        *,
         feed: RecordFeed,
+        history: AccountHistory | None = None,
     ) -> None:
         """Poll at the service's documented pace, each account at its own point in it."""
         self.account_id = entry.unique_id or entry.entry_id
@@ -85,6 +88,8 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
         self.provider = provider
         self.tracker = tracker
         self.feed = feed
+        self.history = history
+        """The account's long-term statistics; None without the recorder."""
         self.last_rate_limit: RateLimit | None = None
         self._pause: float | None = None
         """Seconds the service asked us to wait at this update (429 with ``Retry-After``)."""
@@ -141,6 +146,8 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
         self.feed.receive(
             polled, setting_up=self.config_entry.state is ConfigEntryState.SETUP_IN_PROGRESS
         )
+        if self.history is not None:
+            self.history.receive(polled.new)
         return polled.snapshot
 
     def _update_failed(self, err: ServiceError) -> Exception:

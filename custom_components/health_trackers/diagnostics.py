@@ -40,6 +40,7 @@ async def async_get_config_entry_diagnostics(
             "cursor_age_seconds": coordinator.feed.cursor_age(),
             "pending": len(coordinator.feed.pending),
         },
+        "history": coordinator.history.diagnostics() if coordinator.history else {"state": "off"},
         "last_update_success": coordinator.last_update_success,
         "last_exception": repr(coordinator.last_exception) if coordinator.last_exception else None,
         "values_present": {

@@ -26,6 +26,7 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # Services report in their own units; sensors show one unit per kind (minutes, kilometres,
 # kilocalories), converted here once, so states are plain numbers a template can print.
 SECONDS_PER_MINUTE = 60
+SECONDS_PER_HOUR = 3600
 METERS_PER_KILOMETER = 1000
 KJ_PER_KCAL = 4.184
 KMH_PER_METER_PER_SECOND = 3.6
@@ -77,6 +78,43 @@ def describe_event(
         event_types=[key],
         data_fn=data_fn,
         personal_data_fn=personal_data_fn,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class HealthTrackersStatisticDescription(Generic[RecordT]):
+    """A long-term statistic of an account's records, hour by hour, and how a record adds to it.
+
+    ``summed``: each hour holds the total of its records (workouts, distance) and the statistic
+    keeps a running sum, so graphs show it per day, week or month; otherwise each hour keeps the
+    mean, min and max of its records (weight, BAC). ``value_fn`` reads the record as the service
+    lists it (the list item, never a detail), in ``unit``; None when the record has no value.
+    The key ends the statistic's id (``…_<key>``); its name is the sensor name
+    ``entity.sensor.<translation_key>`` (the key, unless a sensor of that key means another thing).
+    """
+
+    key: str
+    translation_key: str
+    unit: str | None
+    summed: bool = False
+    value_fn: Callable[[RecordT], float | None]
+
+
+def describe_statistic(
+    key: str,
+    value_fn: Callable[[RecordT], float | None],
+    unit: str | None,
+    *,
+    summed: bool = False,
+    translation_key: str | None = None,
+) -> HealthTrackersStatisticDescription[RecordT]:
+    """A statistic named by ``translation_key`` (by default its key)."""
+    return HealthTrackersStatisticDescription(
+        key=key,
+        translation_key=translation_key or key,
+        unit=unit,
+        summed=summed,
+        value_fn=value_fn,
     )
 
 
@@ -206,6 +244,8 @@ class Provider(Generic[ClientT, SnapshotT]):
     sensors: tuple[HealthTrackersSensorDescription[SnapshotT], ...]
     event: HealthTrackersEventDescription[Any]
     """The event each new record fires."""
+    statistics: tuple[HealthTrackersStatisticDescription[Any], ...] = ()
+    """What the account's records add to long-term statistics, hour by hour."""
     oauth2: OAuth2Settings | None = None
     oauth1: OAuth1Settings | None = None
     personal_sensors: tuple[HealthTrackersSensorDescription[SnapshotT], ...] = ()

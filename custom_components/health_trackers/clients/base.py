@@ -214,6 +214,35 @@ class ServiceClient(ABC, Generic[ListedT, RecordT]):
                     break
         return found[:limit]
 
+    def history_pages(self, before: Cursor) -> AsyncGenerator[Page[ListedT]]:
+        """The listing in the largest pages, newest first, from the records before ``before``.
+
+        For a backfill: where the service filters by time, the listing starts at ``before``;
+        elsewhere at the newest record, and the caller skips what is not before ``before``.
+        Records come as the list shows them (no detail requests).
+        """
+        return self._pages(self.page_size, self.page_size, before.at)
+
+    async def async_listed_since(
+        self, not_before: datetime, *, max_pages: int = MAX_PAGES
+    ) -> tuple[list[ListedT], bool]:
+        """Every record measured at or after ``not_before`` as the list shows it, newest first.
+
+        Also whether that is all of them (``max_pages`` pages may not reach back that far).
+        """
+        found: list[ListedT] = []
+        count = 0
+        pages = self._pages(self.page_size, self.page_size, None)
+        async with aclosing(pages):
+            async for page in pages:
+                count += 1
+                found += [item for item in page.items if item.measured_at >= not_before]
+                if not page.more or (page.items and page.items[-1].measured_at < not_before):
+                    return found, True
+                if count >= max_pages:
+                    break
+        return found, False
+
 
 class WholeRecordsClient(ServiceClient[RecordT, RecordT]):
     """A client whose list holds whole records: nothing to complete."""

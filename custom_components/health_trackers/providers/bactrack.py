@@ -22,10 +22,12 @@ from ..provider import (
     AccountTracker,
     HealthTrackersEventDescription,
     HealthTrackersSensorDescription,
+    HealthTrackersStatisticDescription,
     Polled,
     Provider,
     describe_event,
     describe_sensor,
+    describe_statistic,
     new_records,
 )
 
@@ -147,6 +149,13 @@ EVENT: HealthTrackersEventDescription[Reading] = describe_event(
     },
 )
 
+STATISTICS: tuple[HealthTrackersStatisticDescription[Reading], ...] = (
+    describe_statistic(
+        "bac", lambda reading: reading.bac, PERCENTAGE, translation_key="bac_statistic"
+    ),
+    describe_statistic("readings", lambda reading: 1.0, None, summed=True),
+)
+
 BACTRACK = Provider(
     service="bactrack",
     name="BACtrack",
@@ -157,6 +166,7 @@ BACTRACK = Provider(
     sensors=SENSORS,
     personal_sensors=PERSONAL_SENSORS,
     event=EVENT,
+    statistics=STATISTICS,
     oauth1=OAuth1Settings(
         request_token_path="/oauth/request_token/",
         authorize_path="/oauth/authorize/",

@@ -23,11 +23,13 @@ from ..provider import (
     KJ_PER_KCAL,
     AccountTracker,
     HealthTrackersSensorDescription,
+    HealthTrackersStatisticDescription,
     OAuth2Settings,
     Polled,
     Provider,
     describe_event,
     describe_sensor,
+    describe_statistic,
     sensor_values,
     warn_if_incomplete,
 )
@@ -242,6 +244,34 @@ def _scan_data(scan: Scan) -> dict[str, Any]:
     )
 
 
+STATISTICS_OF_SENSORS = (
+    "weight",
+    "body_fat",
+    "muscle_mass",
+    "water_mass",
+    "bone_mass",
+    "visceral_fat_rating",
+    "basal_metabolic_rate",
+    "metabolic_age",
+    "bmi",
+    "boditrax_score",
+)
+"""The sensors whose values also go into long-term statistics, scan by scan."""
+
+
+def _scan_statistic(
+    description: HealthTrackersSensorDescription[BoditraxSnapshot],
+) -> HealthTrackersStatisticDescription[Scan]:
+    """A sensor's value of each scan, hour by hour (mean, min, max), in the sensor's unit."""
+
+    def value(scan: Scan) -> float | None:
+        known = {metric: Known(number, scan.date) for metric, number in scan.metrics.items()}
+        shown = description.value_fn(BoditraxSnapshot(scan.date, known))
+        return float(shown) if isinstance(shown, int | float) else None
+
+    return describe_statistic(description.key, value, description.native_unit_of_measurement)
+
+
 BODITRAX = Provider(
     service="boditrax",
     name="Boditrax",
@@ -251,6 +281,7 @@ BODITRAX = Provider(
     tracker_type=BoditraxTracker,
     sensors=SENSORS,
     event=describe_event("new_scan", _scan_data),
+    statistics=tuple(_scan_statistic(d) for d in SENSORS if d.key in STATISTICS_OF_SENSORS),
     oauth2=OAuth2Settings(
         authorize_path="/oauth/auth",
         token_path="/oauth/token",

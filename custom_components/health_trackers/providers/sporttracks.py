@@ -23,15 +23,18 @@ from ..provider import (
     KJ_PER_KCAL,
     KMH_PER_METER_PER_SECOND,
     METERS_PER_KILOMETER,
+    SECONDS_PER_HOUR,
     SECONDS_PER_MINUTE,
     AccountTracker,
     HealthTrackersSensorDescription,
+    HealthTrackersStatisticDescription,
     OAuth2Settings,
     Polled,
     Provider,
     SensorValue,
     describe_event,
     describe_sensor,
+    describe_statistic,
     scaled,
     sensor_values,
     warn_if_incomplete,
@@ -220,6 +223,23 @@ def _workout_data(workout: Workout) -> dict[str, Any]:
     ) | {"name": workout.name}
 
 
+STATISTICS: tuple[HealthTrackersStatisticDescription[WorkoutSummary], ...] = (
+    describe_statistic("workouts", lambda workout: 1.0, None, summed=True),
+    describe_statistic(
+        "workout_distance",
+        lambda workout: scaled(workout.distance, 1 / METERS_PER_KILOMETER),
+        UnitOfLength.KILOMETERS,
+        summed=True,
+    ),
+    describe_statistic(
+        "workout_moving_time",
+        lambda workout: scaled(workout.duration, 1 / SECONDS_PER_HOUR),
+        UnitOfTime.HOURS,
+        summed=True,
+    ),
+)
+"""Per hour a workout started in; from the list alone (no detail request)."""
+
 SPORTTRACKS = Provider(
     service="sporttracks",
     name="SportTracks",
@@ -229,6 +249,7 @@ SPORTTRACKS = Provider(
     tracker_type=SportTracksTracker,
     sensors=SENSORS,
     event=describe_event("new_workout", _workout_data),
+    statistics=STATISTICS,
     oauth2=OAuth2Settings(
         authorize_path="/oauth2/authorize",
         token_path="/oauth2/token",

@@ -1,0 +1,306 @@
+"""The whole history in long-term statistics, read back from the recorder hour by hour.
+
+Each service's account is added the way a user adds it; its backfill and window run against the
+fake, and every statistic is compared with what the fake holds, computed here on its own: per
+UTC hour, the change of each summed statistic and the mean, min and max of the others.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.recorder import Recorder
+from homeassistant.components.recorder.statistics import (
+    list_statistic_ids,
+    statistics_during_period,
+)
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+import pytest
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+)
+
+from custom_components.health_trackers.diagnostics import async_get_config_entry_diagnostics
+from fakes import FakeBACtrack, FakeBoditrax, FakeSportTracks
+from fakes.sporttracks import Workout
+
+from .conftest import NOW, AddAccount, Consent, async_poll
+from .test_bactrack import AddBACtrack, add_bactrack, approve  # noqa: F401
+from .test_boditrax import _start as start_boditrax, boditrax_credential  # noqa: F401
+
+SPORTTRACKS = "health_trackers:sporttracks_16964"
+BODITRAX = "health_trackers:boditrax_m_123"
+BACTRACK = "health_trackers:bactrack_10261"
+FOREVER = NOW - timedelta(days=3660)
+
+Hourly = dict[datetime, float]
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(
+    recorder_mock: Recorder, enable_custom_integrations: None
+) -> None:
+    """The recorder before Home Assistant's test instance, then our integration."""
+
+
+def hour(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def totals(
+    items: Iterable[Any], at: Callable[[Any], datetime], value: Callable[[Any], float | None]
+) -> Hourly:
+    """Per UTC hour, the total of ``value`` over ``items`` (hours without a value left out)."""
+    found: dict[datetime, float] = defaultdict(float)
+    for item in items:
+        if (number := value(item)) is not None:
+            found[hour(at(item))] += number
+    return {start: round(total, 6) for start, total in found.items()}
+
+
+def means(
+    items: Iterable[Any], at: Callable[[Any], datetime], value: Callable[[Any], float | None]
+) -> dict[datetime, tuple[float, float, float]]:
+    """Per UTC hour, the mean, min and max of ``value`` over ``items``."""
+    found: dict[datetime, list[float]] = defaultdict(list)
+    for item in items:
+        if (number := value(item)) is not None:
+            found[hour(at(item))].append(number)
+    return {
+        start: (round(sum(values) / len(values), 6), min(values), max(values))
+        for start, values in found.items()
+    }
+
+
+async def rows(hass: HomeAssistant, statistic_id: str, types: set[str]) -> list[dict[str, Any]]:
+    """Every hourly row of a statistic, oldest first."""
+    await async_wait_recording_done(hass)
+    found = await hass.async_add_executor_job(
+        statistics_during_period, hass, FOREVER, None, {statistic_id}, "hour", None, types
+    )
+    return found.get(statistic_id, [])
+
+
+async def changes(hass: HomeAssistant, statistic_id: str) -> Hourly:
+    """Per hour, how much a summed statistic grew (hours it did not are left out)."""
+    found = await rows(hass, statistic_id, {"change", "sum"})
+    sums = [row["sum"] for row in found]
+    assert sums == sorted(sums), "a running sum never falls"
+    return {
+        datetime.fromtimestamp(row["start"], UTC): round(row["change"], 6)
+        for row in found
+        if round(row["change"], 6)
+    }
+
+
+async def hourly_means(
+    hass: HomeAssistant, statistic_id: str
+) -> dict[datetime, tuple[float, float, float]]:
+    found = await rows(hass, statistic_id, {"mean", "min", "max"})
+    return {
+        datetime.fromtimestamp(row["start"], UTC): (round(row["mean"], 6), row["min"], row["max"])
+        for row in found
+        if row["mean"] is not None
+    }
+
+
+def workouts(fake: FakeSportTracks) -> list[Workout]:
+    return fake.accounts["16964"].workouts
+
+
+def expect_workouts(fake: FakeSportTracks) -> dict[str, Hourly]:
+    items = workouts(fake)
+    start: Callable[[Workout], datetime] = lambda workout: workout.start  # noqa: E731
+    return {
+        "workouts": totals(items, start, lambda workout: 1.0),
+        "workout_distance": totals(
+            items, start, lambda w: None if w.distance is None else round(w.distance, 2) / 1000
+        ),
+        "workout_moving_time": totals(items, start, lambda w: round(w.duration, 2) / 3600),
+    }
+
+
+async def history_done(hass: HomeAssistant, entry: ConfigEntry) -> dict[str, Any]:
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    history: dict[str, Any] = diagnostics["history"]
+    assert history["state"] == "done", history
+    return history
+
+
+@pytest.fixture
+async def sporttracks_entry(
+    recorder_mock: Recorder,
+    hass: HomeAssistant,
+    sporttracks: FakeSportTracks,
+    add_account: AddAccount,
+) -> ConfigEntry:
+    result = await add_account()
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+    await hass.async_block_till_done(wait_background_tasks=True)
+    entry: ConfigEntry = result["result"]
+    return entry
+
+
+async def test_workouts_hour_by_hour(
+    hass: HomeAssistant, sporttracks_entry: ConfigEntry, sporttracks: FakeSportTracks
+) -> None:
+    """Count, distance and moving time of every workout land in the hour it started, as sums."""
+    history = await history_done(hass, sporttracks_entry)
+    expected = expect_workouts(sporttracks)
+    assert history["records"] + history["window_records"] == len(workouts(sporttracks))
+    for key, hourly in expected.items():
+        assert await changes(hass, f"{SPORTTRACKS}_{key}") == hourly, key
+    ids = await hass.async_add_executor_job(list_statistic_ids, hass)
+    metadata = {item["statistic_id"]: item for item in ids if item["source"] == "health_trackers"}
+    assert metadata[f"{SPORTTRACKS}_workout_distance"]["statistics_unit_of_measurement"] == "km"
+    assert (
+        metadata[f"{SPORTTRACKS}_workout_distance"]["name"] == "SportTracks 16964 Workout distance"
+    )
+    assert metadata[f"{SPORTTRACKS}_workout_moving_time"]["statistics_unit_of_measurement"] == "h"
+    assert metadata[f"{SPORTTRACKS}_workouts"]["has_sum"] is True
+
+
+async def test_new_workouts_join_their_hours_in_the_same_poll(
+    hass: HomeAssistant,
+    sporttracks_entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A workout found by a poll is in the statistics after that poll, with no extra request."""
+    await history_done(hass, sporttracks_entry)
+    account = sporttracks.accounts["16964"]
+    newest = account.workouts[0]
+    for minutes in (5, 10):
+        account.add_workout(
+            Workout(
+                id=9_000_000 + minutes,
+                start=NOW + timedelta(minutes=minutes),
+                offset="Z",
+                type="Running",
+                name="new",
+                duration=1800.0,
+                distance=5000.0,
+            )
+        )
+    assert newest is not account.workouts[0]
+    sporttracks.requests.clear()
+    await async_poll(hass, freezer, timedelta(minutes=15))
+    assert (
+        await changes(hass, f"{SPORTTRACKS}_workouts") == expect_workouts(sporttracks)["workouts"]
+    )
+    assert (
+        await changes(hass, f"{SPORTTRACKS}_workout_distance")
+        == expect_workouts(sporttracks)["workout_distance"]
+    )
+
+
+async def test_an_edited_and_a_deleted_workout_are_corrected_by_the_daily_read(
+    hass: HomeAssistant,
+    sporttracks_entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Within the re-read window (7 days), the next daily read fixes the hours of what changed."""
+    await history_done(hass, sporttracks_entry)
+    account = sporttracks.accounts["16964"]
+    recent = [w for w in account.workouts if w.start > NOW - timedelta(days=6)]
+    assert len(recent) >= 2, "the seed has workouts in the window"
+    recent[0].distance = (recent[0].distance or 0) + 1000
+    account.workouts.remove(recent[1])
+    await async_poll(hass, freezer, timedelta(days=1, minutes=1))
+    expected = expect_workouts(sporttracks)
+    for key, hourly in expected.items():
+        assert await changes(hass, f"{SPORTTRACKS}_{key}") == hourly, key
+
+
+async def test_restart_in_the_middle_of_a_backfill_counts_nothing_twice(
+    recorder_mock: Recorder,
+    hass: HomeAssistant,
+    sporttracks: FakeSportTracks,
+    add_account: AddAccount,
+) -> None:
+    """Stopped after its first page, the backfill goes on from there after a reload."""
+    account = sporttracks.accounts["16964"]
+    base = account.workouts[-1].start
+    for index in range(250):
+        account.workouts.append(
+            Workout(
+                id=5_000_000 + index,
+                start=base - timedelta(hours=7 * (index + 1), minutes=index % 60),
+                offset="-02:-30",
+                type="Cycling",
+                name="old",
+                duration=3600.0 + index,
+                distance=20_000.0 + index,
+            )
+        )
+    # The backfill's second page (the only list request with page=1) answers 503.
+    outage = sporttracks.fail(503, path="/api/v2/fitnessActivities", query={"page": "1"})
+    result = await add_account()
+    entry: ConfigEntry = result["result"]
+    await hass.async_block_till_done(wait_background_tasks=True)
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    assert diagnostics["history"]["state"] == "waiting"
+    assert 0 < diagnostics["history"]["records"] < len(account.workouts)
+    sporttracks.faults.remove(outage)
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await history_done(hass, entry)
+    for key, hourly in expect_workouts(sporttracks).items():
+        assert await changes(hass, f"{SPORTTRACKS}_{key}") == hourly, key
+
+
+@pytest.fixture
+async def boditrax_entry(
+    recorder_mock: Recorder,
+    hass: HomeAssistant,
+    boditrax: FakeBoditrax,
+    boditrax_credential: None,  # noqa: F811
+    consent: Consent,
+) -> ConfigEntry:
+    result = await consent(await start_boditrax(hass, "boditrax"), "allow")
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+    await hass.async_block_till_done(wait_background_tasks=True)
+    entry: ConfigEntry = result["result"]
+    return entry
+
+
+async def test_scans_hour_by_hour(
+    hass: HomeAssistant, boditrax_entry: ConfigEntry, boditrax: FakeBoditrax
+) -> None:
+    """Each scan's weight and score: mean, min and max in the hour it was taken."""
+    await history_done(hass, boditrax_entry)
+    scans = boditrax.members["m_123"].readings
+    for key, metric in (("weight", "BodyWeight"), ("boditrax_score", "BoditraxScore")):
+        expected = means(
+            scans, lambda scan: scan.date, lambda scan, m=metric: scan.measurements.get(m)
+        )
+        assert await hourly_means(hass, f"{BODITRAX}_{key}") == expected, key
+    ids = await hass.async_add_executor_job(list_statistic_ids, hass)
+    weight = next(item for item in ids if item["statistic_id"] == f"{BODITRAX}_weight")
+    assert weight["statistics_unit_of_measurement"] == "kg"
+    assert weight["has_mean"] is True
+    assert weight["name"] == "Jo Lifter Weight"
+
+
+async def test_readings_hour_by_hour(
+    hass: HomeAssistant,
+    bactrack: FakeBACtrack,
+    add_bactrack: AddBACtrack,  # noqa: F811
+) -> None:
+    """BAC: mean and max per hour; the count of readings as a sum."""
+    result = await add_bactrack()
+    entry: ConfigEntry = result["result"]
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await history_done(hass, entry)
+    readings = bactrack.accounts[10261].readings
+    expected = means(readings, lambda reading: reading.timestamp, lambda reading: reading.bac)
+    assert await hourly_means(hass, f"{BACTRACK}_bac") == expected
+    count = totals(readings, lambda reading: reading.timestamp, lambda reading: 1.0)
+    assert await changes(hass, f"{BACTRACK}_readings") == count
