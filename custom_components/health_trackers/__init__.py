@@ -7,8 +7,9 @@ from typing import Any
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import config_validation as cv, issue_registry as ir
 from homeassistant.helpers.config_entry_oauth2_flow import OAuth2Session
+from homeassistant.helpers.typing import ConfigType
 
 from .clients.api import Authenticator
 from .clients.base import ServiceClient
@@ -20,12 +21,20 @@ from .oauth1 import signer_for_entry
 from .oauth2 import OAuth2Authenticator, RefreshTokenJournal, async_get_entry_implementation
 from .provider import Provider
 from .providers import PROVIDERS
+from .services import async_setup_services
 from .statistics import StatisticsWriter
 
 PLATFORMS: list[Platform] = [Platform.EVENT, Platform.SENSOR]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 OBSOLETE_OPTIONS = ("update_interval",)
 """Options earlier versions stored: a user-set poll interval (polling now follows the service)."""
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions, whether or not an account is set up yet."""
+    async_setup_services(hass)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntry) -> bool:

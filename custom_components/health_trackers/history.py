@@ -398,7 +398,7 @@ class AccountHistory:
     async def _async_read_window(self) -> None:
         """Read the window whole, rewrite its hours, then move it on."""
         assert self.window is not None
-        listed, complete = await self._client.async_listed_since(self.window.start)
+        listed, complete = await self._client.async_listed_between(self.window.start)
         if not complete and self.window.records is not None:
             LOGGER.debug("%s: window not read to its start; kept as it was", self._title)
             return

@@ -223,21 +223,33 @@ class ServiceClient(ABC, Generic[ListedT, RecordT]):
         """
         return self._pages(self.page_size, self.page_size, before.at)
 
-    async def async_listed_since(
-        self, not_before: datetime, *, max_pages: int = MAX_PAGES
+    async def async_listed_between(
+        self,
+        start: datetime,
+        end: datetime | None = None,
+        *,
+        limit: int | None = None,
+        max_pages: int = MAX_PAGES,
     ) -> tuple[list[ListedT], bool]:
-        """Every record measured at or after ``not_before`` as the list shows it, newest first.
+        """The records measured from ``start`` to before ``end``, as listed, newest first.
 
-        Also whether that is all of them (``max_pages`` pages may not reach back that far).
+        At most ``limit`` (the newest of them), read in the largest pages; also whether that is
+        all of them (``limit`` or ``max_pages`` may stop it first).
         """
         found: list[ListedT] = []
         count = 0
-        pages = self._pages(self.page_size, self.page_size, None)
+        pages = self._pages(self.page_size, self.page_size, end)
         async with aclosing(pages):
             async for page in pages:
                 count += 1
-                found += [item for item in page.items if item.measured_at >= not_before]
-                if not page.more or (page.items and page.items[-1].measured_at < not_before):
+                found += [
+                    item
+                    for item in page.items
+                    if item.measured_at >= start and (end is None or item.measured_at < end)
+                ]
+                if limit is not None and len(found) > limit:
+                    return found[:limit], False
+                if not page.more or (page.items and page.items[-1].measured_at < start):
                     return found, True
                 if count >= max_pages:
                     break

@@ -1,0 +1,96 @@
+"""The ``health_trackers.get_records`` action: an account's records of a time range, as data."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+from homeassistant.util import dt as dt_util
+
+from .clients.exceptions import ServiceError
+from .compat import vol
+from .const import DOMAIN
+from .coordinator import HealthTrackersConfigEntry
+from .statistics import values_of
+
+SERVICE_GET_RECORDS = "get_records"
+ATTR_CONFIG_ENTRY_ID = "config_entry_id"  # homeassistant.const has it only after 2025.4
+ATTR_START = "start"
+ATTR_END = "end"
+MAX_RECORDS = 1000
+"""The most records one call answers (the newest of the range); ``complete`` says if cut."""
+
+GET_RECORDS_SCHEMA = vol.Schema(
+    {
+        vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string,
+        vol.Required(ATTR_START): cv.datetime,
+        vol.Optional(ATTR_END): cv.datetime,
+    }
+)
+
+
+def _aware(value: datetime) -> datetime:
+    """A time as the user wrote it; without an offset, in Home Assistant's time zone."""
+    return value if value.tzinfo else value.replace(tzinfo=dt_util.get_default_time_zone())
+
+
+def _loaded_entry(hass: HomeAssistant, entry_id: str) -> HealthTrackersConfigEntry:
+    entry: HealthTrackersConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
+    if entry is None or entry.domain != DOMAIN:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="entry_not_found",
+            translation_placeholders={"entry_id": entry_id},
+        )
+    if entry.state is not ConfigEntryState.LOADED:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="entry_not_loaded",
+            translation_placeholders={"account": entry.title},
+        )
+    return entry
+
+
+async def _async_get_records(call: ServiceCall) -> ServiceResponse:
+    """The records from ``start`` to ``end`` (now), oldest first, read from the service."""
+    entry = _loaded_entry(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
+    start = _aware(call.data[ATTR_START])
+    end = _aware(call.data[ATTR_END]) if ATTR_END in call.data else dt_util.now()
+    if start >= end:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="invalid_range")
+    coordinator = entry.runtime_data
+    provider = coordinator.provider
+    try:
+        listed, complete = await coordinator.tracker.client.async_listed_between(
+            start, end, limit=MAX_RECORDS
+        )
+    except ServiceError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key=err.translation_key,
+            translation_placeholders={"service": provider.name, "detail": str(err)},
+        ) from err
+    records: list[dict[str, Any]] = [
+        {
+            "id": record.id,
+            "measured_at": record.measured_at.isoformat(),
+            **values_of(provider.statistics, record),
+        }
+        for record in reversed(listed)
+    ]
+    return {"records": records, "complete": complete}
+
+
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register the integration's actions (once, whatever entries exist)."""
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_GET_RECORDS,
+        _async_get_records,
+        schema=GET_RECORDS_SCHEMA,
+        supports_response=SupportsResponse.ONLY,
+    )

@@ -1,0 +1,112 @@
+"""The get_records action: an account's records of a time range, read from the service."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.health_trackers import services
+from custom_components.health_trackers.const import DOMAIN
+from fakes import FakeSportTracks
+
+from .conftest import NOW
+
+
+async def get_records(hass: HomeAssistant, **data: object) -> dict[str, object]:
+    response = await hass.services.async_call(
+        DOMAIN, "get_records", data, blocking=True, return_response=True
+    )
+    assert isinstance(response, dict)
+    return response
+
+
+async def test_records_of_a_range_oldest_first(
+    hass: HomeAssistant, entry: MockConfigEntry, sporttracks: FakeSportTracks
+) -> None:
+    """Every workout that started in the range, with its values in the statistics' units."""
+    start, end = NOW - timedelta(days=60), NOW - timedelta(days=10)
+    expected = sorted(
+        (w for w in sporttracks.accounts["16964"].workouts if start <= w.start < end),
+        key=lambda workout: workout.start,
+    )
+    assert len(expected) > 5
+    response = await get_records(
+        hass, config_entry_id=entry.entry_id, start=start.isoformat(), end=end.isoformat()
+    )
+    assert response["complete"] is True
+    records = response["records"]
+    assert isinstance(records, list)
+    assert [record["id"] for record in records] == [str(w.id) for w in expected]
+    first, workout = records[0], expected[0]
+    measured_at = datetime.fromisoformat(str(first["measured_at"]))
+    assert measured_at == workout.start
+    assert measured_at.tzinfo is not None
+    assert first["workouts"] == 1.0
+    assert first["workout_moving_time"] == pytest.approx(workout.duration / 3600, abs=1e-4)
+
+
+async def test_at_most_the_newest_of_a_long_range(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sporttracks: FakeSportTracks,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A range with more records than one answer holds gives its newest, and says so."""
+    monkeypatch.setattr(services, "MAX_RECORDS", 3)
+    response = await get_records(
+        hass, config_entry_id=entry.entry_id, start=(NOW - timedelta(days=3650)).isoformat()
+    )
+    newest = sorted(sporttracks.accounts["16964"].workouts, key=lambda w: w.start)[-3:]
+    assert response["complete"] is False
+    assert [r["id"] for r in response["records"]] == [str(w.id) for w in newest]  # type: ignore[attr-defined]
+
+
+async def test_a_time_without_offset_is_home_assistants_local_time(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    """``2026-11-01 00:00:00`` means midnight where Home Assistant is."""
+    await hass.config.async_set_time_zone("Pacific/Chatham")
+    response = await get_records(
+        hass, config_entry_id=entry.entry_id, start="2026-11-01 00:00:00", end="2026-11-20 00:00:00"
+    )
+    assert response["complete"] is True
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"start": NOW.isoformat(), "end": (NOW - timedelta(days=1)).isoformat()}, "invalid_range"),
+        ({"start": NOW.isoformat(), "config_entry_id": "nope"}, "entry_not_found"),
+    ],
+)
+async def test_refused_calls(
+    hass: HomeAssistant, entry: MockConfigEntry, data: dict[str, str], key: str
+) -> None:
+    """A range that ends before it starts, an unknown entry: told in words, nothing read."""
+    with pytest.raises(ServiceValidationError) as raised:
+        await get_records(hass, **({"config_entry_id": entry.entry_id} | data))
+    assert raised.value.translation_key == key
+
+
+async def test_an_unloaded_account(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    await hass.config_entries.async_unload(entry.entry_id)
+    with pytest.raises(ServiceValidationError) as raised:
+        await get_records(hass, config_entry_id=entry.entry_id, start=NOW.isoformat())
+    assert raised.value.translation_key == "entry_not_loaded"
+
+
+async def test_the_service_down(
+    hass: HomeAssistant, entry: MockConfigEntry, sporttracks: FakeSportTracks
+) -> None:
+    """The service's failure is the action's, in the same words as the sensors'."""
+    sporttracks.fail(503)
+    with pytest.raises(HomeAssistantError) as raised:
+        await get_records(
+            hass, config_entry_id=entry.entry_id, start=(NOW - timedelta(days=1)).isoformat()
+        )
+    assert raised.value.translation_key == "service_unavailable"
+    assert "SportTracks is unavailable" in str(raised.value)
