@@ -304,3 +304,42 @@ async def test_readings_hour_by_hour(
     assert await hourly_means(hass, f"{BACTRACK}_bac") == expected
     count = totals(readings, lambda reading: reading.timestamp, lambda reading: 1.0)
     assert await changes(hass, f"{BACTRACK}_readings") == count
+
+
+async def all_rows(hass: HomeAssistant, prefix: str) -> dict[str, list[dict[str, Any]]]:
+    """Every row of every statistic of an account (to 6 digits: sums add up in another order)."""
+    await async_wait_recording_done(hass)
+    ids = await hass.async_add_executor_job(list_statistic_ids, hass)
+    return {
+        item["statistic_id"]: [
+            {
+                key: round(value, 6) if isinstance(value, float) else value
+                for key, value in row.items()
+            }
+            for row in await rows(
+                hass, item["statistic_id"], {"sum", "state", "mean", "min", "max"}
+            )
+        ]
+        for item in ids
+        if item["statistic_id"].startswith(prefix)
+    }
+
+
+async def test_importing_again_leaves_the_same_rows(
+    hass: HomeAssistant,
+    sporttracks_entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    add_account: AddAccount,
+) -> None:
+    """A reload (the window read again) and the account deleted and added again: same rows."""
+    await history_done(hass, sporttracks_entry)
+    before = await all_rows(hass, SPORTTRACKS)
+    assert len(before) == 3
+    await hass.config_entries.async_reload(sporttracks_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert await all_rows(hass, SPORTTRACKS) == before
+    await hass.config_entries.async_remove(sporttracks_entry.entry_id)
+    result = await add_account()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await history_done(hass, result["result"])
+    assert await all_rows(hass, SPORTTRACKS) == before
