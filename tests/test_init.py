@@ -293,15 +293,6 @@ async def test_service_unreachable_then_back(
     assert hass.states.get(LATEST_TYPE).state == "Running"
 
 
-async def test_setup_retries_when_service_is_down(
-    hass: HomeAssistant, entry: ConfigEntry, sporttracks: FakeSportTracks
-) -> None:
-    """A down service at start-up means not ready (retried), not an error."""
-    sporttracks.fail(503, "{}")
-    await hass.config_entries.async_reload(entry.entry_id)
-    assert entry.state is ConfigEntryState.SETUP_RETRY
-
-
 async def test_unload(
     hass: HomeAssistant, entry: ConfigEntry, sporttracks: FakeSportTracks
 ) -> None:

@@ -6,8 +6,12 @@ from typing import Any
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ConfigEntryError
-from homeassistant.helpers import config_validation as cv, issue_registry as ir
+from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
+from homeassistant.helpers import (
+    config_validation as cv,
+    entity_registry as er,
+    issue_registry as ir,
+)
 from homeassistant.helpers.config_entry_oauth2_flow import OAuth2Session
 from homeassistant.helpers.typing import ConfigType
 
@@ -54,7 +58,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntr
     coordinator = HealthTrackersCoordinator(
         hass, entry, provider, tracker, feed=feed, history=history
     )
-    await coordinator.async_config_entry_first_refresh()
+    await _async_first_refresh(hass, entry, coordinator)
     entry.runtime_data = coordinator
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     if history is not None:
@@ -74,6 +78,31 @@ def _history(
     account_id = entry.unique_id or entry.entry_id
     writer = StatisticsWriter(hass, account_id, entry.title, provider.statistics)
     return AccountHistory(hass, entry.entry_id, entry.title, client, writer)
+
+
+async def _async_first_refresh(
+    hass: HomeAssistant,
+    entry: HealthTrackersConfigEntry,
+    coordinator: HealthTrackersCoordinator[Any],
+) -> None:
+    """The first poll; an account set up before goes on without it while its service is down.
+
+    Its sensors then show their values from before the restart until the service answers (the
+    coordinator keeps polling at its pace). A new account has nothing to show: Home Assistant
+    retries its setup. A refused sign-in or a missing scope stops the setup either way.
+    """
+    try:
+        await coordinator.async_config_entry_first_refresh()
+    except ConfigEntryNotReady:
+        if not er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id):
+            raise
+        # As Home Assistant logs an entry not ready: at info level, common while a network starts.
+        LOGGER.info(
+            "Fetching %s data failed at start: %s; its sensors show their last values until it"
+            " recovers",
+            coordinator.name,
+            coordinator.last_exception,
+        )
 
 
 async def _async_authenticator(

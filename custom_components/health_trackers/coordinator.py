@@ -103,11 +103,13 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
             self.update_interval = self._next_interval()
 
     def _next_interval(self) -> timedelta:
-        if self.config_entry.state is ConfigEntryState.SETUP_IN_PROGRESS:
-            return self.first_poll_delay
-        if self._pause is not None and not UPDATE_FAILED_RETRY_AFTER:
-            # Once: the release cannot take retry_after; the next update resets the interval.
+        setting_up = self.config_entry.state is ConfigEntryState.SETUP_IN_PROGRESS
+        if self._pause is not None and (setting_up or not UPDATE_FAILED_RETRY_AFTER):
+            # Once: Home Assistant takes no retry_after at setup (an entry set up while its
+            # service is down polls on), nor on older releases; the next update resets it.
             return timedelta(seconds=self._pause)
+        if setting_up:
+            return self.first_poll_delay
         return self.provider.update_interval
 
     async def _async_fetch(self) -> SnapshotT:

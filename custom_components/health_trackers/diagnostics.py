@@ -16,9 +16,13 @@ TOKEN_FIELDS = ("expires_at", "expires_in", "token_type", "scope")
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: HealthTrackersConfigEntry
 ) -> dict[str, Any]:
-    """Token lifetime, polling state, and which values the service gave (not the values)."""
+    """Token lifetime, polling state, and which values the service gave (not the values).
+
+    Which values: None before the first successful poll (set up while the service was down).
+    """
     coordinator = entry.runtime_data
     provider = coordinator.provider
+    snapshot = coordinator.data
     token = entry.data.get("token", {})
     return {
         "service": provider.service,
@@ -43,13 +47,17 @@ async def async_get_config_entry_diagnostics(
         "history": coordinator.history.diagnostics() if coordinator.history else {"state": "off"},
         "last_update_success": coordinator.last_update_success,
         "last_exception": repr(coordinator.last_exception) if coordinator.last_exception else None,
-        "values_present": {
-            description.key: description.value_fn(coordinator.data) is not None
+        "values_present": None
+        if snapshot is None
+        else {
+            description.key: description.value_fn(snapshot) is not None
             for description in sorted(provider.sensors, key=lambda description: description.key)
         },
-        "values_from_earlier_measurements": sorted(
+        "values_from_earlier_measurements": None
+        if snapshot is None
+        else sorted(
             description.key
             for description in provider.sensors
-            if description.measured_at_fn(coordinator.data) is not None
+            if description.measured_at_fn(snapshot) is not None
         ),
     }

@@ -51,6 +51,9 @@ class HealthTrackersSensorDescription(SensorEntityDescription, Generic[SnapshotT
     value_fn: Callable[[SnapshotT], SensorValue]
     measured_at_fn: Callable[[SnapshotT], datetime | None] = _not_earlier
     """When the value was measured, if earlier than the latest measurement."""
+    restorable: bool = True
+    """Whether the value stays true while the service is down after a restart, so the sensor
+    shows it until the service answers; not a figure over a window ending now (last 7 days)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -114,17 +114,20 @@ SENSORS: tuple[HealthTrackersSensorDescription[BACtrackSnapshot], ...] = (
         lambda snapshot: snapshot.latest.timestamp if snapshot.latest else None,
         device_class=SensorDeviceClass.TIMESTAMP,
     ),
+    # Time alone changes the 24-hour figures: no value from before a restart stands in for them.
     describe_sensor(
         "peak_bac_24h",
         _peak,
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=3,
+        restorable=False,
     ),
     describe_sensor(
         "readings_24h",
         lambda snapshot: len(snapshot.recent),
         state_class=SensorStateClass.MEASUREMENT,
+        restorable=False,
     ),
     describe_sensor(
         "sober_at",

@@ -135,11 +135,15 @@ def _latest(
 def _week(
     key: str, value_fn: Callable[[tuple[WorkoutSummary, ...]], SensorValue], **kwargs: Any
 ) -> HealthTrackersSensorDescription[SportTracksSnapshot]:
-    """A 7-day total: it rises and falls, so statistics keep its mean, min and max."""
+    """A 7-day total: it rises and falls, so statistics keep its mean, min and max.
+
+    Time alone changes it, so no value from before a restart stands in for it.
+    """
     return describe_sensor(
         f"week_{key}",
         lambda snapshot: value_fn(snapshot.week),
         state_class=SensorStateClass.MEASUREMENT,
+        restorable=False,
         **kwargs,
     )
 
