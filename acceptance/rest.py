@@ -140,24 +140,36 @@ class Journey:
             if entity["config_entry_id"] == self.entry_id
         }
 
-    async def values_match(self) -> None:
-        """Wait until every checked sensor shows what the fake serves."""
+    async def states(self) -> dict[str, str]:
+        """Translation key → state of the entry's entities."""
         entities = await self.entities()
+        states = {
+            state["entity_id"]: state["state"]
+            for state in await self.instance.rest("GET", "/api/states")
+        }
+        return {key: states.get(entity, "(no state)") for key, entity in entities.items()}
+
+    async def values_match(self, exclude: tuple[str, ...] = ()) -> None:
+        """Wait until every checked sensor (but ``exclude``) shows what the fake serves."""
+        expected = {key: value for key, value in self.expected.items() if key not in exclude}
 
         async def probe() -> bool | None:
-            states = {
-                state["entity_id"]: state["state"]
-                for state in await self.instance.rest("GET", "/api/states")
-            }
-            wrong = mismatches(
-                self.expected,
-                {key: states.get(entity, "(no state)") for key, entity in entities.items()},
-            )
-            if wrong:
+            if wrong := mismatches(expected, await self.states()):
                 raise StepFailed("; ".join(wrong))
             return True
 
         await wait_until(probe, "the sensors show the fake's values")
+
+    async def unavailable(self, keys: tuple[str, ...]) -> None:
+        """Wait until the entities of these translation keys are unavailable."""
+
+        async def probe() -> bool | None:
+            states = await self.states()
+            if available := {key: states[key] for key in keys if states[key] != "unavailable"}:
+                raise StepFailed(f"not unavailable: {available}")
+            return True
+
+        await wait_until(probe, "the entities are unavailable")
 
     async def sign_ins(self) -> int:
         """How many times the fake was asked for a new sign-in (refreshing a token is not one)."""
@@ -212,6 +224,7 @@ class Journey:
         await self.add(steps)
         await self.reauthenticate(steps)
         await self.restart(steps)
+        await self.restart_while_down(steps)
         await self.remove(steps)
 
     async def reauthenticate(self, steps: Steps) -> None:
@@ -257,6 +270,28 @@ class Journey:
         with steps.step("no new sign-in at the fake"):
             if (now := await self.sign_ins()) != sign_ins:
                 raise StepFailed(f"{now - sign_ins} new sign-in requests at the fake")
+
+    async def restart_while_down(self, steps: Steps) -> None:
+        """A start while the service answers 503: the last values, until it is back up."""
+        await self.fake.down(True)
+        try:
+            with steps.step("restart Home Assistant while the fake answers 503"):
+                await self.instance.restart()
+            with steps.step("the entry is loaded, its sensors show their values from before"):
+                await self.loaded_entry()
+                await self.values_match(exclude=self.service.window_keys)
+            with steps.step("the figures over a window ending now and the event are unavailable"):
+                events = [
+                    key
+                    for key, entity in (await self.entities()).items()
+                    if entity.startswith("event.")
+                ]
+                await self.unavailable((*self.service.window_keys, *events))
+        finally:
+            await self.fake.down(False)
+        with steps.step("the fake is back up: a poll shows its values"):
+            await self.poll()
+            await self.values_match()
 
     async def remove(self, steps: Steps) -> None:
         """Delete the entry; no entry, device or entity of the integration may be left."""

@@ -135,6 +135,10 @@ class Fake:
         """Whether the fake's redirect back to Home Assistant carries ``state``."""
         await self._post("echo-state", {"echo_state": echo})
 
+    async def down(self, down: bool) -> None:
+        """Whether the fake answers every data request with 503."""
+        await self._post("down", {"down": down})
+
 
 async def _oauth2_get(
     info: Info, authorize_path: str, token_path: str, *requests: tuple[str, dict[str, str]]
@@ -314,6 +318,9 @@ class ServiceUnderTest:
     """Sensor key → the value the fake serves for its account."""
     answers: Callable[[Info], dict[str, dict[str, Any]]] = field(default=lambda info: {})
     """Form step id → what the user types there."""
+    window_keys: tuple[str, ...] = ()
+    """Sensors of a figure over a window ending now: not restored, unavailable at a start while
+    the service is down (the others show their values from before)."""
 
 
 SERVICES = (
@@ -324,6 +331,7 @@ SERVICES = (
         menu_label="SportTracks (workouts)",
         sign_in_paths=("/oauth2/authorize", "/oauth2/token"),
         read_values=sporttracks_values,
+        window_keys=("week_workouts", "week_distance", "week_duration"),
     ),
     ServiceUnderTest(
         name="bactrack",
@@ -332,6 +340,7 @@ SERVICES = (
         menu_label="BACtrack (breathalyzer readings)",
         sign_in_paths=("/oauth/request_token/", "/oauth/authorize/", "/oauth/access_token/"),
         read_values=bactrack_values,
+        window_keys=("peak_bac_24h", "readings_24h"),
         answers=lambda info: {
             "consumer": {
                 "consumer_key": info["consumer_key"],

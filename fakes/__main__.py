@@ -148,6 +148,7 @@ def control_app(fakes: list[FakeService]) -> web.Application:
     - ``POST /<service>/records`` ``{"account": id}``: new data for the account, taken now
     - ``POST /<service>/echo-state`` ``{"echo_state": false}``: an OAuth 2.0 service sends
       the browser back without ``state`` (true: with it again)
+    - ``POST /<service>/down`` ``{"down": true}``: every data request gets 503 (false: served again)
     - ``GET /``: a page showing all this, with buttons
     """
     by_service = {fake.service: fake for fake in fakes}
@@ -199,6 +200,11 @@ def control_app(fakes: list[FakeService]) -> web.Application:
         fake.echo_state = _truthy((await _fields(request)).get("echo_state"))
         return _answer(request, {"echo_state": fake.echo_state})
 
+    async def down(request: web.Request) -> web.Response:
+        fake = fake_of(request)
+        fake.set_down(_truthy((await _fields(request)).get("down")))
+        return _answer(request, {"down": fake.outage is not None})
+
     async def page(request: web.Request) -> web.Response:
         return web.Response(text=control_page(fakes), content_type="text/html")
 
@@ -210,6 +216,7 @@ def control_app(fakes: list[FakeService]) -> web.Application:
     app.router.add_post("/{service}/sign-in", sign_in)
     app.router.add_post("/{service}/records", records)
     app.router.add_post("/{service}/echo-state", echo_state)
+    app.router.add_post("/{service}/down", down)
     return app
 
 
@@ -262,6 +269,11 @@ def control_page(fakes: list[FakeService]) -> str:
                 f"<code>state</code>. "
                 f"{_button(f'/{fake.service}/echo-state', 'Drop state' if echo else 'Send state again', echo_state=str(not echo).lower())}</p>"
             )
+        down = fake.outage is not None
+        outage = (
+            f"<p>Answers its data requests {'with <b>503</b>' if down else 'as usual'}. "
+            f"{_button(f'/{fake.service}/down', 'Back up' if down else 'Take down', down=str(not down).lower())}</p>"
+        )
         keys = ", ".join(
             f"{name.replace('_', ' ')} <code>{html.escape(value)}</code>"
             for name, value in describe(fake, "").items()
@@ -271,7 +283,7 @@ def control_page(fakes: list[FakeService]) -> str:
             f"<h2>{html.escape(fake.name)} <small><code>{html.escape(fake.origin)}</code></small></h2>"
             f"<p>The app's keys: {keys}. Its sign-in page signs in whoever is <b>signed in</b> here.</p>"
             f"<table><tr><th>Account</th><th>Id</th><th>Sign-in page</th><th>Linked account</th>"
-            f"<th>New data</th></tr>{''.join(rows)}</table>{state}"
+            f"<th>New data</th></tr>{''.join(rows)}</table>{state}{outage}"
         )
     return f"""<!doctype html>
 <html><head><title>Fake services</title>
@@ -280,7 +292,8 @@ form{{display:inline}}</style></head>
 <body><h1>Fake services</h1>
 <p>The services the demo's Home Assistant talks to. Switch who is signed in before adding
 another account; add data to see the sensors change at the next poll (or
-<i>Update entity</i>).</p>
+<i>Update entity</i>). Take a service down and restart Home Assistant to see its sensors keep
+their last values until it is back up.</p>
 {"".join(sections)}</body></html>"""
 
 

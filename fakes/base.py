@@ -192,6 +192,8 @@ class FakeService:
     faults: list[Fault] = field(default_factory=list)
     held: int = 0
     """Requests a ``delay`` fault is holding back right now."""
+    outage: Fault | None = None
+    """The 503 every data request gets while the service is down (``set_down``)."""
     _runner: web.AppRunner | None = field(default=None, init=False, repr=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
@@ -245,6 +247,15 @@ class FakeService:
     def clear_faults(self) -> None:
         """Behave again."""
         self.faults.clear()
+
+    def set_down(self, down: bool) -> None:
+        """Answer every data request with 503, as a service down for maintenance; or stop that.
+
+        Sign-in and token requests still work, so only the data is missing.
+        """
+        if self.outage is not None and self.outage in self.faults:
+            self.faults.remove(self.outage)
+        self.outage = self.fail(503, '{"error": "service unavailable"}') if down else None
 
     def count(self, path_prefix: str = "", method: str | None = None) -> int:
         """How many requests were received whose path starts with ``path_prefix``."""

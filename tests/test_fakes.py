@@ -392,6 +392,25 @@ async def test_control_records_and_state(control: tuple[Any, list[FakeService]])
     assert "bactrack-demo-key" in page
 
 
+async def test_control_takes_a_service_down_and_back(
+    aiohttp_client: Any, http: ClientSession, sporttracks: FakeSportTracks
+) -> None:
+    """Down: every data request gets 503 while sign-in still answers; back: served as before."""
+    client = await aiohttp_client(control_app([sporttracks]))
+    activities = f"{sporttracks.origin}/api/v2/fitnessActivities"
+    token = f"{sporttracks.origin}/oauth2/token"
+    answer = await client.post("/sporttracks/down", json={"down": True})
+    assert await answer.json() == {"down": True}
+    assert (await http.get(activities)).status == 503
+    assert (await http.post(token, json={"grant_type": "refresh_token"})).status == 401  # no client
+    assert "Back up" in await (await client.get("/")).text()
+    answer = await client.post("/sporttracks/down", data={"down": "false"}, allow_redirects=False)
+    assert answer.status == 303
+    assert (await http.get(activities)).status == 401  # served again: no token, no data
+    assert sporttracks.faults == []
+    assert "Take down" in await (await client.get("/")).text()
+
+
 def test_state_survives_a_restart() -> None:
     """Tokens, who is signed in and echo_state come back; unknown accounts' tokens do not."""
     fakes = _world()
