@@ -21,12 +21,15 @@ from homeassistant.components.recorder.statistics import (
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 
+from custom_components.health_trackers.const import DOMAIN
 from custom_components.health_trackers.diagnostics import async_get_config_entry_diagnostics
+from custom_components.health_trackers.history import history_issue_id
 from fakes import FakeBACtrack, FakeBoditrax, FakeSportTracks
 from fakes.sporttracks import Workout
 
@@ -216,6 +219,44 @@ async def test_an_edited_and_a_deleted_workout_are_corrected_by_the_daily_read(
     await async_poll(hass, freezer, timedelta(days=1, minutes=1))
     expected = expect_workouts(sporttracks)
     for key, hourly in expected.items():
+        assert await changes(hass, f"{SPORTTRACKS}_{key}") == hourly, key
+
+
+async def test_a_start_while_the_service_is_down_imports_once_it_answers(
+    hass: HomeAssistant,
+    sporttracks_entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Set up with SportTracks down, the history waits for its first answer: no failed imports,
+    no repair; then the start's read counts the workout done meanwhile, once."""
+    await history_done(hass, sporttracks_entry)
+    assert await hass.config_entries.async_unload(sporttracks_entry.entry_id)
+    sporttracks.accounts["16964"].add_workout(
+        Workout(
+            id=9_100_000,
+            start=NOW + timedelta(minutes=5),
+            offset="Z",
+            type="Rowing",
+            name="meanwhile",
+            duration=1200.0,
+            distance=3000.0,
+        )
+    )
+    sporttracks.fail(503, "{}")
+    await hass.config_entries.async_setup(sporttracks_entry.entry_id)
+    for _ in range(3):
+        await async_poll(hass, freezer, timedelta(minutes=15))
+    diagnostics = await async_get_config_entry_diagnostics(hass, sporttracks_entry)
+    assert diagnostics["last_update_success"] is False
+    assert diagnostics["history"]["failures"] == 0
+    assert not ir.async_get(hass).async_get_issue(
+        DOMAIN, history_issue_id(sporttracks_entry.entry_id)
+    )
+    sporttracks.clear_faults()
+    await async_poll(hass, freezer, timedelta(minutes=15))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    for key, hourly in expect_workouts(sporttracks).items():
         assert await changes(hass, f"{SPORTTRACKS}_{key}") == hourly, key
 
 

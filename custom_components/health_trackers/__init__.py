@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
 from homeassistant.helpers import (
     config_validation as cv,
@@ -62,8 +62,33 @@ async def async_setup_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntr
     entry.runtime_data = coordinator
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     if history is not None:
-        history.start(entry)
+        _start_history(entry, coordinator, history)
     return True
+
+
+@callback
+def _start_history(
+    entry: HealthTrackersConfigEntry,
+    coordinator: HealthTrackersCoordinator[Any],
+    history: AccountHistory,
+) -> None:
+    """Import the account's history once its service has answered a poll.
+
+    After a start while the service was down, only then: earlier, the import would fail and
+    raise its repair for an outage the sensors already show.
+    """
+    started = False
+
+    @callback
+    def start_once_answered() -> None:
+        nonlocal started
+        if coordinator.last_update_success and not started:
+            started = True
+            history.start(entry)
+
+    start_once_answered()
+    if not started:
+        entry.async_on_unload(coordinator.async_add_listener(start_once_answered))
 
 
 def _history(
