@@ -14,7 +14,6 @@ from datetime import timedelta
 import logging
 from typing import Any
 
-import freezegun
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
@@ -47,18 +46,6 @@ WEEK = ("workouts_last_7_days", "distance_last_7_days", "workout_time_last_7_day
 """SportTracks' 7-day figures: time alone changes them, so none is restored."""
 DOWN_AT_START = "Fetching {} data failed at start"
 RECOVERED = "Fetching {} data recovered"
-
-REAL_DATETIME = "<class 'datetime.datetime'>"
-
-
-@pytest.fixture(autouse=True)
-def frozen_datetimes_stored_as_datetimes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The test harness of Home Assistant 2026, on 2025.4 too: a frozen datetime's class reads as
-    ``datetime.datetime``, the type a sensor's restore data records for timestamps (2025.4's
-    harness names its own class there, which no restore reads back)."""
-    if str(freezegun.api.FakeDatetime) != REAL_DATETIME:
-        monkeypatch.setattr(type(freezegun.api.FakeDatetime), "__str__", lambda cls: REAL_DATETIME)
-
 
 Shown = dict[str, tuple[str, Any]]
 """Entity id → state and ``measured_at`` attribute."""
