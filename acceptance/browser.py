@@ -244,7 +244,7 @@ async def browser_activity(chromium: str, instance: Instance, steps: Steps) -> N
     try:
         await journey.add(steps)
         with steps.step("a new workout at the fake; poll"):
-            await journey.fake.record_now(account)
+            await journey.fake.add_record(account)
             journey.expected = await service.read_values(journey.info)
             await journey.poll()
             await journey.values_match()

@@ -20,6 +20,7 @@ import aiohttp
 from authlib.oauth1 import ClientAuth
 from yarl import URL
 
+from fakes.base import AddedRecord
 from fakes.boditrax import DEMO_LINKED_SECRET, DEMO_LINKED_USERNAME
 
 from .steps import StepFailed
@@ -90,54 +91,63 @@ class Fake:
 
     info: Info
 
-    async def requests(self) -> list[dict[str, Any]]:
-        """Every request the fake received so far: method, path, query and body."""
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """A control request; its JSON answer."""
         async with (
             aiohttp.ClientSession() as session,
-            session.get(f"{self.info['control']}/requests") as answer,
-        ):
-            answer.raise_for_status()
-            return list(await answer.json())
-
-    async def revoke(self) -> None:
-        """Withdraw every token the fake issued, as a user revoking access would."""
-        await self._post("revoke")
-
-    async def _post(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.post(f"{self.info['control']}/{path}", json=body or {}) as answer,
+            session.request(method, f"{self.info['control']}/{path}", json=body) as answer,
         ):
             if answer.status >= 400:
                 raise StepFailed(
-                    f"the fake's {path} answered {answer.status}: {await answer.text()}"
+                    f"the fake's {method} {path} answered {answer.status}: {await answer.text()}"
                 )
             return await answer.json()
 
+    async def requests(self) -> list[dict[str, Any]]:
+        """Every request the fake received so far: method, path, query and body."""
+        return list(await self._call("GET", "requests"))
+
+    async def revoke(self) -> None:
+        """Withdraw every token the fake issued, as a user revoking access would."""
+        await self._call("POST", "revoke", {})
+
     async def signed_in(self) -> str:
         """The account the fake's sign-in page signs in."""
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(f"{self.info['control']}/accounts") as answer,
-        ):
-            answer.raise_for_status()
-            return str((await answer.json())["signed_in"])
+        return str((await self._call("GET", "accounts"))["signed_in"])
 
     async def sign_in_as(self, account: str) -> None:
         """Make ``account`` the one the fake's sign-in page signs in."""
-        await self._post("sign-in", {"account": account})
+        await self._call("POST", "sign-in", {"account": account})
 
-    async def record_now(self, account: str) -> str:
-        """New data for ``account`` (a workout, scan or reading) taken now; what was added."""
-        return str((await self._post("records", {"account": account}))["added"])
+    async def add_record(self, account: str, measured_at: datetime | None = None) -> AddedRecord:
+        """New data for ``account`` (a workout, scan or reading) measured then, or now."""
+        body = {"account": account}
+        if measured_at is not None:
+            body["measured_at"] = measured_at.isoformat()
+        added = await self._call("POST", "records", body)
+        return AddedRecord(
+            str(added["id"]), datetime.fromisoformat(added["measured_at"]), str(added["added"])
+        )
 
     async def echo_state(self, echo: bool) -> None:
         """Whether the fake's redirect back to Home Assistant carries ``state``."""
-        await self._post("echo-state", {"echo_state": echo})
+        await self._call("POST", "echo-state", {"echo_state": echo})
+
+    async def fail(self, **fault: Any) -> None:
+        """Switch a fault on (``fakes.base.Fault``'s fields: status, delay, times, headers, …)."""
+        await self._call("POST", "faults", fault)
+
+    async def faults(self) -> dict[str, Any]:
+        """The faults still on (``times`` counts down) and how many requests a delay holds now."""
+        return dict(await self._call("GET", "faults"))
+
+    async def clear_faults(self) -> None:
+        """Every fault off."""
+        await self._call("DELETE", "faults")
 
     async def down(self, down: bool) -> None:
         """Whether the fake answers every data request with 503."""
-        await self._post("down", {"down": down})
+        await self._call("POST", "down", {"down": down})
 
 
 async def _oauth2_get(

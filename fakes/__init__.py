@@ -6,7 +6,7 @@ Tests, the demo and benchmarks point the integration at these through the
 """
 
 from .bactrack import BACReading, BACtrackUser, FakeBACtrack
-from .base import FakeService, Fault, RecordedRequest
+from .base import AddedRecord, FakeService, Fault, RecordedRequest
 from .boditrax import BoditraxMember, FakeBoditrax, Reading
 from .oauth1 import OAuth1Consumer, OAuth1Service
 from .oauth2 import OAuth2Client
@@ -20,6 +20,7 @@ FAKE_SERVICES: dict[str, type[FakeService]] = {
 
 __all__ = [
     "FAKE_SERVICES",
+    "AddedRecord",
     "BACReading",
     "BACtrackUser",
     "BoditraxMember",

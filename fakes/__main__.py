@@ -4,7 +4,8 @@ Each service listens on its own free port on 127.0.0.1. Once all listen, the rea
 stdout) gets JSON ``{service: {origin, name, control, ...}}`` for the demo; ``...`` is the demo
 app's ``client_id`` and ``client_secret`` (OAuth 2.0) or ``consumer_key`` and ``consumer_secret``
 (OAuth 1.0a). ``control`` is the service's control endpoint (always on 127.0.0.1), through which
-a test in another process sees the requests the fake received and revokes its tokens.
+a test in another process sees the requests the fake received, revokes its tokens, adds records
+and switches faults on and off.
 
 ``serve`` sets up the demo's world: besides each fake's default account (the one the tests use),
 a second account per service (``add_demo_accounts``): a second SportTracks user, a second
@@ -21,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Callable
 import contextlib
 from dataclasses import asdict
+from datetime import datetime
 import html
 import json
 import logging
@@ -32,7 +35,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from aiohttp import web
 
-from . import FAKE_SERVICES, FakeService
+from . import FAKE_SERVICES, AddedRecord, FakeService, Fault
 from .boditrax import FakeBoditrax
 from .oauth1 import OAuth1Service, _Credential
 from .oauth2 import OAuth2Service, _Grant
@@ -54,14 +57,14 @@ class _Demo(Protocol):
 
     def add_demo_accounts(self) -> None: ...
 
-    def record_now(self, account: str) -> str: ...
+    def add_record(self, account: str, measured_at: datetime | None = None) -> AddedRecord: ...
 
 
 type _SignIn = OAuth2Service | OAuth1Service
 """A fake with a sign-in page and someone signed in on it."""
 
 RECORD_NAMES = {"sporttracks": "workout", "boditrax": "scan", "bactrack": "reading"}
-"""What ``record_now`` adds, in the control page's buttons."""
+"""What ``add_record`` adds, in the control page's buttons."""
 
 
 def describe(fake: FakeService, control_origin: str) -> dict[str, str]:
@@ -132,6 +135,63 @@ async def _fields(request: web.Request) -> dict[str, Any]:
     return dict(await request.post())
 
 
+def _instant(value: object) -> datetime | None:
+    """An ISO 8601 time with an offset from a control request; None when absent."""
+    if value is None or value == "":
+        return None
+    try:
+        instant = datetime.fromisoformat(str(value))
+    except ValueError:
+        instant = None
+    if instant is None or instant.tzinfo is None:
+        raise web.HTTPBadRequest(text=f"not an ISO 8601 time with an offset: {value!r}")
+    return instant
+
+
+def _optional_int(fields: dict[str, Any], name: str) -> int | None:
+    value = fields.get(name)
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise web.HTTPBadRequest(text=f"{name} is a whole number or null")
+
+
+def fault_of(fields: dict[str, Any]) -> dict[str, Any]:
+    """``FakeService.fail``'s arguments from a control request (``Fault``'s fields)."""
+    delay, headers = fields.get("delay", 0), fields.get("headers") or {}
+    if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
+        raise web.HTTPBadRequest(text="delay is a number of seconds")
+    if not isinstance(headers, dict) or not all(
+        isinstance(value, str) for value in headers.values()
+    ):
+        raise web.HTTPBadRequest(text="headers is an object of texts")
+    return {
+        "status": _optional_int(fields, "status"),
+        "body": str(fields.get("body", "")),
+        "content_type": str(fields.get("content_type", "application/json")),
+        "delay": float(delay),
+        "times": _optional_int(fields, "times"),
+        "scope": str(fields.get("scope", "api")),
+        "path": None if fields.get("path") is None else str(fields["path"]),
+        "headers": headers,
+        "drop": fields.get("drop") is True,
+    }
+
+
+def faults_of(fake: FakeService) -> dict[str, Any]:
+    """The fake's faults still switched on, and how many requests a delay holds back now."""
+
+    def shown(fault: Fault) -> dict[str, Any]:
+        return {
+            "status": fault.status,
+            "delay": fault.delay,
+            "times": fault.times,
+            "scope": fault.scope,
+            "path": fault.path,
+        }
+
+    return {"faults": [shown(fault) for fault in fake.faults], "held": fake.held}
+
+
 def _answer(request: web.Request, result: dict[str, Any]) -> web.Response:
     """JSON for programs; the control page's form posts go back to the page."""
     if request.content_type == "application/json":
@@ -145,7 +205,13 @@ def control_app(fakes: list[FakeService]) -> web.Application:
     - ``GET /<service>/requests``: what the fake received; ``POST /<service>/revoke``: revoke all
     - ``GET /<service>/accounts``: see ``accounts``
     - ``POST /<service>/sign-in`` ``{"account": id}``: who the sign-in page signs in
-    - ``POST /<service>/records`` ``{"account": id}``: new data for the account, taken now
+    - ``POST /<service>/records`` ``{"account": id, "measured_at": iso}``: new data for the
+      account, measured at that time (in its offset, as far as the service writes offsets) or
+      now; answers its ``id``, ``measured_at`` and what was ``added``
+    - ``POST /<service>/faults`` with ``Fault``'s fields (``status``, ``body``,
+      ``content_type``, ``delay``, ``times``, ``scope``, ``path``, ``headers``, ``drop``):
+      switch a fault on; ``DELETE``: all off (up again if down); ``GET``: the faults left
+      (``times`` counts down) and the requests ``held``
     - ``POST /<service>/echo-state`` ``{"echo_state": false}``: an OAuth 2.0 service sends
       the browser back without ``state`` (true: with it again)
     - ``POST /<service>/down`` ``{"down": true}``: every data request gets 503 (false: served again)
@@ -188,10 +254,22 @@ def control_app(fakes: list[FakeService]) -> web.Application:
 
     async def records(request: web.Request) -> web.Response:
         fake = fake_of(request)
-        account = str((await _fields(request)).get("account", ""))
+        fields = await _fields(request)
+        account = str(fields.get("account", ""))
         if account not in accounts_of(fake) or not isinstance(fake, _Demo):
             raise web.HTTPNotFound(text=f"no account {account!r} at {fake.name}")
-        return _answer(request, {"added": fake.record_now(account)})
+        try:
+            added = fake.add_record(account, _instant(fields.get("measured_at")))
+        except ValueError as err:
+            raise web.HTTPBadRequest(text=str(err)) from err
+        return _answer(
+            request,
+            {
+                "added": added.description,
+                "id": added.id,
+                "measured_at": added.measured_at.isoformat(),
+            },
+        )
 
     async def echo_state(request: web.Request) -> web.Response:
         fake = fake_of(request)
@@ -217,7 +295,29 @@ def control_app(fakes: list[FakeService]) -> web.Application:
     app.router.add_post("/{service}/records", records)
     app.router.add_post("/{service}/echo-state", echo_state)
     app.router.add_post("/{service}/down", down)
+    _add_fault_routes(app, fake_of)
     return app
+
+
+def _add_fault_routes(app: web.Application, fake_of: Callable[[web.Request], FakeService]) -> None:
+    """``/<service>/faults``: switch a fault on (POST), see what is left (GET), all off (DELETE)."""
+
+    async def add_fault(request: web.Request) -> web.Response:
+        fake = fake_of(request)
+        fake.fail(**fault_of(await _fields(request)))
+        return web.json_response(faults_of(fake))
+
+    async def get_faults(request: web.Request) -> web.Response:
+        return web.json_response(faults_of(fake_of(request)))
+
+    async def clear_faults(request: web.Request) -> web.Response:
+        fake = fake_of(request)
+        fake.clear_faults()
+        return web.json_response(faults_of(fake))
+
+    app.router.add_get("/{service}/faults", get_faults)
+    app.router.add_post("/{service}/faults", add_fault)
+    app.router.add_delete("/{service}/faults", clear_faults)
 
 
 def _button(action: str, label: str, **fields: str) -> str:

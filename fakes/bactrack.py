@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from .base import AddedRecord
 from .oauth1 import OAuth1Consumer, OAuth1Service
 
 DEFAULT_CONSUMER = OAuth1Consumer("bactrack-demo-key", "bactrack-demo-secret")
@@ -21,6 +22,10 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 ELIMINATION_PER_HOUR = 0.015
 """How fast BAC falls after the peak (% per hour), a typical adult rate."""
+DRINK = 0.02
+"""How much one more drink adds to the BAC (%)."""
+HIGHEST_READING = 0.4
+"""The highest BAC a breathalyzer shows (%): drinks added on top of it read this."""
 PLACES = ((42.3587, -71.0965), (42.3467, -71.0972), (42.3736, -71.1190))
 DEMO_USER = (10262, "robin", "Robin", 3)
 """The demo's second user (id, username, first name, seed): the newest reading has a place and a note."""
@@ -194,22 +199,29 @@ class FakeBACtrack(OAuth1Service):
                 reading.latitude, reading.longitude = DEMO_PLACE
             newest.notes = newest.notes or DEMO_NOTE
 
-    def record_now(self, user_id: str) -> str:
-        """Another drink's reading, taken just now where the last one was; say what was added."""
+    def add_record(self, user_id: str, measured_at: datetime | None = None) -> AddedRecord:
+        """Another drink's reading where the last one was, taken now or at ``measured_at``.
+
+        Drink after drink, the BAC stays at ``HIGHEST_READING``, as a breathalyzer shows.
+        BACtrack writes every time in UTC, whatever offset ``measured_at`` has.
+        """
         user = self.accounts[int(user_id)]
-        now = datetime.now(UTC).replace(microsecond=0)
+        now = (measured_at or datetime.now(UTC)).replace(microsecond=0)
         last = user.readings[0] if user.readings else None
-        bac = 0.02
+        bac = DRINK
         if last is not None:
             hours = (now - last.timestamp).total_seconds() / 3600
-            bac += max(0.0, last.bac - ELIMINATION_PER_HOUR * hours)
+            bac = min(bac + max(0.0, last.bac - ELIMINATION_PER_HOUR * hours), HIGHEST_READING)
         place = (
             (last.latitude, last.longitude) if last and last.latitude is not None else DEMO_PLACE
         )
         reading_id = max((reading.id for reading in user.readings), default=90_000) + 1
         user.add_reading(BACReading(reading_id, now, round(bac, 3), *place, "one more"))
-        return (
-            f"a reading of {round(bac, 3):.3f} % for {user.first_name or user.username}, taken now"
+        when = "taken now" if measured_at is None else f"taken {now.isoformat()}"
+        return AddedRecord(
+            str(reading_id),
+            now,
+            f"a reading of {round(bac, 3):.3f} % for {user.first_name or user.username}, {when}",
         )
 
     def setup_routes(self, app: web.Application) -> None:

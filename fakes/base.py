@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 import functools
 import json
 import secrets
@@ -140,6 +141,15 @@ class RecordedRequest:
     body: bytes
 
 
+@dataclass(frozen=True)
+class AddedRecord:
+    """A record a fake added on request: the service's id for it, when it was measured, in words."""
+
+    id: str
+    measured_at: datetime
+    description: str
+
+
 @dataclass
 class Fault:
     """A misbehaviour to serve instead of the real answer.
@@ -245,8 +255,9 @@ class FakeService:
         return fault
 
     def clear_faults(self) -> None:
-        """Behave again."""
+        """Behave again (up again too, after ``set_down``)."""
         self.faults.clear()
+        self.outage = None
 
     def set_down(self, down: bool) -> None:
         """Answer every data request with 503, as a service down for maintenance; or stop that.

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
+from .base import AddedRecord
 from .oauth2 import OAuth2Client, OAuth2Service, TokenEncoding
 
 REST = "/rest/v2.10"
@@ -162,8 +163,11 @@ class FakeBoditrax(OAuth2Service):
         member.linked[DEMO_LINKED_USERNAME] = DEMO_LINKED_SECRET
         self.add_member(member)
 
-    def record_now(self, member_id: str) -> str:
-        """A scan taken just now, a little lighter than the last one; say what was added."""
+    def add_record(self, member_id: str, measured_at: datetime | None = None) -> AddedRecord:
+        """A scan a little lighter than the last one, taken now or at ``measured_at``.
+
+        The scan's date is written in ``measured_at``'s offset.
+        """
         member = self.members[member_id]
         latest = member.readings[0] if member.readings else None
         values = dict(latest.measurements) if latest else {}
@@ -171,8 +175,13 @@ class FakeBoditrax(OAuth2Service):
         weight = values.get("BodyWeight", 80.0) - 0.4
         fat = values.get("FatMass", 18.0) - 0.3
         scan = _scan(rng, weight, fat, values.get("BoneMass", 3.2))
-        member.add_reading(Reading(f"r_{member_id}_{len(member.readings) + 1}", _now(), scan))
-        return f"a scan of {member.name} ({scan['BodyWeight']} kg), taken now"
+        date = _now() if measured_at is None else measured_at.replace(microsecond=0)
+        reading = Reading(f"r_{member_id}_{len(member.readings) + 1}", date, scan)
+        member.add_reading(reading)
+        when = "taken now" if measured_at is None else f"taken {date.isoformat()}"
+        return AddedRecord(
+            reading.id, date, f"a scan of {member.name} ({scan['BodyWeight']} kg), {when}"
+        )
 
     def linked_user(self, username: str, secret: str) -> str | None:
         """The member a linked account belongs to."""

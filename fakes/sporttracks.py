@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
+from .base import AddedRecord
 from .oauth2 import OAuth2Client, OAuth2Service, TokenEncoding
 
 API = "/api/v2"
@@ -43,6 +44,8 @@ _OFFSETS: tuple[tuple[str, timedelta], ...] = (
     ("+05:30", timedelta(hours=5, minutes=30)),
     ("-02:-30", timedelta(hours=-2, minutes=-30)),
 )
+_SPELLINGS: dict[timedelta | None, str] = {delta: text for text, delta in _OFFSETS}
+"""How the service writes each offset it uses."""
 
 
 @dataclass
@@ -160,27 +163,39 @@ class FakeSportTracks(OAuth2Service):
             SportTracksAccount.generate(uid, name, seed=seed, count=self.history, now=self.now)
         )
 
-    def record_now(self, uid: str) -> str:
-        """A 16 km run that ended just now, with every value; say what was added."""
+    def add_record(self, uid: str, measured_at: datetime | None = None) -> AddedRecord:
+        """A 16 km run with every value: ended just now, or started at ``measured_at``.
+
+        ``measured_at`` keeps its offset, which must be one SportTracks writes (``-02:30`` as
+        its ``-02:-30``).
+        """
         account = self.accounts[uid]
         duration = 5400.0
-        end = datetime.now(UTC).replace(microsecond=0)
-        account.add_workout(
-            Workout(
-                id=max((workout.id for workout in account.workouts), default=1_000_000) + 1,
-                start=end - timedelta(seconds=duration),
-                offset="Z",
-                type="Running",
-                name="long run",
-                duration=duration,
-                distance=16_000.0,
-                calories_kj=4_600,
-                elevation_gain=120.0,
-                avg_heartrate=148,
-                max_heartrate=176,
-            )
+        if measured_at is None:
+            start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=duration)
+            offset, when = "Z", "ended now"
+        else:
+            if (spelling := _SPELLINGS.get(measured_at.utcoffset())) is None:
+                raise ValueError(f"SportTracks writes no offset {measured_at:%z}")
+            offset, start = spelling, measured_at.replace(microsecond=0)
+            when = f"started {measured_at.isoformat()}"
+        workout = Workout(
+            id=max((workout.id for workout in account.workouts), default=1_000_000) + 1,
+            start=start,
+            offset=offset,
+            type="Running",
+            name="long run",
+            duration=duration,
+            distance=16_000.0,
+            calories_kj=4_600,
+            elevation_gain=120.0,
+            avg_heartrate=148,
+            max_heartrate=176,
         )
-        return f"a 16 km run for {account.name}, ended now"
+        account.add_workout(workout)
+        return AddedRecord(
+            str(workout.id), workout.start, f"a 16 km run for {account.name}, {when}"
+        )
 
     def setup_routes(self, app: web.Application) -> None:
         """OAuth plus the workouts API (with and without the ``.json`` suffix)."""

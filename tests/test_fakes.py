@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 import json
 import math
 from typing import Any
@@ -283,15 +283,29 @@ def test_demo_accounts_sporttracks() -> None:
     assert newest.start > NOW - timedelta(days=1)
 
 
-def test_sporttracks_record_now() -> None:
+def test_sporttracks_add_record() -> None:
     fake = FakeSportTracks(now=NOW)
     before = fake.accounts["16964"].workouts[0]
-    assert "16 km run" in fake.record_now("16964")
+    added = fake.add_record("16964")
+    assert "16 km run" in added.description
     newest = fake.accounts["16964"].workouts[0]
+    assert added.id == str(newest.id)
     assert newest.id == max(workout.id for workout in fake.accounts["16964"].workouts)
     assert newest.start + timedelta(seconds=newest.duration) == NOW
     assert (newest.type, newest.distance) == ("Running", 16_000.0)
     assert fake.accounts["16964"].workouts[1] is before
+
+
+def test_sporttracks_add_record_at_a_time_in_its_offset() -> None:
+    """A workout started when asked, written in its offset as SportTracks spells it."""
+    fake = FakeSportTracks(now=NOW)
+    start = datetime(2026, 11, 20, 7, 15, 30, tzinfo=timezone(-timedelta(hours=2, minutes=30)))
+    added = fake.add_record("16964", start)
+    newest = fake.accounts["16964"].workouts[0]
+    assert (added.id, added.measured_at) == (str(newest.id), start)
+    assert newest.start_time_text() == "2026-11-20T07:15:30-02:-30"
+    with pytest.raises(ValueError, match="no offset"):
+        fake.add_record("16964", start.replace(tzinfo=timezone(timedelta(hours=3))))
 
 
 async def test_demo_member_behind_a_linked_account(http: ClientSession) -> None:
@@ -323,14 +337,42 @@ async def test_demo_member_behind_a_linked_account(http: ClientSession) -> None:
         await fake.stop()
 
 
-def test_boditrax_record_now() -> None:
+def test_boditrax_add_record() -> None:
     fake = FakeBoditrax(now=NOW)
     before = fake.members["m_123"].readings[0]
-    assert "taken now" in fake.record_now("m_123")
+    added = fake.add_record("m_123")
+    assert "taken now" in added.description
     newest = fake.members["m_123"].readings[0]
-    assert newest.date == NOW
+    assert (added.id, added.measured_at, newest.date) == (newest.id, NOW, NOW)
     assert set(newest.measurements) == set(before.measurements)
     assert newest.measurements["BodyWeight"] < before.measurements["BodyWeight"]
+
+
+async def test_boditrax_add_record_at_a_time_in_its_offset(http: ClientSession) -> None:
+    """The scan's date is served in the offset it was taken in."""
+    fake = FakeBoditrax(now=NOW)
+    taken = datetime(2026, 11, 20, 9, 0, 5, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+    fake.add_record("m_123", taken)
+    await fake.start()
+    try:
+        answer = await http.get(
+            f"{fake.origin}/oauth/token",
+            params={
+                "grant_type": "password",
+                "client_id": BODITRAX_CLIENT.client_id,
+                "username": "partner-user-42",
+                "password": "partner-secret",
+            },
+        )
+        token = (await answer.json())["access_token"]
+        scans = await http.get(
+            f"{fake.origin}/rest/v2.10/readings",
+            params={"limit": "1"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert (await scans.json())[0]["date"] == "2026-11-20T09:00:05+05:30"
+    finally:
+        await fake.stop()
 
 
 def _world() -> list[FakeService]:
@@ -378,9 +420,14 @@ async def test_control_switches_who_signs_in(control: tuple[Any, list[FakeServic
 async def test_control_records_and_state(control: tuple[Any, list[FakeService]]) -> None:
     client, fakes = control
     boditrax = next(fake for fake in fakes if isinstance(fake, FakeBoditrax))
-    answer = await client.post("/boditrax/records", json={"account": "m_456"})
-    assert "Kim Rower" in (await answer.json())["added"]
-    assert boditrax.members["m_456"].readings[0].date == NOW
+    answer = await (await client.post("/boditrax/records", json={"account": "m_456"})).json()
+    assert "Kim Rower" in answer["added"]
+    newest = boditrax.members["m_456"].readings[0]
+    assert (newest.date, answer["id"], answer["measured_at"]) == (
+        NOW,
+        newest.id,
+        NOW.isoformat(),
+    )
     assert (await client.post("/boditrax/records", json={"account": "m_1"})).status == 404
     answer = await client.post("/boditrax/echo-state", json={"echo_state": False})
     assert await answer.json() == {"echo_state": False}
@@ -409,6 +456,59 @@ async def test_control_takes_a_service_down_and_back(
     assert (await http.get(activities)).status == 401  # served again: no token, no data
     assert sporttracks.faults == []
     assert "Take down" in await (await client.get("/")).text()
+
+
+async def test_control_records_measured_when_asked(
+    control: tuple[Any, list[FakeService]],
+) -> None:
+    """A record measured at a given time, in its offset; a time the service cannot write is a 400."""
+    client, fakes = control
+    sporttracks = next(fake for fake in fakes if isinstance(fake, FakeSportTracks))
+    start = "2026-11-20T07:15:30-02:30"
+    answer = await client.post(
+        "/sporttracks/records", json={"account": "16964", "measured_at": start}
+    )
+    added = await answer.json()
+    assert added["measured_at"] == start
+    newest = sporttracks.accounts["16964"].workouts[0]
+    assert (str(newest.id), newest.start_time_text()) == (added["id"], "2026-11-20T07:15:30-02:-30")
+    for measured_at in ("2026-11-20T07:15:30", "2026-11-20T07:15:30+03:00", "tomorrow"):
+        answer = await client.post(
+            "/sporttracks/records", json={"account": "16964", "measured_at": measured_at}
+        )
+        assert answer.status == 400, measured_at
+
+
+async def test_control_switches_faults(control: tuple[Any, list[FakeService]]) -> None:
+    """Faults switched on from another process: used up as they serve, all off at once."""
+    client, fakes = control
+    bactrack = next(fake for fake in fakes if isinstance(fake, FakeBACtrack))
+    answer = await client.post(
+        "/bactrack/faults", json={"status": 429, "times": 2, "headers": {"Retry-After": "30"}}
+    )
+    assert await answer.json() == {
+        "faults": [{"status": 429, "delay": 0.0, "times": 2, "scope": "api", "path": None}],
+        "held": 0,
+    }
+    (fault,) = bactrack.faults
+    assert (fault.headers, fault.take(), fault.take(), fault.take()) == (
+        {"Retry-After": "30"},
+        True,
+        True,
+        False,
+    )
+    await client.post("/bactrack/faults", json={"delay": 35, "times": 1, "scope": "token"})
+    shown = await (await client.get("/bactrack/faults")).json()
+    assert [(item["times"], item["delay"], item["scope"]) for item in shown["faults"]] == [
+        (0, 0.0, "api"),
+        (1, 35.0, "token"),
+    ]
+    bactrack.set_down(True)
+    assert await (await client.delete("/bactrack/faults")).json() == {"faults": [], "held": 0}
+    assert (bactrack.faults, bactrack.outage) == ([], None)
+    for wrong in ({"delay": "long"}, {"times": 1.5}, {"status": True}, {"headers": ["x"]}):
+        assert (await client.post("/bactrack/faults", json=wrong)).status == 400, wrong
+    assert bactrack.faults == []
 
 
 def test_state_survives_a_restart() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable
-from datetime import timedelta
+from datetime import timedelta, timezone
 import re
 import socket
 from typing import Any
@@ -667,15 +667,33 @@ def test_demo_accounts() -> None:
     assert sam[4].latitude is None  # the session days before keeps its own (none)
 
 
-def test_record_now() -> None:
+def test_add_record() -> None:
     fake = FakeBACtrack(now=NOW)
     last = fake.accounts[10261].readings[0]
-    assert "for Sam" in fake.record_now("10261")
+    added = fake.add_record("10261")
+    assert "for Sam" in added.description
     newest = fake.accounts[10261].readings[0]
-    assert newest.timestamp == NOW
+    assert (added.id, added.measured_at, newest.timestamp) == (str(newest.id), NOW, NOW)
     assert newest.id > last.id
     assert newest.bac > 0.02
     assert (newest.latitude, newest.longitude, newest.notes) == (*DEMO_PLACE, "one more")
+
+
+def test_add_records_stays_a_reading() -> None:
+    """Drink after drink in a few minutes, the BAC stops at the most a breathalyzer shows."""
+    fake = FakeBACtrack(now=NOW)
+    for _ in range(30):
+        fake.add_record("10261")
+    assert fake.accounts[10261].readings[0].bac == 0.4
+
+
+async def test_add_record_at_a_time(http: ClientSession, bactrack: FakeBACtrack) -> None:
+    """A reading taken when asked is served in UTC without a zone, as BACtrack writes every time."""
+    token = await sign_in(http, bactrack)
+    taken = (NOW + timedelta(hours=1, seconds=3)).astimezone(timezone(timedelta(hours=-5)))
+    bactrack.add_record("10261", taken)
+    page = await (await get(http, bactrack, f"{READINGS}&limit=1", token)).json()
+    assert page["objects"][0]["timestamp"] == "2026-11-20T13:00:03"  # NOW + 1 h 3 s, in UTC
 
 
 async def test_faults_for_the_matrix(http: ClientSession, bactrack: FakeBACtrack) -> None:
