@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 import os
 from pathlib import Path
+import secrets
 import shutil
 import signal
 import sys
@@ -40,6 +41,7 @@ from .home_assistant import Instance, Release
 from .logs import Breach, breaches
 from .rest import REVOKED_LOG, Journey, journey_without_state, remove_all
 from .services import SERVICES, SERVICES_BY_NAME, ServiceUnderTest
+from .soak import EXPECTED_LOG, SOAK_SECONDS, soak
 from .steps import Steps
 
 RUN_DIR = REPO_ROOT / ".acceptance"
@@ -59,7 +61,7 @@ README_SCREENSHOTS = {
 }
 """The README's screenshots (docs/screenshots/): scenario and shot each comes from."""
 SCENARIO_SECONDS = 240
-"""A scenario taking longer hangs; it fails so the others still run."""
+"""A scenario taking longer hangs (the soak: longer, as it lasts); it fails so the others still run."""
 
 ERROR_LINES = 6
 """Lines of an error the table repeats; the scenario's error.txt keeps all of it."""
@@ -81,6 +83,8 @@ class Scenario:
     body: Body
     expected_log: tuple[str, ...] = ()
     """Lines about the integration the journey causes on purpose, as regexes (see ``logs``)."""
+    seconds: float = SCENARIO_SECONDS
+    """Longer than this, it hangs."""
 
 
 @dataclass(frozen=True)
@@ -109,10 +113,11 @@ async def _rest(service: ServiceUnderTest, instance: Instance, steps: Steps) -> 
     await Journey(instance, service).run(steps)
 
 
-def scenarios(chromium: str) -> list[Scenario]:
-    """Every service over the APIs, then what a user does in the browser.
+def scenarios(chromium: str, soak_seconds: float, soak_seed: int) -> list[Scenario]:
+    """Every service over the APIs, then what a user does in the browser, then the soak.
 
-    The REST journey revokes the account's tokens, so the poll that finds out is logged.
+    The REST journey revokes the account's tokens, so the poll that finds out is logged; the
+    soak's faults are logged as they begin.
     """
     boditrax = SERVICES_BY_NAME["boditrax"]
     return [
@@ -133,6 +138,12 @@ def scenarios(chromium: str) -> list[Scenario]:
         Scenario("browser deny", partial(browser_deny, chromium)),
         Scenario("browser bactrack options", partial(browser_options, chromium)),
         Scenario("browser device activity", partial(browser_activity, chromium)),
+        Scenario(
+            "soak",
+            partial(soak, soak_seconds, soak_seed),
+            expected_log=EXPECTED_LOG,
+            seconds=SCENARIO_SECONDS + 2 * soak_seconds,
+        ),
     ]
 
 
@@ -183,7 +194,7 @@ async def run_scenario(instance: Instance, scenario: Scenario) -> Result:
     steps = Steps(f"{version} {scenario.name}", directory)
     started = time.monotonic()
     try:
-        async with asyncio.timeout(SCENARIO_SECONDS):
+        async with asyncio.timeout(scenario.seconds):
             await scenario.body(instance, steps)
     except Exception as err:
         (directory / "error.txt").write_text(f"step: {steps.current}\n\n{traceback.format_exc()}")
@@ -329,6 +340,15 @@ def cli() -> int:
         "--chromium", default=os.environ.get("CHROMIUM") or shutil.which("chromium")
     )
     parser.add_argument(
+        "--soak-seconds",
+        type=float,
+        default=SOAK_SECONDS,
+        help=f"how long records arrive in the soak, at least (default {SOAK_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--soak-seed", type=int, help="the soak's random seed (default: a new one, printed)"
+    )
+    parser.add_argument(
         "--readme-screenshots",
         action="store_true",
         help="copy the README's screenshots (docs/screenshots/) from the first release's run",
@@ -347,7 +367,12 @@ def cli() -> int:
         for version, python in args.ha
         if args.on is None or version in args.on
     ]
-    selected = [scenario for scenario in scenarios(args.chromium) if args.only in scenario.name]
+    seed = secrets.randbelow(1_000_000) if args.soak_seed is None else args.soak_seed
+    selected = [
+        scenario
+        for scenario in scenarios(args.chromium, args.soak_seconds, seed)
+        if args.only in scenario.name
+    ]
     screenshots_from = args.ha[0][0] if args.readme_screenshots else None
     return asyncio.run(main(releases, selected, screenshots_from))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 import contextlib
 from dataclasses import dataclass
@@ -149,13 +150,25 @@ class Instance:
         )
         await wait_for_home_assistant(self.base_url, self._home_assistant, self.log)
 
-    async def restart(self) -> None:
-        """Stop Home Assistant by its PID and start it again; return once it is running."""
-        if self._home_assistant is not None:
-            stop(self._home_assistant)
+    async def stop_home_assistant(self) -> int | None:
+        """Stop Home Assistant by its PID (SIGTERM; SIGKILL after 30 s); its exit code.
+
+        The event loop goes on meanwhile (the other release, a scenario's own tasks).
+        """
+        if self._home_assistant is None:
+            return None
+        return await asyncio.to_thread(stop, self._home_assistant)
+
+    async def start_again(self) -> None:
+        """Start the stopped Home Assistant again; return once it is running."""
         await self.start_home_assistant()
         async with self.websocket() as ws:
             await wait_until_running(ws)
+
+    async def restart(self) -> None:
+        """Stop Home Assistant by its PID and start it again; return once it is running."""
+        await self.stop_home_assistant()
+        await self.start_again()
 
     def running(self) -> bool:
         """Whether Home Assistant and the fakes are both still running."""

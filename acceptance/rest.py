@@ -227,34 +227,42 @@ class Journey:
         await self.restart_while_down(steps)
         await self.remove(steps)
 
+    async def reauth_flow(self) -> dict[str, Any]:
+        """Wait for the entry's reauth flow, as the frontend lists it."""
+
+        async def probe() -> dict[str, Any] | None:
+            async with self.instance.websocket() as ws:
+                flows = await ws.call("config_entries/flow/progress")
+            return next(
+                (
+                    flow
+                    for flow in flows
+                    if flow["handler"] == DOMAIN
+                    and flow["context"].get("source") == "reauth"
+                    and flow["context"].get("entry_id") == self.entry_id
+                ),
+                None,
+            )
+
+        return await wait_until(probe, "a reauth flow")
+
+    async def sign_in_again(self, flow: dict[str, Any]) -> None:
+        """Go through the reauth flow as the user would; it must end signed in."""
+        result = await self.finish_flow(
+            await self.instance.rest("GET", f"{FLOW}/{flow['flow_id']}")
+        )
+        if result.get("reason") != "reauth_successful":
+            raise StepFailed(f"the reauth flow ended with {result}")
+
     async def reauthenticate(self, steps: Steps) -> None:
         """Revoke at the fake; a poll must start a reauth flow, and signing in must recover."""
         with steps.step("revoke the tokens at the fake and poll"):
             await self.fake.revoke()
             await self.poll()
         with steps.step("a reauth flow appears"):
-
-            async def reauth_flow() -> dict[str, Any] | None:
-                async with self.instance.websocket() as ws:
-                    flows = await ws.call("config_entries/flow/progress")
-                return next(
-                    (
-                        flow
-                        for flow in flows
-                        if flow["handler"] == DOMAIN
-                        and flow["context"].get("source") == "reauth"
-                        and flow["context"].get("entry_id") == self.entry_id
-                    ),
-                    None,
-                )
-
-            flow = await wait_until(reauth_flow, "a reauth flow")
+            flow = await self.reauth_flow()
         with steps.step("sign in again through the reauth flow"):
-            result = await self.finish_flow(
-                await self.instance.rest("GET", f"{FLOW}/{flow['flow_id']}")
-            )
-            if result.get("reason") != "reauth_successful":
-                raise StepFailed(f"the reauth flow ended with {result}")
+            await self.sign_in_again(flow)
         with steps.step("the entry recovers"):
             await self.loaded_entry()
             await self.values_match()
