@@ -307,6 +307,34 @@ async def test_deleted_workout_is_never_new(
     assert fired.ids() == ["94"]
 
 
+async def test_workout_in_the_same_second_uploaded_later(
+    hass: HomeAssistant,
+    fired: Fired,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """A workout that started in the same second as the last one fired, uploaded after it fired.
+
+    SportTracks lists the two in the order they were uploaded, so the one-item probe shows the
+    workout already fired; the count tells the list changed, and the 7-day list has the new one.
+    (The soak found this: its last two workouts per service share a second.)
+    """
+    start = dt_util.utcnow() + timedelta(minutes=5)
+    _add(sporttracks, (95, start))
+    await async_poll(hass, frozen_now, POLL)
+    assert fired.ids() == ["95"]
+    _add(sporttracks, (96, start))
+    assert [w.id for w in sporttracks.accounts["16964"].workouts[:2]] == [95, 96]
+    await async_poll(hass, frozen_now, POLL)
+    assert fired.ids() == ["96"]
+    state = hass.states.get("sensor.sporttracks_16964_latest_workout_start")
+    assert state is not None
+    assert state.state == start.isoformat()
+    await async_poll(hass, frozen_now, POLL)
+    assert fired.ids() == []
+
+
 async def test_diagnostics_show_the_cursor_age_only(
     hass: HomeAssistant,
     entry: ConfigEntry,

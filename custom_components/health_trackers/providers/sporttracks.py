@@ -81,11 +81,14 @@ class SportTracksTracker(AccountTracker[SportTracksClient, SportTracksSnapshot])
         new: tuple[Workout, ...] = ()
         start = dt_util.utcnow() - WINDOW
         if listed != self._listed:
-            if found.records:
+            self._recent, complete = await self._async_week(start)
+            # Workouts that started in the same second come in the service's order, so the
+            # probe's may not be the newest by (start, id); the 7-day list holds them all.
+            top = max(filter(None, (newest, *self._recent)), key=Cursor.of, default=None)
+            if found.records and top is newest:
                 latest: Workout | None = found.records[-1]
             else:
-                latest = await self.client.async_workout(newest) if newest else None
-            self._recent, complete = await self._async_week(start)
+                latest = await self.client.async_workout(top) if top else None
             if since is not None and latest is not None and Cursor.of(latest) > since:
                 new = await self._async_new(since, latest, start, complete)
             self._latest, self._listed = latest, listed
