@@ -18,7 +18,8 @@ second added once the first has fired, and polls go on until a round of them fir
 events are read from the recorder's history of the event entities, as an automation following
 the README sees them: a change to another event, not from or to ``unavailable`` (the state
 restored at a start is the same event, not a new one). Every record added must be there exactly
-once, in the order of (measured instant, id), with its instant. Per service the soak prints
+once, with its instant, in the integration's order (``Cursor``: the measured instant, then the
+id, the numbers in it by value). Per service the soak prints
 ``records=N events=N missed=0 duplicated=0`` and fails otherwise.
 """
 
@@ -39,6 +40,7 @@ import aiohttp
 from homeassistant.helpers.update_coordinator import REQUEST_REFRESH_DEFAULT_COOLDOWN
 
 from custom_components.health_trackers.clients.api import REQUEST_TIMEOUT
+from custom_components.health_trackers.clients.base import Cursor
 from fakes.base import AddedRecord
 
 from .home_assistant import Instance
@@ -129,7 +131,7 @@ class Tally:
 
 def tally(added: Sequence[AddedRecord], events: Sequence[Mapping[str, Any]]) -> Tally:
     """Compare the events (their data, in the order they fired) with the records added."""
-    expected = [record.id for record in sorted(added, key=lambda r: (r.measured_at, r.id))]
+    expected = [record.id for record in sorted(added, key=Cursor.of)]
     by_id = {record.id: record for record in added}
     ids = [str(event.get("id")) for event in events]
     counts = Counter(ids)

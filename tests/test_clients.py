@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 import socket
 import subprocess
@@ -427,13 +427,19 @@ async def test_bactrack_wrong_shape(
 
 
 def test_cursor_order() -> None:
-    """Cursors order by instant, then id."""
+    """Cursors order by instant, then id: the numbers in ids by value, the rest as text."""
     at = datetime(2026, 11, 20, tzinfo=UTC)
-    assert (
-        Cursor(at, "2")
-        < Cursor(at + timedelta(seconds=1), "1")
-        < Cursor(at + timedelta(seconds=1), "2")
-    )
+    later = at + timedelta(seconds=1)
+    assert Cursor(at, "2") < Cursor(later, "1") < Cursor(later, "2") < Cursor(later, "10")
+    assert Cursor(later, "99999") < Cursor(later, "100000") < Cursor(later, "a")
+    assert Cursor(at, "r_m_123_99") < Cursor(at, "r_m_123_100") < Cursor(at, "r_m_124_1")
+    assert Cursor(at, "07") < Cursor(at, "7") < Cursor(at, "8")  # one number, two ids
+    assert Cursor(later, "1") >= Cursor(at.astimezone(timezone(timedelta(hours=2))), "9")
+    assert sorted([Cursor(at, "10"), Cursor(at, "9"), Cursor(later, "1")]) == [
+        Cursor(at, "9"),
+        Cursor(at, "10"),
+        Cursor(later, "1"),
+    ]
 
 
 @pytest.mark.parametrize(

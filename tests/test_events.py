@@ -438,6 +438,31 @@ async def test_bactrack_readings(
     assert fired.ids() == []
 
 
+async def test_same_second_readings_by_number(
+    hass: HomeAssistant,
+    fired: Fired,
+    bactrack: FakeBACtrack,
+    add_bactrack: AddBACtrack,  # noqa: F811
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """Two readings of one second: reading 1000000 comes after 999999, also once 999999 fired.
+
+    Ids that are numbers compare by value, not as text ("1000000" sorts before "999999").
+    (The soak found this: the fake's reading ids pass 99999 during it.)
+    """
+    await add_bactrack()
+    user = bactrack.accounts[USER_ID]
+    taken = dt_util.utcnow() + timedelta(minutes=1)
+    user.add_reading(BACReading(999_999, taken, 0.031))
+    await async_poll(hass, frozen_now, timedelta(minutes=5))
+    assert fired.ids() == ["999999"]
+    user.add_reading(BACReading(1_000_000, taken, 0.042))
+    await async_poll(hass, frozen_now, timedelta(minutes=5))
+    assert fired.ids() == ["1000000"]
+    await async_poll(hass, frozen_now, timedelta(minutes=5))
+    assert fired.ids() == []
+
+
 async def test_bactrack_location_and_notes_with_the_option(
     hass: HomeAssistant,
     fired: Fired,

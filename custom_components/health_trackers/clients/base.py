@@ -13,6 +13,8 @@ from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mappin
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
+import functools
+import re
 from typing import ClassVar, Generic, Protocol, TypeVar
 
 from aiohttp import ClientSession
@@ -21,6 +23,7 @@ from .api import Authenticator, ServiceApi
 
 MAX_PAGES = 20
 """The most pages one call reads: a runaway listing cannot keep a poll going."""
+_NUMBERS = re.compile(r"(\d+)")
 
 
 @dataclass(frozen=True)
@@ -43,12 +46,29 @@ class Record(Protocol):
         """When it was measured (a workout: when it started), timezone-aware."""
 
 
-@dataclass(frozen=True, order=True)
+def id_order(record_id: str) -> tuple[str | int, ...]:
+    """How ids sort: the numbers in them by value (``r_9`` before ``r_10``), the rest as text.
+
+    Services number their records; as text, reading 100000 would sort before reading 99999.
+    """
+    return tuple(
+        int(part) if index % 2 else part for index, part in enumerate(_NUMBERS.split(record_id))
+    )
+
+
+@functools.total_ordering
+@dataclass(frozen=True)
 class Cursor:
     """A place in a listing: the newest record delivered, by its instant, then its id."""
 
     at: datetime
     id: str
+
+    def __lt__(self, other: object) -> bool:
+        """Earlier instant first; in one instant, by ``id_order``."""
+        if not isinstance(other, Cursor):
+            return NotImplemented
+        return (self.at, id_order(self.id), self.id) < (other.at, id_order(other.id), other.id)
 
     @classmethod
     def of(cls, record: Record) -> Cursor:
