@@ -1,7 +1,7 @@
 """Run the acceptance scenarios on each Home Assistant release; print a table; exit 1 on a failure.
 
 ``python -m acceptance --ha 2026.11.0=/path/to/python [--ha ...] [-k TEXT] [--chromium PATH]
-[--readme-screenshots]``,
+[--soak-seconds S] [--soak-seed N] [--readme-screenshots]``,
 from the repository root (``scripts/acceptance`` does this with the right virtualenvs). Each
 release's run directory, ``.acceptance/<version>/``, keeps Home Assistant's log, the fakes' log
 and each scenario's screenshots and error; it is replaced by the next run.
