@@ -440,6 +440,8 @@ def test_cursor_order() -> None:
         Cursor(at, "10"),
         Cursor(later, "1"),
     ]
+    with pytest.raises(TypeError):
+        assert Cursor(at, "1") < "2"  # type: ignore[operator]
 
 
 @pytest.mark.parametrize(
