@@ -430,6 +430,9 @@ async def test_bactrack_readings(
     assert fired.events[0][0] == "new_reading"
     assert fired.events[0][1]["bac"] == 0.05
     assert fired.events[0][1]["measured_at"] == now.astimezone(UTC).isoformat()
+    # 0.05 % at 0.015 % per hour: sober 3 h 20 min after the reading.
+    sober_at = now + timedelta(hours=3, minutes=20)
+    assert fired.events[0][1]["sober_at"] == sober_at.astimezone(UTC).isoformat()
     assert "latitude" not in fired.events[0][1]
     assert "notes" not in fired.events[0][1]
     assert fired.ids() == [str(newest + 1 + step) for step in range(12)]

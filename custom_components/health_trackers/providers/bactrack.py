@@ -20,6 +20,7 @@ from ..clients.base import Cursor
 from ..clients.oauth1 import OAuth1Settings
 from ..provider import (
     AccountTracker,
+    EventData,
     HealthTrackersEventDescription,
     HealthTrackersSensorDescription,
     HealthTrackersStatisticDescription,
@@ -29,6 +30,7 @@ from ..provider import (
     describe_sensor,
     describe_statistic,
     new_records,
+    sensor_values,
 )
 
 PAGE_SIZE = 10
@@ -142,9 +144,21 @@ PERSONAL_SENSORS: tuple[HealthTrackersSensorDescription[BACtrackSnapshot], ...] 
 )
 
 
+def _reading_data(reading: Reading) -> EventData:
+    """A reading's BAC and when it would be back at 0.000, as its sensors would show them.
+
+    The sober time is the reading's own, not the newest reading's that the sensor shows: an
+    automation for an earlier reading of the same poll still gets its own estimate.
+    """
+    return sensor_values(
+        (d for d in SENSORS if d.key in ("bac", "sober_at")),
+        BACtrackSnapshot(latest=reading, recent=(reading,)),
+    )
+
+
 EVENT: HealthTrackersEventDescription[Reading] = describe_event(
     "new_reading",
-    lambda reading: {"bac": reading.bac},
+    _reading_data,
     lambda reading: {
         "latitude": reading.location[0] if reading.location else None,
         "longitude": reading.location[1] if reading.location else None,
