@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-import shutil
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -629,61 +627,6 @@ async def test_disabled_event_entity_skips_records(
     _add(sporttracks, (122, now + timedelta(minutes=40)))
     await async_poll(hass, frozen_now, POLL)
     assert fired.ids() == ["122"]
-
-
-async def test_blueprint_runs_once_per_record(
-    hass: HomeAssistant,
-    entry: ConfigEntry,
-    sporttracks: FakeSportTracks,
-    frozen_now: FrozenDateTimeFactory,
-    tmp_path: Path,
-) -> None:
-    """The shipped blueprint, used as a user would: its actions run once per workout, in order.
-
-    Not for the history, not for the unavailable state of a reload or the state restored after it.
-    """
-    source = Path(__file__).parent.parent / "blueprints" / "automation" / DOMAIN
-    hass.config.config_dir = str(tmp_path)
-    shutil.copytree(source, tmp_path / "blueprints" / "automation" / DOMAIN)
-    assert await async_setup_component(
-        hass,
-        "automation",
-        {
-            "automation": {
-                "use_blueprint": {
-                    "path": f"{DOMAIN}/new_record.yaml",
-                    "input": {
-                        "event_entity": WORKOUT_EVENT,
-                        "actions": [
-                            {
-                                "event": "workout_seen",
-                                "event_data": {
-                                    "id": "{{ record.id }}",
-                                    "type": "{{ record.type }}",
-                                },
-                            }
-                        ],
-                    },
-                }
-            }
-        },
-    )
-    seen: list[str] = []
-
-    @callback
-    def note(event: Event[dict[str, Any]]) -> None:
-        seen.append(str(event.data["id"]))  # templates render native types
-
-    hass.bus.async_listen("workout_seen", note)
-    now = dt_util.utcnow()
-    _add(sporttracks, (131, now + timedelta(minutes=2)), (132, now + timedelta(minutes=1)))
-    await async_poll(hass, frozen_now, POLL)
-    assert seen == ["132", "131"]
-    assert await hass.config_entries.async_reload(entry.entry_id)
-    await hass.async_block_till_done()
-    _add(sporttracks, (133, now + timedelta(minutes=20)))
-    await async_poll(hass, frozen_now, POLL)
-    assert seen == ["132", "131", "133"]
 
 
 @pytest.mark.parametrize(
