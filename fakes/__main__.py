@@ -60,6 +60,13 @@ class _Demo(Protocol):
     def add_record(self, account: str, measured_at: datetime | None = None) -> AddedRecord: ...
 
 
+@runtime_checkable
+class _History(Protocol):
+    """A fake whose accounts' generated history can be moved back in time (Boditrax's)."""
+
+    def history_ending(self, account: str, days_ago: float) -> str: ...
+
+
 type _SignIn = OAuth2Service | OAuth1Service
 """A fake with a sign-in page and someone signed in on it."""
 
@@ -119,6 +126,19 @@ def sign_in_as(fake: FakeService, account: str) -> None:
     if not isinstance(fake, OAuth2Service | OAuth1Service) or account not in fake.users():
         raise web.HTTPNotFound(text=f"no account {account!r} at {fake.name}")
     fake.current_user = account
+
+
+def move_history(fake: FakeService, fields: dict[str, Any]) -> str:
+    """Move ``fields["account"]``'s generated history ``fields["days_ago"]`` days back; say so."""
+    account = str(fields.get("account", ""))
+    if not isinstance(fake, _History):
+        raise web.HTTPNotFound(text=f"{fake.name} keeps its history where it is")
+    try:
+        return fake.history_ending(account, float(fields.get("days_ago", 0)))
+    except KeyError:
+        raise web.HTTPNotFound(text=f"no generated history of {account!r}") from None
+    except (ValueError, OverflowError):
+        raise web.HTTPBadRequest(text="days_ago is a number of days") from None
 
 
 def _truthy(value: object) -> bool:
@@ -215,6 +235,8 @@ def control_app(fakes: list[FakeService]) -> web.Application:
     - ``POST /<service>/echo-state`` ``{"echo_state": false}``: an OAuth 2.0 service sends
       the browser back without ``state`` (true: with it again)
     - ``POST /<service>/down`` ``{"down": true}``: every data request gets 503 (false: served again)
+    - ``POST /<service>/history`` ``{"account": id, "days_ago": 30}``: the account's generated
+      records moved that far back, added ones kept (Boditrax; 0: back in place; not on the page)
     - ``GET /``: a page showing all this, with buttons
     """
     by_service = {fake.service: fake for fake in fakes}
@@ -271,6 +293,10 @@ def control_app(fakes: list[FakeService]) -> web.Application:
             },
         )
 
+    async def history(request: web.Request) -> web.Response:
+        moved = move_history(fake_of(request), await _fields(request))
+        return _answer(request, {"history": moved})
+
     async def echo_state(request: web.Request) -> web.Response:
         fake = fake_of(request)
         if not isinstance(fake, OAuth2Service):
@@ -293,6 +319,7 @@ def control_app(fakes: list[FakeService]) -> web.Application:
     app.router.add_get("/{service}/accounts", get_accounts)
     app.router.add_post("/{service}/sign-in", sign_in)
     app.router.add_post("/{service}/records", records)
+    app.router.add_post("/{service}/history", history)
     app.router.add_post("/{service}/echo-state", echo_state)
     app.router.add_post("/{service}/down", down)
     _add_fault_routes(app, fake_of)

@@ -48,6 +48,8 @@ class BoditraxMember:
     readings: list[Reading] = field(default_factory=list)
     linked: dict[str, str] = field(default_factory=dict)
     """Linked-account external username → secret."""
+    seed: int | None = None
+    """What its history was generated from; None for a member given its scans."""
     export_style: bool = False
     """Serve values as in a European export: decimal commas, day-first dates without a zone."""
 
@@ -71,7 +73,7 @@ class BoditraxMember:
                 )
             )
             date -= timedelta(days=rng.uniform(3, 10))
-        return cls(member_id, name, readings)
+        return cls(member_id, name, readings, seed=seed)
 
     def add_reading(self, reading: Reading) -> None:
         """Record a new scan, keeping newest first."""
@@ -182,6 +184,27 @@ class FakeBoditrax(OAuth2Service):
         return AddedRecord(
             reading.id, date, f"a scan of {member.name} ({scan['BodyWeight']} kg), {when}"
         )
+
+    def history_ending(self, member_id: str, days_ago: float) -> str:
+        """The member's generated scans again, ``days_ago`` days earlier than at the start; say so.
+
+        A member who has not scanned for a month, for a reminder; 0 days brings them back to
+        where they were. Scans added since (``add_record``) stay as they are, ids never repeat.
+        """
+        member = self.members[member_id]
+        if member.seed is None:
+            raise KeyError(member_id)
+        generated = BoditraxMember.generate(
+            member.id,
+            member.name,
+            seed=member.seed,
+            count=self.history,
+            now=self.now - timedelta(days=days_ago),
+        ).readings
+        ids = {reading.id for reading in generated}
+        added = [reading for reading in member.readings if reading.id not in ids]
+        member.readings = sorted([*generated, *added], key=lambda item: item.date, reverse=True)
+        return f"the scans of {member.name}, the newest from {member.readings[0].date.isoformat()}"
 
     def linked_user(self, username: str, secret: str) -> str | None:
         """The member a linked account belongs to."""

@@ -16,6 +16,7 @@ from yarl import URL
 
 from fakes import (
     FAKE_SERVICES,
+    BoditraxMember,
     FakeBACtrack,
     FakeBoditrax,
     FakeService,
@@ -509,6 +510,35 @@ async def test_control_switches_faults(control: tuple[Any, list[FakeService]]) -
     for wrong in ({"delay": "long"}, {"times": 1.5}, {"status": True}, {"headers": ["x"]}):
         assert (await client.post("/bactrack/faults", json=wrong)).status == 400, wrong
     assert bactrack.faults == []
+
+
+async def test_control_moves_a_history_back(control: tuple[Any, list[FakeService]]) -> None:
+    """A member who has not scanned for a month; 0 days brings the scans back in place.
+
+    A scan added meanwhile stays as it is: ids never repeat.
+    """
+    client, fakes = control
+    boditrax = next(fake for fake in fakes if isinstance(fake, FakeBoditrax))
+    member = boditrax.members["m_123"]
+    started = list(member.readings)
+    answer = await client.post("/boditrax/history", json={"account": "m_123", "days_ago": 30})
+    assert answer.status == 200
+    assert [(reading.id, reading.date) for reading in member.readings] == [
+        (reading.id, reading.date - timedelta(days=30)) for reading in started
+    ]
+    assert (await answer.json())["history"].endswith(member.readings[0].date.isoformat())
+    added = boditrax.add_record("m_123")
+    await client.post("/boditrax/history", json={"account": "m_123", "days_ago": 0})
+    assert member.readings == [member.readings[0], *started]
+    assert member.readings[0].id == added.id
+    for service, body, status in (
+        ("boditrax", {"account": "m_1", "days_ago": 1}, 404),
+        ("boditrax", {"account": "m_123", "days_ago": "a month"}, 400),
+        ("sporttracks", {"account": "16964", "days_ago": 1}, 404),
+    ):
+        assert (await client.post(f"/{service}/history", json=body)).status == status
+    boditrax.add_member(BoditraxMember("m_9", "Given Scans"))
+    assert (await client.post("/boditrax/history", json={"account": "m_9"})).status == 404
 
 
 def test_state_survives_a_restart() -> None:
