@@ -29,6 +29,11 @@ import traceback
 
 from scripts.demo import REPO_ROOT
 
+from .blueprints import (
+    blueprint_bac_above_threshold,
+    blueprint_new_workout,
+    blueprint_no_scan_reminder,
+)
 from .browser import (
     BROWSER_SERVICES,
     browser_activity,
@@ -114,7 +119,7 @@ async def _rest(service: ServiceUnderTest, instance: Instance, steps: Steps) -> 
 
 
 def scenarios(chromium: str, soak_seconds: float, soak_seed: int) -> list[Scenario]:
-    """Every service over the APIs, then what a user does in the browser, then the soak.
+    """Every service over the APIs, what a user does in the browser, the blueprints, the soak.
 
     The REST journey revokes the account's tokens, so the poll that finds out is logged; the
     soak's faults are logged as they begin.
@@ -138,6 +143,9 @@ def scenarios(chromium: str, soak_seconds: float, soak_seed: int) -> list[Scenar
         Scenario("browser deny", partial(browser_deny, chromium)),
         Scenario("browser bactrack options", partial(browser_options, chromium)),
         Scenario("browser device activity", partial(browser_activity, chromium)),
+        Scenario("blueprint new workout", blueprint_new_workout),
+        Scenario("blueprint bac above threshold", blueprint_bac_above_threshold),
+        Scenario("blueprint no scan reminder", blueprint_no_scan_reminder),
         Scenario(
             "soak",
             partial(soak, soak_seconds, soak_seed),

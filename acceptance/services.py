@@ -129,6 +129,10 @@ class Fake:
             str(added["id"]), datetime.fromisoformat(added["measured_at"]), str(added["added"])
         )
 
+    async def history_ending(self, account: str, days_ago: float) -> None:
+        """Move ``account``'s generated history ``days_ago`` days back (0: as the fake started)."""
+        await self._call("POST", "history", {"account": account, "days_ago": days_ago})
+
     async def echo_state(self, echo: bool) -> None:
         """Whether the fake's redirect back to Home Assistant carries ``state``."""
         await self._call("POST", "echo-state", {"echo_state": echo})
