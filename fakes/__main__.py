@@ -452,7 +452,10 @@ def snapshot(fakes: list[FakeService], control_port: int) -> dict[str, Any]:
 
 
 def restore(fakes: list[FakeService], state: dict[str, Any]) -> None:
-    """Give the fakes back what ``snapshot`` kept; tokens of unknown accounts are dropped."""
+    """Give the fakes back what ``snapshot`` kept; tokens of unknown accounts are dropped.
+
+    An application's own tokens (client credentials) have no account: they are kept.
+    """
     for fake in fakes:
         kept = state.get(fake.service) or {}
         if not isinstance(fake, OAuth2Service | OAuth1Service):
@@ -467,7 +470,7 @@ def restore(fakes: list[FakeService], state: dict[str, Any]) -> None:
                 ("refresh_tokens", fake.refresh_tokens),
             ):
                 for key, grant in (kept.get(name) or {}).items():
-                    if grant.get("user_id") in users:
+                    if grant.get("user_id") in users or grant.get("application"):
                         store[key] = _Grant(**grant)
         else:
             for key, token in (kept.get("access_tokens") or {}).items():

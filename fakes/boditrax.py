@@ -1,8 +1,10 @@
-"""Fake Boditrax (api.boditrax.com): OAuth 2.0 with scopes and linked accounts, readings API.
+"""Fake Boditrax (api.boditrax.com): OAuth 2.0 with scopes, linked accounts and app tokens.
 
 Serves the contract docs/service-contracts.md assumes (nothing of the data API is public):
 ``/rest/v2.10/members`` and ``/rest/v2.10/readings`` with metric names as in Boditrax's own
-exports. Members can be set to export-style values (decimal commas, day-first local dates).
+exports, and for an application's own token (client credentials) ``/rest/v2.10/facilities``
+and each facility's ``statistics``, counted from a seeded log of the gym's scans. Members can be
+set to export-style values (decimal commas, day-first local dates).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from .base import AddedRecord
 from .oauth2 import OAuth2Client, OAuth2Service, TokenEncoding
 
 REST = "/rest/v2.10"
-ALL_SCOPES = ("measurement_analysis", "front_end")
+REPORTING = "reporting"
+ALL_SCOPES = ("measurement_analysis", "front_end", REPORTING)
 DEFAULT_CLIENT = OAuth2Client(
     "boditrax-demo@apps.boditrax.com", "boditrax-demo-secret", "Home Assistant", scopes=ALL_SCOPES
 )
@@ -27,6 +30,12 @@ DEMO_MEMBER = ("m_456", "Kim Rower", 11)
 """The demo's second member (id, name, seed), reached through a linked account only."""
 DEMO_LINKED_USERNAME, DEMO_LINKED_SECRET = "gym-app-user-7", "gym-app-secret-7"
 """The linked account of the demo's second member: what a partner app stored with Boditrax."""
+FACILITY = ("f_1", "Riverside Gym", 3)
+"""The facility every member scans at (id, name, seed), consented to every app."""
+MACHINES = {"bx_1": "Reception", "bx_2": "Studio"}
+"""The facility's Boditrax machines: id → the name the gym gave it."""
+MEMBERSHIP = 400
+"""Members of the facility's seeded log; some joined this month."""
 
 
 @dataclass
@@ -81,6 +90,80 @@ class BoditraxMember:
         self.readings.sort(key=lambda item: item.date, reverse=True)
 
 
+@dataclass(frozen=True)
+class FacilityScan:
+    """One scan at the facility: when, by whom, on which machine."""
+
+    at: datetime
+    member: str
+    machine: str
+
+
+@dataclass
+class Facility:
+    """A gym: its machines, the scans taken there and when its members joined."""
+
+    id: str
+    name: str
+    machines: dict[str, str] = field(default_factory=lambda: dict(MACHINES))
+    scans: list[FacilityScan] = field(default_factory=list)
+    joined: dict[str, datetime] = field(default_factory=dict)
+    """Member id → when they joined the facility."""
+
+    @classmethod
+    def generate(cls, facility_id: str, name: str, *, seed: int, now: datetime) -> Facility:
+        """Two months of scans up to ``now``, a few dozen a day, the same for the same seed."""
+        rng = random.Random(seed)
+        facility = cls(facility_id, name)
+        members = [f"m_{seed}_{index}" for index in range(MEMBERSHIP)]
+        for member in members:
+            facility.joined[member] = now - timedelta(days=rng.uniform(0, 720))
+        for day in range(62):
+            for _ in range(rng.randint(10, 40)):
+                at = now - timedelta(days=day, seconds=rng.uniform(0, 86400))
+                member = rng.choice(members)
+                if facility.joined[member] <= at:
+                    machine = rng.choice(list(facility.machines))
+                    facility.scans.append(FacilityScan(at.replace(microsecond=0), member, machine))
+        return facility
+
+    def statistics(self, now: datetime) -> dict[str, Any]:
+        """What Boditrax counts: its day, week (from Monday) and month, in UTC, up to ``now``."""
+        today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        periods = {
+            "today": today,
+            "thisweek": today - timedelta(days=today.weekday()),
+            "thismonth": today.replace(day=1),
+        }
+
+        def scans(machine: str | None = None) -> dict[str, int]:
+            return {
+                period: sum(
+                    1
+                    for scan in self.scans
+                    if start <= scan.at <= now and machine in (None, scan.machine)
+                )
+                for period, start in periods.items()
+            }
+
+        month_ago = now - timedelta(days=30)
+        return {
+            "scans": scans(),
+            "members": {
+                "scannedlast30days": len(
+                    {scan.member for scan in self.scans if month_ago <= scan.at <= now}
+                ),
+                "newthismonth": sum(
+                    1 for joined in self.joined.values() if periods["thismonth"] <= joined <= now
+                ),
+            },
+            "machines": [
+                {"id": machine, "name": name, "scans": scans(machine)}
+                for machine, name in self.machines.items()
+            ],
+        }
+
+
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
@@ -117,7 +200,11 @@ def _scan(rng: random.Random, weight: float, fat: float, bone: float) -> dict[st
 
 @dataclass
 class FakeBoditrax(OAuth2Service):
-    """Boditrax: OAuth 2.0 at /oauth (form-encoded; password grant as GET), REST under /rest/v2.10."""
+    """Boditrax: OAuth 2.0 at /oauth, REST under /rest/v2.10.
+
+    Token requests are form-encoded; the password grant comes as a GET; an app may get a token
+    of its own (client credentials).
+    """
 
     service: ClassVar[str] = "boditrax"
     name: ClassVar[str] = "Boditrax"
@@ -126,15 +213,24 @@ class FakeBoditrax(OAuth2Service):
     token_encodings: ClassVar[frozenset[TokenEncoding]] = frozenset({"form"})
     access_token_lifetime: ClassVar[int] = 1800
     password_grant: ClassVar[bool] = True
+    client_credentials_grant: ClassVar[bool] = True
     requires_state: ClassVar[bool] = False
     """Boditrax's doc shows its authorize URL without ``state``."""
 
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     history: int = 30
     members: dict[str, BoditraxMember] = field(default_factory=dict)
+    facilities: dict[str, Facility] = field(default_factory=dict)
+    refuse_secret: bool = False
+    """Boditrax reset the app's secret: the one Home Assistant holds is refused (401)."""
+    withhold_reporting: bool = False
+    """Boditrax took ``reporting`` from the app: its tokens lose it at once (403)."""
 
     def __post_init__(self) -> None:
-        """A default app with both scopes and one member with a seeded history and a linked account."""
+        """A default app with every scope, and the facility it reports on.
+
+        One member, with a seeded history and a linked account, scans there.
+        """
         self.register_client(DEFAULT_CLIENT)
         if not self.members:
             member = BoditraxMember.generate(
@@ -142,6 +238,23 @@ class FakeBoditrax(OAuth2Service):
             )
             member.linked["partner-user-42"] = "partner-secret"
             self.add_member(member)
+        if not self.facilities:
+            facility_id, name, seed = FACILITY
+            self.add_facility(Facility.generate(facility_id, name, seed=seed, now=self.now))
+
+    def add_facility(self, facility: Facility) -> Facility:
+        """Add a facility that has consented to every app."""
+        self.facilities[facility.id] = facility
+        return facility
+
+    def secret_valid(self, client: OAuth2Client, secret: str) -> bool:
+        """Refused while ``refuse_secret`` is on."""
+        return not self.refuse_secret and super().secret_valid(client, secret)
+
+    def granted_scopes(self, client: OAuth2Client) -> tuple[str, ...]:
+        """Without ``reporting`` while ``withhold_reporting`` is on."""
+        scopes = super().granted_scopes(client)
+        return tuple(s for s in scopes if not (self.withhold_reporting and s == REPORTING))
 
     def add_member(self, member: BoditraxMember) -> BoditraxMember:
         """Add a member; the first one is the one signed in on the sign-in page."""
@@ -180,6 +293,9 @@ class FakeBoditrax(OAuth2Service):
         date = _now() if measured_at is None else measured_at.replace(microsecond=0)
         reading = Reading(f"r_{member_id}_{len(member.readings) + 1}", date, scan)
         member.add_reading(reading)
+        if (facility := self.facilities.get(reading.facility)) is not None:
+            machine = next(iter(facility.machines))
+            facility.scans.append(FacilityScan(reading.date, member_id, machine))
         when = "taken now" if measured_at is None else f"taken {date.isoformat()}"
         return AddedRecord(
             reading.id, date, f"a scan of {member.name} ({scan['BodyWeight']} kg), {when}"
@@ -214,10 +330,24 @@ class FakeBoditrax(OAuth2Service):
         return None
 
     def setup_routes(self, app: web.Application) -> None:
-        """OAuth plus the members and readings collections."""
+        """OAuth plus the members, readings and facilities collections."""
         self.setup_oauth_routes(app)
         app.router.add_get(f"{REST}/members", self._members)
         app.router.add_get(f"{REST}/readings", self._readings)
+        app.router.add_get(f"{REST}/facilities", self._facilities)
+        app.router.add_get(f"{REST}/facilities/{{facility}}/statistics", self._statistics)
+
+    async def _facilities(self, request: web.Request) -> web.Response:
+        self.bearer_application(request, REPORTING)
+        return web.json_response(
+            [{"id": facility.id, "name": facility.name} for facility in self.facilities.values()]
+        )
+
+    async def _statistics(self, request: web.Request) -> web.Response:
+        self.bearer_application(request, REPORTING)
+        if (facility := self.facilities.get(request.match_info["facility"])) is None:
+            return web.json_response({"success": False, "error": "No such facility"}, status=404)
+        return web.json_response(facility.statistics(datetime.now(UTC)))
 
     async def _members(self, request: web.Request) -> web.Response:
         member = self.members[self.bearer_user(request, "front_end", "user_management")]
@@ -225,7 +355,7 @@ class FakeBoditrax(OAuth2Service):
         return web.json_response([{"id": member.id, "firstname": first, "lastname": last}])
 
     async def _readings(self, request: web.Request) -> web.Response:
-        member = self.members[self.bearer_user(request, "measurement_analysis", "reporting")]
+        member = self.members[self.bearer_user(request, "measurement_analysis", REPORTING)]
         try:
             limit = int(request.query.get("limit", 20))
             page = int(request.query.get("page", 0))

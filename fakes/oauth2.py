@@ -1,4 +1,4 @@
-"""A real OAuth 2.0 authorization-code server for the fakes: consent page, codes, tokens, refresh."""
+"""A real OAuth 2.0 server for the fakes: consent page, codes, tokens, refresh, other grants."""
 
 from __future__ import annotations
 
@@ -18,6 +18,13 @@ from .base import FakeService, RawJSON, json_answer
 CODE_LIFETIME = 600
 TokenEncoding = Literal["json", "form", "query"]
 RefreshPolicy = Literal["rotate", "keep", "omit"]
+
+
+def _forbidden(error: str) -> web.HTTPForbidden:
+    """A 403 in the partner handlers' error style (what Boditrax documents)."""
+    return web.HTTPForbidden(
+        text=json.dumps({"success": False, "error": error}), content_type="application/json"
+    )
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,8 @@ class _Grant:
     expires_at: float = 0.0
     """When it stops working; 0: never (a refresh token until it is rotated or revoked)."""
     redirect_uri: str = ""
+    application: bool = False
+    """Issued to the application itself (client credentials): no user (``user_id`` is empty)."""
 
 
 @dataclass
@@ -59,6 +68,8 @@ class OAuth2Service(FakeService):
     access_token_lifetime: ClassVar[int]
     password_grant: ClassVar[bool] = False
     """Whether linked accounts may sign in with ``grant_type=password`` (sent as a GET)."""
+    client_credentials_grant: ClassVar[bool] = False
+    """Whether an application may get a token of its own with ``grant_type=client_credentials``."""
     requires_state: ClassVar[bool] = True
     """Whether the authorize endpoint refuses a request without ``state`` (SportTracks documents so)."""
 
@@ -118,8 +129,32 @@ class OAuth2Service(FakeService):
         """The user a linked account's username and secret belong to (password grant)."""
         return None
 
+    def secret_valid(self, client: OAuth2Client, secret: str) -> bool:
+        """Whether ``secret`` is the application's client secret."""
+        return secrets.compare_digest(client.client_secret, secret)
+
+    def granted_scopes(self, client: OAuth2Client) -> tuple[str, ...]:
+        """The scopes the application's tokens carry now."""
+        return client.scopes
+
     def bearer_user(self, request: web.Request, *any_scope: str) -> str:
-        """The user an API request's bearer token belongs to; 401 without one, 403 without a scope."""
+        """The user an API request's bearer token belongs to; 401 without one, 403 without a scope.
+
+        An application's own token has no user: 403.
+        """
+        grant = self._bearer_grant(request, *any_scope)
+        if grant.application:
+            raise _forbidden("An application token has no user")
+        return grant.user_id
+
+    def bearer_application(self, request: web.Request, *any_scope: str) -> str:
+        """The client id of an application's own token (client credentials); 403 for a user's."""
+        grant = self._bearer_grant(request, *any_scope)
+        if not grant.application:
+            raise _forbidden("Requires an application token")
+        return grant.client_id
+
+    def _bearer_grant(self, request: web.Request, *any_scope: str) -> _Grant:
         header = request.headers.get("Authorization", "")
         token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
         grant = self.access_tokens.get(token)
@@ -130,15 +165,10 @@ class OAuth2Service(FakeService):
                 ),
                 content_type="application/json",
             )
-        granted = self.clients[grant.client_id].scopes
+        granted = self.granted_scopes(self.clients[grant.client_id])
         if any_scope and not set(any_scope) & set(granted):
-            raise web.HTTPForbidden(
-                text=json.dumps(
-                    {"success": False, "error": f"Requires scope {' or '.join(any_scope)}"}
-                ),
-                content_type="application/json",
-            )
-        return grant.user_id
+            raise _forbidden(f"Requires scope {' or '.join(any_scope)}")
+        return grant
 
     # -- authorization endpoint -------------------------------------------------------------
 
@@ -232,7 +262,7 @@ class OAuth2Service(FakeService):
         # The app identifier alone serves client-side grants (the linked-account password grant).
         public = params["grant_type"] == "password" and "client_secret" not in params
         if client is None or not (
-            public or secrets.compare_digest(client.client_secret, params.get("client_secret", ""))
+            public or self.secret_valid(client, params.get("client_secret", ""))
         ):
             return self._token_error(401, "invalid_client", "Unknown client or wrong secret.")
         if params["grant_type"] == "authorization_code":
@@ -263,6 +293,9 @@ class OAuth2Service(FakeService):
                     400, "invalid_grant", "Unknown linked account or wrong secret."
                 )
             return json_answer(self._issue(_Grant(user, client.client_id), new_refresh=True))
+        if params["grant_type"] == "client_credentials" and self.client_credentials_grant:
+            grant = _Grant("", client.client_id, application=True)
+            return json_answer(self._issue(grant, new_refresh=True))
         return self._token_error(400, "unsupported_grant_type", params["grant_type"])
 
     def _refresh(self, old: str, client: OAuth2Client) -> web.Response:
@@ -289,7 +322,10 @@ class OAuth2Service(FakeService):
     def _issue(self, grant: _Grant, *, new_refresh: bool) -> dict[str, Any]:
         access = secrets.token_urlsafe(24)
         self.access_tokens[access] = _Grant(
-            grant.user_id, grant.client_id, time.time() + self.access_token_lifetime
+            grant.user_id,
+            grant.client_id,
+            time.time() + self.access_token_lifetime,
+            application=grant.application,
         )
         answer: dict[str, Any] = {"access_token": access, "token_type": "Bearer"}
         if self.include_expires_in:
@@ -298,10 +334,12 @@ class OAuth2Service(FakeService):
                 if self.expires_in_json is None
                 else RawJSON(self.expires_in_json)
             )
-        if scopes := self.clients[grant.client_id].scopes:
+        if scopes := self.granted_scopes(self.clients[grant.client_id]):
             answer["scope"] = " ".join(scopes)
         if new_refresh:
             refresh = secrets.token_urlsafe(24)
-            self.refresh_tokens[refresh] = _Grant(grant.user_id, grant.client_id)  # no expiry
+            self.refresh_tokens[refresh] = _Grant(  # no expiry
+                grant.user_id, grant.client_id, application=grant.application
+            )
             answer["refresh_token"] = refresh
         return answer

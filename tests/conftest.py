@@ -32,10 +32,12 @@ from yarl import URL
 
 from custom_components.health_trackers.const import DOMAIN
 from fakes import FakeBACtrack, FakeBoditrax, FakeService, FakeSportTracks
+from fakes.boditrax import DEFAULT_CLIENT as BODITRAX_CLIENT
 from fakes.sporttracks import DEFAULT_CLIENT
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SPORTTRACKS_CREDENTIAL = "sporttracks_credential"
+BODITRAX_CREDENTIAL = "bx"
 
 
 @pytest.fixture(autouse=True)
@@ -181,6 +183,18 @@ async def credentials(hass: HomeAssistant) -> None:
         DOMAIN,
         ClientCredential(DEFAULT_CLIENT.client_id, DEFAULT_CLIENT.client_secret, "SportTracks"),
         SPORTTRACKS_CREDENTIAL,
+    )
+
+
+@pytest.fixture
+async def boditrax_credential(hass: HomeAssistant) -> None:
+    """The Boditrax app's credential, named so it is offered for Boditrax only."""
+    assert await async_setup_component(hass, "application_credentials", {})
+    await async_import_client_credential(
+        hass,
+        DOMAIN,
+        ClientCredential(BODITRAX_CLIENT.client_id, BODITRAX_CLIENT.client_secret, "Boditrax"),
+        BODITRAX_CREDENTIAL,
     )
 
 

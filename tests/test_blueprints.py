@@ -31,7 +31,7 @@ from fakes.sporttracks import Workout
 
 from .conftest import NOW, Consent, ExpectedLog, async_poll
 from .test_bactrack import USER_ID, AddBACtrack, add_bactrack, approve  # noqa: F401
-from .test_boditrax import _start as start_boditrax, boditrax_credential  # noqa: F401
+from .test_boditrax import _start as start_boditrax
 
 REPOSITORY = Path(__file__).parent.parent
 BLUEPRINTS = REPOSITORY / "blueprints" / "automation" / DOMAIN
@@ -259,7 +259,7 @@ async def test_no_scan_reminder(
     use_blueprint: UseBlueprint,
     notifications: list[ServiceCall],
     boditrax: FakeBoditrax,
-    boditrax_credential: None,  # noqa: F811
+    boditrax_credential: None,
     consent: Consent,
     frozen_now: FrozenDateTimeFactory,
     expect_log: ExpectedLog,

@@ -7,10 +7,6 @@ import json
 import logging
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.components.application_credentials import (
-    ClientCredential,
-    async_import_client_credential,
-)
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
     SOURCE_USER,
@@ -21,7 +17,6 @@ from homeassistant.config_entries import (
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
-from homeassistant.setup import async_setup_component
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
@@ -34,18 +29,6 @@ from .test_sensor import sensor_states
 
 PREFIX = "sensor.jo_lifter_"
 LINKED = {"username": "partner-user-42", "password": "partner-secret"}
-
-
-@pytest.fixture
-async def boditrax_credential(hass: HomeAssistant) -> None:
-    """The Boditrax app's credential, named so it is offered for Boditrax only."""
-    assert await async_setup_component(hass, "application_credentials", {})
-    await async_import_client_credential(
-        hass,
-        DOMAIN,
-        ClientCredential(DEFAULT_CLIENT.client_id, DEFAULT_CLIENT.client_secret, "Boditrax"),
-        "bx",
-    )
 
 
 async def _start(hass: HomeAssistant, step: str) -> ConfigFlowResult:

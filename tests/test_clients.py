@@ -16,8 +16,14 @@ from yarl import URL
 import custom_components.health_trackers as integration
 from custom_components.health_trackers.clients.api import ServiceApi
 from custom_components.health_trackers.clients.bactrack import BACtrackClient, Reading
-from custom_components.health_trackers.clients.base import Cursor
-from custom_components.health_trackers.clients.boditrax import BoditraxClient, Scan
+from custom_components.health_trackers.clients.base import Account, Cursor
+from custom_components.health_trackers.clients.boditrax import (
+    BoditraxClient,
+    BoditraxFacilityClient,
+    FacilityStatistics,
+    Scan,
+    ScanCounts,
+)
 from custom_components.health_trackers.clients.exceptions import InvalidResponseError
 from custom_components.health_trackers.clients.oauth1 import (
     OAuth1Dance,
@@ -33,6 +39,8 @@ from fakes.bactrack import DEFAULT_CONSUMER
 from fakes.boditrax import DEFAULT_CLIENT as BODITRAX_CLIENT
 from fakes.oauth2 import OAuth2Service
 from fakes.sporttracks import DEFAULT_CLIENT as SPORTTRACKS_CLIENT
+
+from .conftest import NOW
 
 REDIRECT = "https://example.com/callback"
 CLIENT_MODULES = sorted(
@@ -271,6 +279,51 @@ async def test_boditrax_history(boditrax: FakeBoditrax, boditrax_client: Boditra
     assert _list_queries(boditrax, "/rest/v2.10/readings") == [{"limit": "20"}]
     older = await boditrax_client.async_history_before(Cursor.of(newest[-1]), limit=5)
     assert [scan.id for scan in older] == [r.id for r in readings[20:25]]
+
+
+async def test_boditrax_facility_client(http: ClientSession, boditrax: FakeBoditrax) -> None:
+    """An app's own token: the facilities it reports on, and one request for the statistics."""
+    answer = await http.post(
+        f"{boditrax.origin}/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": BODITRAX_CLIENT.client_id,
+            "client_secret": BODITRAX_CLIENT.client_secret,
+        },
+    )
+    client = BoditraxFacilityClient(
+        http, boditrax.origin, Bearer((await answer.json())["access_token"])
+    )
+    assert await client.async_get_accounts() == [Account("f_1", "Riverside Gym")]
+    boditrax.requests.clear()
+    statistics = await client.async_get_statistics("f_1")
+    assert [r.path for r in boditrax.requests] == ["/rest/v2.10/facilities/f_1/statistics"]
+    served = boditrax.facilities["f_1"].statistics(NOW)
+    assert statistics.scans.today == served["scans"]["today"]
+    assert statistics.new_members_this_month == served["members"]["newthismonth"]
+    assert [(m.id, m.name, m.scans.this_month) for m in statistics.machines] == [
+        (m["id"], m["name"], m["scans"]["thismonth"]) for m in served["machines"]
+    ]
+    boditrax.fail(200, '["f_2", {"name": "no id"}, {"id": "f_3", "name": " "}]', times=1)
+    assert await client.async_get_accounts() == [Account("f_2"), Account("f_3")]
+
+
+def test_facility_statistics_read_tolerantly() -> None:
+    """Counts as strings or whole floats are read; fractions, negatives and junk are not."""
+    statistics = FacilityStatistics.parse(
+        {
+            "scans": {"today": "4", "thisweek": 9.0, "thismonth": 2.5},
+            "members": {"scannedlast30days": -1, "newthismonth": True},
+            "machines": {"bx_1": {}},
+        }
+    )
+    assert statistics.scans == ScanCounts(today=4, this_week=9, this_month=None)
+    assert statistics.members_scanned_last_30_days is None
+    assert statistics.new_members_this_month is None
+    assert statistics.machines == ()
+    assert statistics.machine("bx_1") is None
+    with pytest.raises(InvalidResponseError):
+        FacilityStatistics.parse([])
 
 
 def test_boditrax_export_values() -> None:

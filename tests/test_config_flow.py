@@ -64,7 +64,13 @@ async def test_authorize_url_has_state_and_service_urls(
     """The external step goes to the service's authorize page with a non-empty state."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["bactrack", "boditrax", "boditrax_linked", "sporttracks"]
+    assert result["menu_options"] == [
+        "bactrack",
+        "boditrax",
+        "boditrax_linked",
+        "boditrax_facility",
+        "sporttracks",
+    ]
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"next_step_id": "sporttracks"}
     )
@@ -386,7 +392,7 @@ async def test_menu_offers_every_way_in(hass: HomeAssistant) -> None:
     """Every service, and every partner sign-in a service has, is a menu step and nothing else."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     offered = set(result["menu_options"])  # type: ignore[arg-type]
-    expected = {provider.service for provider in PROVIDERS.values()} | {
+    expected = {provider.key for provider in PROVIDERS.values()} | {
         f"{provider.service}_linked"
         for provider in PROVIDERS.values()
         if provider.oauth2 is not None and provider.oauth2.password_grant

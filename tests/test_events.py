@@ -32,7 +32,7 @@ from fakes.sporttracks import Workout
 
 from .conftest import Consent, ExpectedLog, async_poll, start_reauth
 from .test_bactrack import USER_ID, AddBACtrack, add_bactrack, approve  # noqa: F401
-from .test_boditrax import _start as start_boditrax, boditrax_credential  # noqa: F401
+from .test_boditrax import _start as start_boditrax
 
 POLL = timedelta(minutes=15)
 LIST = "/api/v2/fitnessActivities"
@@ -373,7 +373,7 @@ async def test_boditrax_scans(
     hass: HomeAssistant,
     fired: Fired,
     boditrax: FakeBoditrax,
-    boditrax_credential: None,  # noqa: F811
+    boditrax_credential: None,
     consent: Consent,
     frozen_now: FrozenDateTimeFactory,
 ) -> None:
@@ -516,7 +516,7 @@ async def test_boditrax_restart_after_many_scans(
     hass: HomeAssistant,
     fired: Fired,
     boditrax: FakeBoditrax,
-    boditrax_credential: None,  # noqa: F811
+    boditrax_credential: None,
     consent: Consent,
     frozen_now: FrozenDateTimeFactory,
 ) -> None:

@@ -38,6 +38,8 @@ from fakes.boditrax import (
     DEFAULT_CLIENT as BODITRAX_CLIENT,
     DEMO_LINKED_SECRET,
     DEMO_LINKED_USERNAME,
+    Facility,
+    FacilityScan,
 )
 from fakes.oauth1 import _Credential
 from fakes.oauth2 import _Grant
@@ -376,6 +378,102 @@ async def test_boditrax_add_record_at_a_time_in_its_offset(http: ClientSession) 
         await fake.stop()
 
 
+async def _app_token(http: ClientSession, fake: FakeBoditrax) -> Any:
+    """The token answer of a client-credentials grant with the default app."""
+    answer = await http.post(
+        f"{fake.origin}/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": BODITRAX_CLIENT.client_id,
+            "client_secret": BODITRAX_CLIENT.client_secret,
+        },
+    )
+    return answer.status, await answer.json()
+
+
+async def test_boditrax_app_token(http: ClientSession, boditrax: FakeBoditrax) -> None:
+    """The app's own token, as the seed documents it, reads facilities but no member's data."""
+    status, token = await _app_token(http, boditrax)
+    assert status == 200
+    assert set(token) == {"access_token", "token_type", "expires_in", "refresh_token", "scope"}
+    assert token["expires_in"] == 1800
+    assert "reporting" in token["scope"].split()
+    bearer = {"Authorization": f"Bearer {token['access_token']}"}
+    facilities = await http.get(f"{boditrax.origin}/rest/v2.10/facilities", headers=bearer)
+    assert await facilities.json() == [{"id": "f_1", "name": "Riverside Gym"}]
+    members = await http.get(f"{boditrax.origin}/rest/v2.10/members", headers=bearer)
+    assert members.status == 403
+    unknown = await http.get(
+        f"{boditrax.origin}/rest/v2.10/facilities/f_9/statistics", headers=bearer
+    )
+    assert unknown.status == 404
+
+
+async def test_boditrax_member_token_reads_no_facility(
+    http: ClientSession, boditrax: FakeBoditrax
+) -> None:
+    """A member's token (here a linked account's) is not the app's: facilities answer 403."""
+    answer = await http.get(
+        f"{boditrax.origin}/oauth/token",
+        params={
+            "grant_type": "password",
+            "client_id": BODITRAX_CLIENT.client_id,
+            "username": "partner-user-42",
+            "password": "partner-secret",
+        },
+    )
+    bearer = {"Authorization": f"Bearer {(await answer.json())['access_token']}"}
+    facilities = await http.get(f"{boditrax.origin}/rest/v2.10/facilities", headers=bearer)
+    assert facilities.status == 403
+
+
+async def test_boditrax_switches(http: ClientSession, boditrax: FakeBoditrax) -> None:
+    """A refused secret answers 401 invalid_client; withheld ``reporting`` 403, at once."""
+    _, token = await _app_token(http, boditrax)
+    boditrax.withhold_reporting = True
+    bearer = {"Authorization": f"Bearer {token['access_token']}"}
+    statistics = await http.get(
+        f"{boditrax.origin}/rest/v2.10/facilities/f_1/statistics", headers=bearer
+    )
+    assert statistics.status == 403
+    assert await statistics.json() == {"success": False, "error": "Requires scope reporting"}
+    assert "reporting" not in (await _app_token(http, boditrax))[1]["scope"].split()
+    boditrax.refuse_secret = True
+    status, refused = await _app_token(http, boditrax)
+    assert (status, refused["error"]) == (401, "invalid_client")
+
+
+def test_facility_statistics_count_the_log() -> None:
+    """Day, week from Monday, month and 30 days, per machine too; new members this month."""
+    facility = Facility("f_9", "Test Gym", machines={"a": "A", "b": "B"})
+    monday = NOW - timedelta(days=NOW.weekday())  # NOW is a Friday
+    for at, machine in [
+        (NOW - timedelta(hours=1), "a"),
+        (NOW - timedelta(hours=2), "b"),
+        (monday, "a"),
+        (NOW.replace(day=1), "a"),
+        (NOW - timedelta(days=29), "b"),
+        (NOW + timedelta(hours=1), "a"),  # not yet
+    ]:
+        facility.scans.append(FacilityScan(at, f"m_{machine}_{at.day}", machine))
+    facility.joined = {"m_1": NOW.replace(day=2), "m_2": NOW - timedelta(days=40)}
+    assert facility.statistics(NOW) == {
+        "scans": {"today": 2, "thisweek": 3, "thismonth": 4},
+        "members": {"scannedlast30days": 5, "newthismonth": 1},
+        "machines": [
+            {"id": "a", "name": "A", "scans": {"today": 1, "thisweek": 2, "thismonth": 3}},
+            {"id": "b", "name": "B", "scans": {"today": 1, "thisweek": 1, "thismonth": 1}},
+        ],
+    }
+
+
+def test_a_members_scan_counts_at_the_facility() -> None:
+    fake = FakeBoditrax(now=NOW)
+    before = fake.facilities["f_1"].statistics(NOW)["scans"]["today"]
+    fake.add_record("m_123")
+    assert fake.facilities["f_1"].statistics(NOW)["scans"]["today"] == before + 1
+
+
 def _world() -> list[FakeService]:
     """A fake of every service at the frozen instant, as ``python -m fakes serve`` makes them."""
     return [FakeBACtrack(now=NOW), FakeBoditrax(now=NOW), FakeSportTracks(now=NOW)]
@@ -552,6 +650,9 @@ def test_state_survives_a_restart() -> None:
     sporttracks.refresh_tokens["r"] = _Grant("16964", DEFAULT_CLIENT.client_id)
     sporttracks.refresh_tokens["gone"] = _Grant("99", DEFAULT_CLIENT.client_id)
     bactrack.access_tokens["t"] = _Credential("t", "s", "bactrack-demo-key", user_id="10261")
+    boditrax = next(fake for fake in fakes if isinstance(fake, FakeBoditrax))
+    app = _Grant("", BODITRAX_CLIENT.client_id, 123.0, application=True)
+    boditrax.access_tokens["app"] = app
     state = json.loads(json.dumps(snapshot(fakes, 4321)))
     assert state["ports"]["control"] == 4321
 
@@ -564,6 +665,8 @@ def test_state_survives_a_restart() -> None:
     assert set(sporttracks.refresh_tokens) == {"r"}
     assert bactrack.access_tokens["t"].user_id == "10261"
     assert bactrack.access_tokens["t"].expires_at == math.inf
+    boditrax = next(fake for fake in again if isinstance(fake, FakeBoditrax))
+    assert boditrax.access_tokens == {"app": app}  # an application's token has no account
 
 
 # -- switches the fault matrix (issue 10) needs ------------------------------------------------

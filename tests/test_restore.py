@@ -37,7 +37,7 @@ from fakes.sporttracks import Workout
 
 from .conftest import NOW, AddAccount, ExpectedLog, async_poll, reauth_flow
 from .test_bactrack import USER_ID, AddBACtrack, add_bactrack, approve  # noqa: F401
-from .test_boditrax import _start as start_boditrax, boditrax_credential  # noqa: F401
+from .test_boditrax import _start as start_boditrax
 from .test_events import Fired, fired  # noqa: F401
 
 LIST = "/api/v2/fitnessActivities"
@@ -170,7 +170,7 @@ async def test_sporttracks_values_survive_a_start_while_down(
 async def test_boditrax_values_and_measured_at_survive_two_starts_while_down(
     hass: HomeAssistant,
     boditrax: FakeBoditrax,
-    boditrax_credential: None,  # noqa: F811
+    boditrax_credential: None,
     consent: Any,
     frozen_now: FrozenDateTimeFactory,
 ) -> None:
@@ -334,7 +334,7 @@ async def test_refused_sign_in_at_start_asks_for_reauth(
 async def test_missing_scope_at_start_fails_setup(
     hass: HomeAssistant,
     boditrax: FakeBoditrax,
-    boditrax_credential: None,  # noqa: F811
+    boditrax_credential: None,
     consent: Any,
     expect_log: ExpectedLog,
 ) -> None:

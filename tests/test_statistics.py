@@ -35,7 +35,7 @@ from fakes.sporttracks import Workout
 
 from .conftest import NOW, AddAccount, Consent, async_poll
 from .test_bactrack import AddBACtrack, add_bactrack, approve  # noqa: F401
-from .test_boditrax import _start as start_boditrax, boditrax_credential  # noqa: F401
+from .test_boditrax import _start as start_boditrax
 
 SPORTTRACKS = "health_trackers:sporttracks_16964"
 BODITRAX = "health_trackers:boditrax_m_123"
@@ -302,7 +302,7 @@ async def boditrax_entry(
     recorder_mock: Recorder,
     hass: HomeAssistant,
     boditrax: FakeBoditrax,
-    boditrax_credential: None,  # noqa: F811
+    boditrax_credential: None,
     consent: Consent,
 ) -> ConfigEntry:
     result = await consent(await start_boditrax(hass, "boditrax"), "allow")

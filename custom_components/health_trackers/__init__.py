@@ -49,7 +49,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntr
             translation_key="unknown_service",
             translation_placeholders={"service": str(entry.data.get(CONF_SERVICE))},
         )
-    tracker = provider.tracker(hass, await _async_authenticator(hass, entry, provider))
+    auth = await _async_authenticator(hass, entry, provider)
+    tracker = provider.tracker(hass, auth, entry.unique_id or "")
     feed = RecordFeed(hass, entry.entry_id)
     await feed.async_load()
     history = _history(hass, entry, provider, tracker.client)

@@ -17,6 +17,5 @@ async def async_get_auth_implementation(
 
 async def async_get_description_placeholders(hass: HomeAssistant) -> dict[str, str]:
     """Name the services in the add-credential dialog."""
-    return {
-        "services": ", ".join(p.name for p in PROVIDERS.values() if p.oauth2 is not None),
-    }
+    names = dict.fromkeys(p.name for p in PROVIDERS.values() if p.oauth2 is not None)
+    return {"services": ", ".join(names)}

@@ -31,8 +31,8 @@ from .flow_oauth2 import CONF_IMPLEMENTATION, OAuth2Steps
 from .oauth1 import CONF_CONSUMER_KEY, CONF_CONSUMER_SECRET
 from .providers import PROVIDERS
 
-MENU = ("bactrack", "boditrax", "boditrax_linked", "sporttracks")
-"""The ways in, one step each below: a service, or a service's other way of signing in."""
+MENU = ("bactrack", "boditrax", "boditrax_linked", "boditrax_facility", "sporttracks")
+"""The ways in, one step each below: a provider, or a service's other way of signing in."""
 
 
 class HealthTrackersConfigFlow(OAuth1Steps, OAuth2Steps, domain=DOMAIN):
@@ -71,13 +71,17 @@ class HealthTrackersConfigFlow(OAuth1Steps, OAuth2Steps, domain=DOMAIN):
         """A partner app's user linked to Boditrax."""
         return await self._async_start("boditrax", linked=True)
 
+    async def async_step_boditrax_facility(self, user_input: None = None) -> ConfigFlowResult:
+        """A gym: its Boditrax app signs in as itself and reads the facility's statistics."""
+        return await self._async_start("boditrax_facility")
+
     async def async_step_sporttracks(self, user_input: None = None) -> ConfigFlowResult:
         """A SportTracks user."""
         return await self._async_start("sporttracks")
 
-    async def _async_start(self, service: str, *, linked: bool = False) -> ConfigFlowResult:
-        """Sign in to ``service`` the way it signs in."""
-        self._provider, self._linked = PROVIDERS[service], linked
+    async def _async_start(self, key: str, *, linked: bool = False) -> ConfigFlowResult:
+        """Sign in to the provider ``key`` the way it signs in."""
+        self._provider, self._linked = PROVIDERS[key], linked
         if self._provider.oauth1 is not None:
             return await self.async_step_consumer()
         return await self.async_step_pick_implementation()
@@ -86,28 +90,50 @@ class HealthTrackersConfigFlow(OAuth1Steps, OAuth2Steps, domain=DOMAIN):
     async def _async_identify(self, auth: Authenticator) -> Account:
         """Ask the service whose account this is; abort when it is not one this flow may use."""
         client = self._provider.client(self.hass, auth)
+        placeholders = {"service": self._provider.name}
         try:
-            account: Account = await client.async_get_account()
+            accounts = await client.async_get_accounts()
         except AuthenticationError as err:
             raise AbortFlow("invalid_auth") from err
         except MissingScopeError as err:
-            raise AbortFlow(
-                "missing_scope", {"service": self._provider.name, "scope": err.scope}
-            ) from err
+            reason = "application_missing_scope" if self._application else "missing_scope"
+            raise AbortFlow(reason, placeholders | {"scope": err.scope}) from err
         except ServiceError as err:
             LOGGER.warning("Could not identify the %s account: %s", self._provider.name, err)
             raise AbortFlow("cannot_connect") from err
-        await self.async_set_unique_id(f"{self._provider.service}_{account.id}")
+        if not accounts:
+            raise AbortFlow("no_accounts", placeholders)
+        account = self._account_to_add(accounts)
+        await self.async_set_unique_id(self._provider.unique_id(account))
         if self.source in (SOURCE_REAUTH, SOURCE_RECONFIGURE):
             self._abort_if_unique_id_mismatch(reason="wrong_account")
         else:
             self._abort_if_unique_id_configured()
         return account
 
+    def _account_to_add(self, accounts: list[Account]) -> Account:
+        """Of the accounts the credentials reach, the one this flow is about.
+
+        On reauth or reconfigure, the entry's own (if it is still reached). Otherwise the first
+        without an entry: credentials that reach several (an application's, one per facility)
+        add them one by one, and abort as configured once every one has its entry.
+        """
+        entry = self._existing_entry()
+        wanted = (
+            {entry.unique_id}
+            if entry is not None
+            else {self._provider.unique_id(account) for account in accounts}
+            - self._async_current_ids()
+        )
+        return next(
+            (account for account in accounts if self._provider.unique_id(account) in wanted),
+            accounts[0],
+        )
+
     @override
     def _async_save(self, account: Account, data: dict[str, Any]) -> ConfigFlowResult:
         """Create the account's entry, or update the one being re-authenticated."""
-        data = {**data, CONF_SERVICE: self._provider.service}
+        data = {**data, CONF_SERVICE: self._provider.key}
         if self.source == SOURCE_REAUTH:
             # Our own words for both, the same on every release.
             return self.async_update_reload_and_abort(
@@ -128,11 +154,15 @@ class HealthTrackersConfigFlow(OAuth1Steps, OAuth2Steps, domain=DOMAIN):
     async def async_step_reauth_confirm(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Explain, then reuse the entry's credential (or OAuth 1.0a consumer)."""
+        """Explain, then reuse the entry's credential (or OAuth 1.0a consumer).
+
+        An application signs in with the credential's secret alone; if the service refuses it,
+        the credential form lets the user pick another one.
+        """
         entry = self._get_reauth_entry()
         if user_input is None:
             return self.async_show_form(
-                step_id="reauth_confirm",
+                step_id="reauth_application" if self._application else "reauth_confirm",
                 description_placeholders={"service": self._provider.name, "account": entry.title},
             )
         if self._provider.oauth1 is not None:
@@ -146,6 +176,12 @@ class HealthTrackersConfigFlow(OAuth1Steps, OAuth2Steps, domain=DOMAIN):
         return await self.async_step_pick_implementation(
             {CONF_IMPLEMENTATION: entry.data["auth_implementation"]}
         )
+
+    async def async_step_reauth_application(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The confirmation of an application's reauth: its own words, the same steps."""
+        return await self.async_step_reauth_confirm(user_input)
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None

@@ -26,14 +26,12 @@ async def async_setup_entry(
     entry: HealthTrackersConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """The provider's one event entity."""
+    """The provider's one event entity; none where the account has no records (a facility)."""
     coordinator = entry.runtime_data
+    if (description := coordinator.provider.event) is None:
+        return
     async_add_entities(
-        [
-            HealthTrackersEvent(
-                coordinator, coordinator.provider.event, bool(entry.options.get(CONF_PERSONAL_DATA))
-            )
-        ]
+        [HealthTrackersEvent(coordinator, description, bool(entry.options.get(CONF_PERSONAL_DATA)))]
     )
 
 

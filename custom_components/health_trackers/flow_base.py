@@ -7,7 +7,12 @@ from collections.abc import Mapping
 import logging
 from typing import Any, override
 
-from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_RECONFIGURE, ConfigFlowResult
+from homeassistant.config_entries import (
+    SOURCE_REAUTH,
+    SOURCE_RECONFIGURE,
+    ConfigEntry,
+    ConfigFlowResult,
+)
 from homeassistant.helpers.config_entry_oauth2_flow import AbstractOAuth2FlowHandler
 from homeassistant.helpers.selector import TextSelector, TextSelectorConfig, TextSelectorType
 
@@ -61,13 +66,23 @@ class AccountFlow(AbstractOAuth2FlowHandler):
         """Signed in: identify the account, then create or update the entry."""
         return self._async_save(await self._async_identify(auth), data)
 
+    @property
+    def _application(self) -> bool:
+        """Whether the chosen service's entries sign in as the application itself."""
+        return self._provider.oauth2 is not None and self._provider.oauth2.application_access
+
+    def _existing_entry(self) -> ConfigEntry | None:
+        """The entry being re-authenticated or reconfigured; None for a new one."""
+        if self.source == SOURCE_REAUTH:
+            return self._get_reauth_entry()
+        if self.source == SOURCE_RECONFIGURE:
+            return self._get_reconfigure_entry()
+        return None
+
     def _existing_entry_data(self) -> Mapping[str, Any]:
         """The data of the entry being re-authenticated or reconfigured; empty for a new one."""
-        if self.source == SOURCE_REAUTH:
-            return self._get_reauth_entry().data
-        if self.source == SOURCE_RECONFIGURE:
-            return self._get_reconfigure_entry().data
-        return {}
+        entry = self._existing_entry()
+        return entry.data if entry is not None else {}
 
     def _abort_no_url(self) -> ConfigFlowResult:
         """Home Assistant knows no address the service could send the browser back to."""

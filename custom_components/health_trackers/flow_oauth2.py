@@ -1,6 +1,8 @@
 """Config-flow steps of OAuth 2.0 services.
 
-The service's credential, then its sign-in page or, for partner apps, a linked account.
+The service's credential, then its sign-in page, for partner apps a linked account, or for an
+application signing in as itself (a gym's Boditrax app) nothing more.
+
 Several OAuth 2.0 services share this domain's application credentials, so the flow decides
 which stored credential belongs to which service: one already used by an entry of a service
 belongs to it, one named after a service belongs to that one, and any other may be chosen by
@@ -14,6 +16,7 @@ from typing import Any, override
 from aiohttp import ClientError, ClientResponseError
 from homeassistant.config_entries import ConfigFlowResult
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.data_entry_flow import AbortFlow
 from homeassistant.helpers.config_entry_oauth2_flow import (
     AbstractOAuth2Implementation,
     async_get_implementations,
@@ -26,26 +29,26 @@ from .oauth2 import BearerToken, OAuth2Credential, ServiceOAuth2Implementation
 from .providers import PROVIDERS
 
 CONF_IMPLEMENTATION = "implementation"
+SERVICE_OF = {key: provider.service for key, provider in PROVIDERS.items()}
+"""Provider key (an entry's ``service``) → the service whose credentials it uses."""
+
+
+def token_error(err: ClientError | TimeoutError, *, refused: str) -> str:
+    """The form error for a failed token request: ``refused`` when the grant was refused."""
+    if isinstance(err, ClientResponseError) and err.status in REFUSED:
+        return refused
+    return "cannot_connect"
 
 
 class OAuth2Steps(AccountFlow):
-    """Pick the service's credential, then sign in on its page or as a linked account."""
+    """Pick the service's credential, then sign in on its page, as a linked account or as the app."""
 
     @override
     async def async_step_pick_implementation(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Offer only credentials that may belong to the chosen service."""
-        try:
-            implementations = await async_get_implementations(self.hass, DOMAIN)
-        except ImplementationUnavailableError as err:
-            LOGGER.debug("No OAuth2 implementation available: %s", err)
-            return self.async_abort(reason="oauth_implementation_unavailable")
-        candidates = {
-            key: implementation
-            for key, implementation in implementations.items()
-            if self._credential_service(key, implementation) in (None, self._provider.service)
-        }
+        candidates = await self._async_candidates()
         if user_input is not None and (chosen := candidates.get(user_input[CONF_IMPLEMENTATION])):
             return await self._async_sign_in(chosen)
         if not candidates:
@@ -55,6 +58,27 @@ class OAuth2Steps(AccountFlow):
             key, only = next(iter(candidates.items()))
             if self._credential_service(key, only) == self._provider.service:
                 return await self._async_sign_in(only)
+        return self._credential_form(candidates)
+
+    async def _async_candidates(self) -> dict[str, AbstractOAuth2Implementation]:
+        """The stored credentials that may belong to the chosen service, by key."""
+        try:
+            implementations = await async_get_implementations(self.hass, DOMAIN)
+        except ImplementationUnavailableError as err:
+            LOGGER.debug("No OAuth2 implementation available: %s", err)
+            raise AbortFlow("oauth_implementation_unavailable") from err
+        return {
+            key: implementation
+            for key, implementation in implementations.items()
+            if self._credential_service(key, implementation) in (None, self._provider.service)
+        }
+
+    def _credential_form(
+        self,
+        candidates: dict[str, AbstractOAuth2Implementation],
+        errors: dict[str, str] | None = None,
+    ) -> ConfigFlowResult:
+        """Let the user choose among ``candidates`` (again, after ``errors``)."""
         return self.async_show_form(
             step_id="pick_implementation",
             data_schema=vol.Schema(
@@ -64,6 +88,7 @@ class OAuth2Steps(AccountFlow):
                     )
                 }
             ),
+            errors=errors,
             description_placeholders={"service": self._provider.name},
         )
 
@@ -73,14 +98,16 @@ class OAuth2Steps(AccountFlow):
         """The service a stored credential belongs to, or None when we cannot tell."""
         for entry in self._async_current_entries(include_ignore=False):
             if entry.data.get("auth_implementation") == key:
-                return str(entry.data[CONF_SERVICE])
-        named = [
-            service
-            for service, provider in PROVIDERS.items()
+                # An entry of a provider this version does not know names a service of its own.
+                owner = str(entry.data[CONF_SERVICE])
+                return SERVICE_OF.get(owner, owner)
+        named = {
+            provider.service
+            for provider in PROVIDERS.values()
             if provider.oauth2 is not None
             and provider.name.casefold() in implementation.name.casefold()
-        ]
-        return named[0] if len(named) == 1 else None
+        }
+        return next(iter(named)) if len(named) == 1 else None
 
     async def _async_sign_in(self, credential: AbstractOAuth2Implementation) -> ConfigFlowResult:
         """Bind the picked credential to the service, then sign in the chosen way."""
@@ -88,7 +115,21 @@ class OAuth2Steps(AccountFlow):
         self.flow_impl = credential.for_provider(self._provider)
         if self._linked:
             return await self.async_step_linked_account()
+        if self.flow_impl.settings.application_access:
+            return await self._async_sign_in_as_application()
         return await self.async_step_auth()
+
+    async def _async_sign_in_as_application(self) -> ConfigFlowResult:
+        """The app's own token, with the credential's secret; refused, the user picks again."""
+        assert isinstance(self.flow_impl, ServiceOAuth2Implementation)
+        try:
+            token = await self.flow_impl.async_client_credentials_grant()
+        except (ClientError, TimeoutError) as err:
+            errors = {"base": token_error(err, refused="invalid_client")}
+            return self._credential_form(await self._async_candidates(), errors)
+        return await self.async_oauth_create_entry(
+            {"auth_implementation": self.flow_impl.domain, "token": token}
+        )
 
     async def async_step_linked_account(
         self, user_input: dict[str, Any] | None = None
@@ -101,12 +142,8 @@ class OAuth2Steps(AccountFlow):
                 token = await self.flow_impl.async_password_grant(
                     user_input[CONF_USERNAME], user_input[CONF_PASSWORD]
                 )
-            except ClientResponseError as err:
-                errors["base"] = (
-                    "invalid_linked_account" if err.status in REFUSED else "cannot_connect"
-                )
-            except (ClientError, TimeoutError):
-                errors["base"] = "cannot_connect"
+            except (ClientError, TimeoutError) as err:
+                errors["base"] = token_error(err, refused="invalid_linked_account")
             else:
                 return await self.async_oauth_create_entry(
                     {

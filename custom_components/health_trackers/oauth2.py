@@ -138,6 +138,18 @@ class ServiceOAuth2Implementation(AuthImplementation):
         )
         return self._checked(answer, data["grant_type"])
 
+    async def async_client_credentials_grant(self) -> dict[str, Any]:
+        """A token for the application itself, with the credential's client id and secret."""
+        token = await self._token_request({"grant_type": "client_credentials"})
+        token["expires_at"] = time.time() + token["expires_in"]
+        return token
+
+    async def _async_refresh_token(self, token: dict[str, Any]) -> dict[str, Any]:
+        """A fresh access token: refreshed, or for an application a new one of its own."""
+        if self.settings.application_access:
+            return await self._token_request({"grant_type": "client_credentials"})
+        return await super()._async_refresh_token(token)
+
     async def async_password_grant(self, username: str, secret: str) -> dict[str, Any]:
         """Sign in a partner app's linked account: a GET with the app identifier, not its secret."""
         params = {
@@ -214,7 +226,11 @@ class ServiceOAuth2Implementation(AuthImplementation):
         """
         if not isinstance(token, dict) or not token.get("access_token"):
             raise ClientPayloadError("token answer has no access_token")
-        if not token.get("refresh_token"):
+        if grant_type == "client_credentials":
+            # The app asks for a new token with its secret; a refresh token would only be one
+            # more secret kept in the entry.
+            token.pop("refresh_token", None)
+        elif not token.get("refresh_token"):
             if grant_type != "refresh_token":
                 raise ClientPayloadError("token answer has no refresh_token")
             # A refresh may come back without one: keep the one we have.

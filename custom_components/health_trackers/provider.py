@@ -17,7 +17,7 @@ from homeassistant.helpers.typing import StateType
 from yarl import URL
 
 from .clients.api import Authenticator
-from .clients.base import Account, Cursor, NewRecords, Record, ServiceClient
+from .clients.base import Account, AccountClient, Cursor, NewRecords, Record
 from .clients.oauth1 import OAuth1Settings
 from .const import LOGGER
 
@@ -35,7 +35,7 @@ SensorValue = StateType | datetime
 
 SnapshotT = TypeVar("SnapshotT")
 """What a provider shows of one account after a poll: its typed snapshot."""
-ClientT = TypeVar("ClientT", bound=ServiceClient[Any, Any])
+ClientT = TypeVar("ClientT", bound=AccountClient)
 RecordT = TypeVar("RecordT", bound=Record)
 EventData = dict[str, Any]
 
@@ -164,9 +164,14 @@ class AccountTracker(ABC, Generic[ClientT, SnapshotT]):
     One instance lives as long as its config entry is loaded.
     """
 
-    def __init__(self, client: ClientT) -> None:
-        """Nothing read yet; no I/O here."""
+    def __init__(self, client: ClientT, account: str) -> None:
+        """Nothing read yet; no I/O here.
+
+        ``account``: the service's id of the entry's account, for clients whose credentials
+        reach several (an application's); a person's sign-in reaches only their own.
+        """
         self.client = client
+        self.account = account
 
     @abstractmethod
     async def async_poll(self, since: Cursor | None) -> Polled[SnapshotT]:
@@ -232,6 +237,12 @@ class OAuth2Settings:
     Home Assistant's own callback then cannot tell which flow to resume, so the sign-in goes
     through our views instead (oauth2_redirect), which also know the browser by a cookie.
     """
+    application_access: bool = False
+    """Entries sign in as the application itself (``grant_type=client_credentials``).
+
+    No person signs in and there is no sign-in page: the credential's client id and secret get
+    a token, and a new one when it expires. A refresh token in the answer is not kept.
+    """
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -239,31 +250,52 @@ class Provider(Generic[ClientT, SnapshotT]):
     """A service: where it lives, how it signs in, what it measures and how to read it."""
 
     service: str
+    """The service: its origin, and the application credentials that belong to it."""
     name: str
     default_origin: str
     update_interval: timedelta
     client_type: type[ClientT]
-    tracker_type: Callable[[ClientT], AccountTracker[ClientT, SnapshotT]]
+    tracker_type: Callable[[ClientT, str], AccountTracker[ClientT, SnapshotT]]
     sensors: tuple[HealthTrackersSensorDescription[SnapshotT], ...]
-    event: HealthTrackersEventDescription[Any]
-    """The event each new record fires."""
+    kind: str | None = None
+    """What else than a person's account the entries are (``facility``): a second provider of
+    the same service, with entries, sensors and a menu step of its own."""
+    event: HealthTrackersEventDescription[Any] | None = None
+    """The event each new record fires; None where the account has no records."""
     statistics: tuple[HealthTrackersStatisticDescription[Any], ...] = ()
     """What the account's records add to long-term statistics, hour by hour."""
     oauth2: OAuth2Settings | None = None
     oauth1: OAuth1Settings | None = None
     personal_sensors: tuple[HealthTrackersSensorDescription[SnapshotT], ...] = ()
     """Sensors that reveal private details (where, notes): created only when the user opts in."""
+    listed_sensors: (
+        Callable[[SnapshotT], Iterable[HealthTrackersSensorDescription[SnapshotT]]] | None
+    ) = None
+    """Sensors of what a snapshot lists (a facility's machines), added as each first appears."""
     configuration_url: str | None = None
 
+    @property
+    def key(self) -> str:
+        """The provider's name in entry data, in the menu and in unique ids: ``boditrax_facility``."""
+        return f"{self.service}_{self.kind}" if self.kind else self.service
+
+    def unique_id(self, account: Account) -> str:
+        """The unique id of the account's entry: ``<key>_<account id>``."""
+        return f"{self.key}_{account.id}"
+
+    def account_id(self, unique_id: str) -> str:
+        """The service's id of the account an entry's unique id names."""
+        return unique_id.removeprefix(f"{self.key}_")
+
     def client(self, hass: HomeAssistant, auth: Authenticator) -> ClientT:
-        """A client for the account ``auth`` signs in as, on Home Assistant's shared session."""
+        """A client for what ``auth`` signs in as, on Home Assistant's shared session."""
         return self.client_type(async_get_clientsession(hass), self.origin, auth)
 
     def tracker(
-        self, hass: HomeAssistant, auth: Authenticator
+        self, hass: HomeAssistant, auth: Authenticator, unique_id: str
     ) -> AccountTracker[ClientT, SnapshotT]:
-        """What the coordinator polls for the account ``auth`` signs in as."""
-        return self.tracker_type(self.client(hass, auth))
+        """What the coordinator polls for the entry with ``unique_id``."""
+        return self.tracker_type(self.client(hass, auth), self.account_id(unique_id))
 
     def entry_title(self, account: Account) -> str:
         """The entry's (and device's) name: the person, where the service says who it is.

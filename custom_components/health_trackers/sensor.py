@@ -13,7 +13,7 @@ from homeassistant.components.sensor import (
     SensorExtraStoredData,
 )
 from homeassistant.const import STATE_UNAVAILABLE
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
@@ -32,7 +32,10 @@ async def async_setup_entry(
     entry: HealthTrackersConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """One sensor per description the provider hands us; personal ones only if the user opted in."""
+    """One sensor per description the provider hands us; personal ones only if the user opted in.
+
+    Sensors of what the service lists (a facility's machines) come as it first lists each.
+    """
     coordinator = entry.runtime_data
     provider = coordinator.provider
     descriptions = provider.sensors
@@ -48,6 +51,23 @@ async def async_setup_entry(
     async_add_entities(
         HealthTrackersSensor(coordinator, description) for description in descriptions
     )
+    if (listed := provider.listed_sensors) is None:
+        return
+    added: set[str] = set()
+
+    @callback
+    def add_listed() -> None:
+        """Sensors of what the latest snapshot lists for the first time (none before a poll)."""
+        if coordinator.data is None:
+            return
+        new = [
+            description for description in listed(coordinator.data) if description.key not in added
+        ]
+        added.update(description.key for description in new)
+        async_add_entities(HealthTrackersSensor(coordinator, description) for description in new)
+
+    add_listed()
+    entry.async_on_unload(coordinator.async_add_listener(add_listed))
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""What the three clients share: the account, the cursor, and reading a listing newest first.
+"""What the clients share: the account, the cursor, and reading a listing newest first.
 
 Every service lists its records newest first, in pages. A client says how to ask for a page and
 how to read it (``_pages``), and, where the list holds less than the record, how to complete
@@ -138,11 +138,9 @@ def index_pages(first: int, size: int) -> Iterator[tuple[int, int]]:
         index += 1
 
 
-class ServiceClient(ABC, Generic[ListedT, RecordT]):
-    """Reads one account at one service; keeps nothing between calls."""
+class AccountClient(ABC):
+    """Reads what one set of credentials reaches at one service; keeps nothing between calls."""
 
-    page_size: ClassVar[int]
-    """The largest page the service allows."""
     query: ClassVar[Mapping[str, str]] = {}
     """Query parameters the service wants on every request (signed with the rest of the URL)."""
 
@@ -151,8 +149,27 @@ class ServiceClient(ABC, Generic[ListedT, RecordT]):
         self.api = ServiceApi(session, origin, auth, self.query)
 
     @abstractmethod
+    async def async_get_accounts(self) -> list[Account]:
+        """The accounts the credentials reach, each of which may become an entry.
+
+        A person's sign-in reaches their own account; an application's credentials may reach
+        several (a Boditrax app: every facility that consented to it), or none.
+        """
+
+
+class ServiceClient(AccountClient, Generic[ListedT, RecordT]):
+    """Reads one person's account and its records at one service."""
+
+    page_size: ClassVar[int]
+    """The largest page the service allows."""
+
+    @abstractmethod
     async def async_get_account(self) -> Account:
         """The account the credentials belong to."""
+
+    async def async_get_accounts(self) -> list[Account]:
+        """The one account a person's sign-in reaches."""
+        return [await self.async_get_account()]
 
     @abstractmethod
     def _pages(

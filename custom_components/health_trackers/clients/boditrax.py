@@ -2,7 +2,9 @@
 
 The data API is not public; docs/service-contracts.md writes down the contract assumed here:
 ``/rest/v2.10/members`` names the member, ``/rest/v2.10/readings?limit&page`` lists scans newest
-first as a bare array. Values may come as export text (decimal commas, dates day first).
+first as a bare array. Values may come as export text (decimal commas, dates day first). A gym's
+application credential (no member) reads ``/rest/v2.10/facilities`` and each facility's
+``statistics``.
 """
 
 from __future__ import annotations
@@ -11,14 +13,21 @@ from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
-from .base import Account, Page, WholeRecordsClient, index_pages, read_page
+from .base import Account, AccountClient, Page, WholeRecordsClient, index_pages, read_page
 from .exceptions import InvalidResponseError
-from .parsing import as_local_datetime, as_local_float, as_text
+from .parsing import as_count, as_local_datetime, as_local_float, as_text
 
 REST = "/rest/v2.10"
 READ_SCOPE = "measurement_analysis"
 MEMBER_SCOPE = "front_end"
+REPORTING_SCOPE = "reporting"
+
+
+def _entity(item: object) -> Mapping[str, Any]:
+    """An entity of a collection: an object, or its id alone (the REST doc's default field)."""
+    return item if isinstance(item, Mapping) else {"id": item}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,8 +78,7 @@ class BoditraxClient(WholeRecordsClient[Scan]):
         An entity may come as its id alone or as an object with its name.
         """
         answer = await self.api.async_request("GET", f"{REST}/members", scope=MEMBER_SCOPE)
-        first = answer[0] if isinstance(answer, list) and answer else None
-        fields = first if isinstance(first, dict) else {"id": first}
+        fields = _entity(answer[0] if isinstance(answer, list) and answer else None)
         member = as_text(fields.get("id"))
         if member is None:
             raise InvalidResponseError("members answered no member")
@@ -93,3 +101,95 @@ class BoditraxClient(WholeRecordsClient[Scan]):
             yield read_page(answer, Scan.parse, more=len(answer) >= limit)
             if len(answer) < limit:
                 return
+
+
+def _field(answer: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """An object inside ``answer``; empty when it is missing or not an object."""
+    inner = answer.get(key)
+    return inner if isinstance(inner, Mapping) else {}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScanCounts:
+    """Scans in Boditrax's current day, week and month; None where the answer has no count."""
+
+    today: int | None
+    this_week: int | None
+    this_month: int | None
+
+    @classmethod
+    def parse(cls, scans: Mapping[str, Any]) -> ScanCounts:
+        """The counts of a ``scans`` object; a count that is not a whole number is None."""
+        return cls(
+            today=as_count(scans.get("today")),
+            this_week=as_count(scans.get("thisweek")),
+            this_month=as_count(scans.get("thismonth")),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class MachineUsage:
+    """One Boditrax machine of the facility and the scans taken on it."""
+
+    id: str
+    name: str
+    """As the facility named it; its id where it has no name."""
+    scans: ScanCounts
+
+
+@dataclass(frozen=True, kw_only=True)
+class FacilityStatistics:
+    """A facility's usage as Boditrax counts it, in its own day, week and month."""
+
+    scans: ScanCounts
+    members_scanned_last_30_days: int | None
+    new_members_this_month: int | None
+    machines: tuple[MachineUsage, ...]
+    """The machines the answer lists, in its order; one without an id is left out."""
+
+    def machine(self, machine_id: str) -> MachineUsage | None:
+        """The machine with this id, if the answer lists it."""
+        return next((machine for machine in self.machines if machine.id == machine_id), None)
+
+    @classmethod
+    def parse(cls, answer: object) -> FacilityStatistics:
+        """The statistics of an answer; anything missing or unreadable is None or left out."""
+        if not isinstance(answer, Mapping):
+            raise InvalidResponseError("statistics is not an object")
+        members = _field(answer, "members")
+        listed = answer.get("machines")
+        machines = []
+        for item in listed if isinstance(listed, list) else []:
+            fields = _entity(item)
+            if (machine := as_text(fields.get("id"))) is not None:
+                name = as_text(fields.get("name")) or machine
+                scans = ScanCounts.parse(_field(fields, "scans"))
+                machines.append(MachineUsage(id=machine, name=name, scans=scans))
+        return cls(
+            scans=ScanCounts.parse(_field(answer, "scans")),
+            members_scanned_last_30_days=as_count(members.get("scannedlast30days")),
+            new_members_this_month=as_count(members.get("newthismonth")),
+            machines=tuple(machines),
+        )
+
+
+class BoditraxFacilityClient(AccountClient):
+    """A gym's view of Boditrax: its facilities and their statistics, with the app's own token."""
+
+    async def async_get_accounts(self) -> list[Account]:
+        """The facilities that consented to the app, each as an object with its name or an id."""
+        answer = await self.api.async_request("GET", f"{REST}/facilities", scope=REPORTING_SCOPE)
+        if not isinstance(answer, list):
+            raise InvalidResponseError("facilities is not a list")
+        facilities = []
+        for item in answer:
+            fields = _entity(item)
+            if (facility := as_text(fields.get("id"))) is not None:
+                facilities.append(Account(id=facility, name=as_text(fields.get("name"))))
+        return facilities
+
+    async def async_get_statistics(self, facility: str) -> FacilityStatistics:
+        """The facility's statistics field: one request."""
+        path = f"{REST}/facilities/{quote(facility, safe='')}/statistics"
+        answer = await self.api.async_request("GET", path, scope=REPORTING_SCOPE)
+        return FacilityStatistics.parse(answer)

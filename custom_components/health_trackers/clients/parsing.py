@@ -29,6 +29,12 @@ def as_float(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def as_count(value: object) -> int | None:
+    """A count: a whole, non-negative number, also from a numeric string (``"12"``, ``"12.0"``)."""
+    number = as_float(value)
+    return int(number) if number is not None and number >= 0 and number.is_integer() else None
+
+
 def as_text(value: object) -> str | None:
     """A non-blank string, stripped."""
     if isinstance(value, (str, int)) and not isinstance(value, bool):

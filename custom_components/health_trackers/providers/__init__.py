@@ -1,12 +1,12 @@
-"""Every service this integration supports, one module each."""
+"""Every provider, by key: one module per service (Boditrax's holds its members and its gyms)."""
 
 from typing import Any
 
 from ..provider import Provider
 from .bactrack import BACTRACK
-from .boditrax import BODITRAX
+from .boditrax import BODITRAX, BODITRAX_FACILITY
 from .sporttracks import SPORTTRACKS
 
 PROVIDERS: dict[str, Provider[Any, Any]] = {
-    provider.service: provider for provider in (BACTRACK, BODITRAX, SPORTTRACKS)
+    provider.key: provider for provider in (BACTRACK, BODITRAX, BODITRAX_FACILITY, SPORTTRACKS)
 }

@@ -67,9 +67,9 @@ class BACtrackSnapshot:
 class BACtrackTracker(AccountTracker[BACtrackClient, BACtrackSnapshot]):
     """Keeps the last 24 hours of readings (and always the newest one)."""
 
-    def __init__(self, client: BACtrackClient) -> None:
+    def __init__(self, client: BACtrackClient, account: str) -> None:
         """Nothing read yet."""
-        super().__init__(client)
+        super().__init__(client, account)
         self._readings: list[Reading] = []
         """Newest first."""
 

@@ -1,15 +1,18 @@
-"""Boditrax: the body composition of the latest scan as sensors.
+"""Boditrax: the body composition of a member's latest scan, and a gym's statistics, as sensors.
 
-An idle poll asks for the newest scan only. Each metric keeps its newest known value, so a scan
-that lacks one (a scale without segmental analysis, say) does not blank the sensor; the sensor
-then says when its value was measured. The first poll after a start reads the last scans, so
-metrics the newest scan lacks still have a value.
+A member's idle poll asks for the newest scan only. Each metric keeps its newest known value, so a
+scan that lacks one (a scale without segmental analysis, say) does not blank the sensor; the
+sensor then says when its value was measured. The first poll after a start reads the last scans,
+so metrics the newest scan lacks still have a value.
+
+A facility is a second provider of the same service: the gym's application credential signs in
+as the app itself (client credentials), and each poll reads the facility's statistics.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 import re
 from typing import Any
@@ -18,7 +21,15 @@ from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
 from homeassistant.const import PERCENTAGE, UnitOfMass
 
 from ..clients.base import Cursor
-from ..clients.boditrax import MEMBER_SCOPE, READ_SCOPE, BoditraxClient, Scan
+from ..clients.boditrax import (
+    MEMBER_SCOPE,
+    READ_SCOPE,
+    BoditraxClient,
+    BoditraxFacilityClient,
+    FacilityStatistics,
+    Scan,
+    ScanCounts,
+)
 from ..provider import (
     KJ_PER_KCAL,
     AccountTracker,
@@ -94,9 +105,9 @@ class BoditraxSnapshot:
 class BoditraxTracker(AccountTracker[BoditraxClient, BoditraxSnapshot]):
     """Remembers the newest scan and the newest value of every metric."""
 
-    def __init__(self, client: BoditraxClient) -> None:
+    def __init__(self, client: BoditraxClient, account: str) -> None:
         """Nothing known yet."""
-        super().__init__(client)
+        super().__init__(client, account)
         self._newest: Scan | None = None
         self._known: dict[str, Known] = {}
 
@@ -272,6 +283,16 @@ def _scan_statistic(
     return describe_statistic(description.key, value, description.native_unit_of_measurement)
 
 
+OAUTH2 = OAuth2Settings(
+    authorize_path="/oauth/auth",
+    token_path="/oauth/token",
+    token_encoding="form",
+    scopes=(READ_SCOPE, MEMBER_SCOPE),
+    token_lifetime=timedelta(seconds=1800),
+    password_grant=True,
+    may_drop_state=True,
+)
+
 BODITRAX = Provider(
     service="boditrax",
     name="Boditrax",
@@ -282,14 +303,100 @@ BODITRAX = Provider(
     sensors=SENSORS,
     event=describe_event("new_scan", _scan_data),
     statistics=tuple(_scan_statistic(d) for d in SENSORS if d.key in STATISTICS_OF_SENSORS),
-    oauth2=OAuth2Settings(
-        authorize_path="/oauth/auth",
-        token_path="/oauth/token",
-        token_encoding="form",
-        scopes=(READ_SCOPE, MEMBER_SCOPE),
-        token_lifetime=timedelta(seconds=1800),
-        password_grant=True,
-        may_drop_state=True,
+    oauth2=OAUTH2,
+    configuration_url="https://boditrax.com",
+)
+
+
+class FacilityTracker(AccountTracker[BoditraxFacilityClient, FacilityStatistics]):
+    """A facility's statistics, read afresh at every poll: nothing to keep in between."""
+
+    async def async_poll(self, since: Cursor | None) -> Polled[FacilityStatistics]:
+        """One request: the facility's statistics. A facility has no records to fire."""
+        return Polled(await self.client.async_get_statistics(self.account))
+
+
+# Boditrax counts scans in its own day, week and month and restarts each count at zero; when
+# that happens (the facility's time zone, its first day of the week) is not in the answer. So
+# the counts are total_increasing, as core's sensors of daily and monthly counters a service
+# resets are (tplink, vesync, sunsynk): a drop is taken as a new period, and long-term
+# statistics add up the scans across periods. last_reset would need the instant of the reset.
+# Time alone changes every figure (a new day, week or month; the 30 days move on), so none is
+# restored after a restart while Boditrax is down.
+COUNTER = SensorStateClass.TOTAL_INCREASING
+
+
+def _counter(
+    key: str, value_fn: Callable[[FacilityStatistics], int | None], **kwargs: Any
+) -> HealthTrackersSensorDescription[FacilityStatistics]:
+    return describe_sensor(key, value_fn, state_class=COUNTER, restorable=False, **kwargs)
+
+
+FACILITY_SENSORS: tuple[HealthTrackersSensorDescription[FacilityStatistics], ...] = (
+    _counter("scans_today", lambda statistics: statistics.scans.today),
+    _counter("scans_this_week", lambda statistics: statistics.scans.this_week),
+    _counter("scans_this_month", lambda statistics: statistics.scans.this_month),
+    # A rolling window: it rises and falls, so a measurement, not a counter.
+    describe_sensor(
+        "members_scanned_last_30_days",
+        lambda statistics: statistics.members_scanned_last_30_days,
+        state_class=SensorStateClass.MEASUREMENT,
+        restorable=False,
+    ),
+    _counter("new_members_this_month", lambda statistics: statistics.new_members_this_month),
+)
+
+MACHINE_PERIODS: tuple[tuple[str, Callable[[ScanCounts], int | None], bool], ...] = (
+    ("today", lambda scans: scans.today, True),
+    ("this_week", lambda scans: scans.this_week, False),
+    ("this_month", lambda scans: scans.this_month, False),
+)
+"""Per machine: the period, its count, and whether its sensor is enabled by default."""
+
+
+def _machine_count(
+    machine: str, count: Callable[[ScanCounts], int | None]
+) -> Callable[[FacilityStatistics], int | None]:
+    """The machine's count in a snapshot; None once the facility no longer lists it."""
+
+    def value(statistics: FacilityStatistics) -> int | None:
+        usage = statistics.machine(machine)
+        return None if usage is None else count(usage.scans)
+
+    return value
+
+
+def _machine_sensors(
+    statistics: FacilityStatistics,
+) -> Iterator[HealthTrackersSensorDescription[FacilityStatistics]]:
+    """Scans per machine, named after the machine as the facility names it."""
+    for usage in statistics.machines:
+        for period, count, enabled in MACHINE_PERIODS:
+            yield HealthTrackersSensorDescription(
+                key=f"machine_{usage.id}_scans_{period}",
+                translation_key=f"machine_scans_{period}",
+                translation_placeholders={"machine": usage.name},
+                value_fn=_machine_count(usage.id, count),
+                state_class=COUNTER,
+                restorable=False,
+                entity_registry_enabled_default=enabled,
+            )
+
+
+BODITRAX_FACILITY = Provider(
+    service="boditrax",
+    kind="facility",
+    name="Boditrax",
+    default_origin="https://api.boditrax.com",
+    # Statistics change with every scan at the gym; a reception screen wants them fresh. At
+    # 15 minutes a poll is one request, and every second one also asks for a new token.
+    update_interval=timedelta(minutes=15),
+    client_type=BoditraxFacilityClient,
+    tracker_type=FacilityTracker,
+    sensors=FACILITY_SENSORS,
+    listed_sensors=_machine_sensors,
+    oauth2=replace(
+        OAUTH2, scopes=(), password_grant=False, may_drop_state=False, application_access=True
     ),
     configuration_url="https://boditrax.com",
 )

@@ -57,9 +57,9 @@ class SportTracksSnapshot:
 class SportTracksTracker(AccountTracker[SportTracksClient, SportTracksSnapshot]):
     """Reads the newest workout and the last 7 days when the list changed."""
 
-    def __init__(self, client: SportTracksClient) -> None:
+    def __init__(self, client: SportTracksClient, account: str) -> None:
         """Nothing fetched yet."""
-        super().__init__(client)
+        super().__init__(client, account)
         self._listed: tuple[int | None, str | None] | None = None
         """The list's total and its newest workout at the last change."""
         self._latest: Workout | None = None
