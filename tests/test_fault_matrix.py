@@ -31,10 +31,6 @@ import tracemalloc
 from typing import Any, ClassVar
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.components.application_credentials import (
-    ClientCredential,
-    async_import_client_credential,
-)
 from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_USER, ConfigEntry, ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, __version__ as HA_VERSION
 from homeassistant.core import HomeAssistant
@@ -66,7 +62,7 @@ from fakes.base import (
     long_texts,
     numbers_as_strings,
 )
-from fakes.boditrax import DEFAULT_CLIENT as BODITRAX_CLIENT
+from fakes.boditrax import DEFAULT_CLIENT as BODITRAX_CLIENT, FacilityScan
 from fakes.oauth2 import OAuth2Service
 from fakes.sporttracks import Workout
 
@@ -90,9 +86,16 @@ refusal takes about 33 MB); reading the 48 MB body in full takes twice that at l
 SPIN = 200_000
 """Event-loop turns to wait for a request to reach the fake (it travels over real sockets)."""
 STATE_LENGTH = 255
-SERVICES = ("sporttracks", "boditrax", "bactrack")
-OAUTH2 = ("sporttracks", "boditrax")
-NAMES = {"sporttracks": "SportTracks", "boditrax": "Boditrax", "bactrack": "BACtrack"}
+SERVICES = ("sporttracks", "boditrax", "boditrax_facility", "bactrack")
+OAUTH2 = ("sporttracks", "boditrax", "boditrax_facility")
+REFRESHING = ("sporttracks", "boditrax")
+"""Services whose entries keep a refresh token (a facility's app asks for a new token instead)."""
+NAMES = {
+    "sporttracks": "SportTracks",
+    "boditrax": "Boditrax",
+    "boditrax_facility": "Boditrax gym",
+    "bactrack": "BACtrack",
+}
 
 
 # -- what the fake holds, and how an entity may show it -------------------------------------
@@ -428,6 +431,41 @@ class BoditraxSubject(Subject):
         return _refresh_token_alive(self.fake, data)
 
 
+class BoditraxFacilitySubject(Subject):
+    """Boditrax facility f_1, read with the app's own token (client credentials)."""
+
+    service = "boditrax_facility"
+    interval = timedelta(minutes=15)
+    wrong_shape = '[{"scans": {"today": 3}}]'
+    long_text_keys = ("name",)
+    fake: FakeBoditrax
+
+    def truth(self) -> dict[str, Expect]:
+        statistics = self.fake.facilities["f_1"].statistics(dt_util.utcnow())
+        reception = statistics["machines"][0]
+        return {
+            "scans_today": Expect(float(statistics["scans"]["today"])),
+            "members_scanned_last_30_days": Expect(
+                float(statistics["members"]["scannedlast30days"])
+            ),
+            f"machine_{reception['id']}_scans_today": Expect(float(reception["scans"]["today"])),
+        }
+
+    def add_news(self) -> None:
+        self.news += 1
+        at = dt_util.utcnow().replace(microsecond=0) - timedelta(minutes=1)
+        self.fake.facilities["f_1"].scans.append(FacilityScan(at, f"m_matrix_{self.news}", "bx_1"))
+
+    def alive(self, data: dict[str, Any]) -> bool:
+        """The entry names its credential, which still gets tokens; it keeps no refresh token."""
+        client = self.fake.clients[BODITRAX_CLIENT.client_id]
+        return (
+            data.get("auth_implementation") == "bx"
+            and "refresh_token" not in data.get("token", {})
+            and self.fake.secret_valid(client, BODITRAX_CLIENT.client_secret)
+        )
+
+
 class BACtrackSubject(Subject):
     """BACtrack user 10261 (sam), with the personal sensors on, so notes are shown."""
 
@@ -545,6 +583,8 @@ class Case:
     """KILLED rows: storage is written before the kill (2 s after the refresh)."""
     xfail: dict[tuple[str, str], str] = field(default_factory=dict)
     """(service, scope) → why the row fails today (an integration bug being fixed)."""
+    services: tuple[str, ...] | None = None
+    """The services it applies to, where not every one of its scope."""
 
     def outcome_for(self, scope: str) -> Outcome:
         """What the fault must lead to in a scope."""
@@ -587,8 +627,14 @@ CASES: tuple[Case, ...] = (
         for raw in ('"Infinity"', "1e999", "NaN", "-5", "1000000000000")
     ),
     Case("killed-after-poll", Outcome.KILLED, scopes=(DATA,)),
-    Case("killed-after-rotating-refresh", Outcome.KILLED, scopes=(TOKEN,)),
-    Case("killed-2s-after-rotating-refresh", Outcome.KILLED, scopes=(TOKEN,), settle_storage=True),
+    Case("killed-after-rotating-refresh", Outcome.KILLED, scopes=(TOKEN,), services=REFRESHING),
+    Case(
+        "killed-2s-after-rotating-refresh",
+        Outcome.KILLED,
+        scopes=(TOKEN,),
+        settle_storage=True,
+        services=REFRESHING,
+    ),
     Case("removed-mid-request", Outcome.REMOVED),
 )
 
@@ -596,7 +642,7 @@ CASES: tuple[Case, ...] = (
 def _rows() -> Iterator[Any]:
     for case in CASES:
         for scope in case.scopes:
-            for service in OAUTH2 if scope == TOKEN else SERVICES:
+            for service in case.services or (OAUTH2 if scope == TOKEN else SERVICES):
                 reason = case.xfail.get((service, scope))
                 marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
                 yield pytest.param(
@@ -693,6 +739,7 @@ def memory_peak(watch: bool) -> Iterator[list[int]]:
 SUBJECTS: dict[str, type[Subject]] = {
     "sporttracks": SportTracksSubject,
     "boditrax": BoditraxSubject,
+    "boditrax_facility": BoditraxFacilitySubject,
     "bactrack": BACtrackSubject,
 }
 
@@ -702,31 +749,25 @@ def service_fixtures(request: pytest.FixtureRequest, service: str) -> dict[str, 
     """The service's fake and what signing in to it takes (resolved here: they are async)."""
     names = {
         "sporttracks": ("add_account",),
-        "boditrax": ("consent",),
+        "boditrax": ("consent", "boditrax_credential"),
+        "boditrax_facility": ("boditrax_credential",),
         "bactrack": ("browser", "hass_client_no_auth", "current_request_with_host"),
     }[service]
-    return {"fake": request.getfixturevalue(service)} | {
-        name: request.getfixturevalue(name) for name in names
-    }
+    fake = request.getfixturevalue(service.removesuffix("_facility"))
+    return {"fake": fake} | {name: request.getfixturevalue(name) for name in names}
 
 
 async def _add(hass: HomeAssistant, service: str, fixtures: dict[str, Any]) -> ConfigEntry:
     """Add the fake's account through the config flow, as a user does."""
     if service == "sporttracks":
         result = await fixtures["add_account"]()
-    elif service == "boditrax":
-        assert await async_setup_component(hass, "application_credentials", {})
-        await async_import_client_credential(
-            hass,
-            DOMAIN,
-            ClientCredential(BODITRAX_CLIENT.client_id, BODITRAX_CLIENT.client_secret, "Boditrax"),
-            "bx",
-        )
+    elif service.startswith("boditrax"):
         result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
         result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {"next_step_id": "boditrax"}
+            result["flow_id"], {"next_step_id": service}
         )
-        result = await fixtures["consent"](result, "allow")
+        if service == "boditrax":
+            result = await fixtures["consent"](result, "allow")
     else:
         result = await _add_bactrack(hass, fixtures)
     await hass.async_block_till_done()
