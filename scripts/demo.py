@@ -536,6 +536,11 @@ async def what_to_type(services: Services) -> list[str]:
                 f"  {label}: uses the application credential {credential_name(service, info)}"
             )
         lines.append(f"      {info.get('name', service)}'s page signs in {signed_in}")
+        if f"{service}_facility" in menu:
+            lines.append(
+                f"  {menu[f'{service}_facility']}: the same credential; no sign-in, the app reads"
+                " the facility's statistics itself"
+            )
         for account in known["accounts"]:
             if account["id"] == known["signed_in"]:
                 continue
