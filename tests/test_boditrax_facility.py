@@ -24,6 +24,7 @@ from homeassistant.config_entries import (
 from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import (
     device_registry as dr,
     entity_registry as er,
@@ -570,3 +571,17 @@ async def test_wrong_shapes(
         assert result["result"].state is ConfigEntryState.SETUP_RETRY
     else:
         assert result["reason"] == "cannot_connect"
+
+
+async def test_no_records_to_return(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """health_trackers.get_records on a facility: no records, said in words."""
+    with pytest.raises(ServiceValidationError) as raised:
+        await hass.services.async_call(
+            DOMAIN,
+            "get_records",
+            {"config_entry_id": entry.entry_id, "start": (NOW - timedelta(days=1)).isoformat()},
+            blocking=True,
+            return_response=True,
+        )
+    assert raised.value.translation_key == "no_records"
+    assert raised.value.translation_placeholders == {"account": "Riverside Gym"}

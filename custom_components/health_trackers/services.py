@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.util import dt as dt_util
+from homeassistant.util.json import JsonValueType
 
+from .clients.base import ServiceClient
 from .clients.exceptions import ServiceError
 from .compat import vol
 from .const import DOMAIN
@@ -64,17 +65,21 @@ async def _async_get_records(call: ServiceCall) -> ServiceResponse:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="invalid_range")
     coordinator = entry.runtime_data
     provider = coordinator.provider
-    try:
-        listed, complete = await coordinator.tracker.client.async_listed_between(
-            start, end, limit=MAX_RECORDS
+    if not isinstance(client := coordinator.tracker.client, ServiceClient):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="no_records",
+            translation_placeholders={"account": entry.title},
         )
+    try:
+        listed, complete = await client.async_listed_between(start, end, limit=MAX_RECORDS)
     except ServiceError as err:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key=err.translation_key,
             translation_placeholders={"service": provider.name, "detail": str(err)},
         ) from err
-    records: list[dict[str, Any]] = [
+    records: list[JsonValueType] = [
         {
             "id": record.id,
             "measured_at": record.measured_at.isoformat(),
