@@ -408,6 +408,13 @@ SERVICES = (
         menu_label="Boditrax facility (gym statistics)",
         sign_in_paths=("/oauth/token",),
         read_values=boditrax_facility_values,
+        # Every figure is of a day, week or month ending now.
+        window_keys=(
+            "scans_today",
+            "scans_this_week",
+            "scans_this_month",
+            "new_members_this_month",
+        ),
     ),
 )
 BODITRAX_DEMO_LINKED = ServiceUnderTest(

@@ -51,6 +51,7 @@ from .conftest import (
     flow_message,
     reauth_flow,
 )
+from .test_restore import start, stop
 
 PREFIX = "sensor.riverside_gym_"
 STATISTICS = "/rest/v2.10/facilities/f_1/statistics"
@@ -585,3 +586,26 @@ async def test_no_records_to_return(hass: HomeAssistant, entry: ConfigEntry) -> 
         )
     assert raised.value.translation_key == "no_records"
     assert raised.value.translation_placeholders == {"account": "Riverside Gym"}
+
+
+async def test_start_while_down_restores_no_figure(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    boditrax: FakeBoditrax,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """A restart while Boditrax is down: time alone changes every figure, so none is shown from
+    before; the first poll that answers brings them back, the machines' too."""
+    await stop(hass, entry)
+    boditrax.fail(503, "{}", path=STATISTICS)
+    await start(hass, entry)
+    assert entry.state is ConfigEntryState.LOADED
+    assert set(_shown(hass).values()) == {"unavailable"}
+    machine = hass.states.get(f"{PREFIX}reception_scans_today")
+    assert machine is None or machine.state == "unavailable"
+    boditrax.clear_faults()
+    await async_poll(hass, frozen_now, INTERVAL)
+    assert _shown(hass) == _expected(_served(boditrax))
+    assert hass.states.get(f"{PREFIX}reception_scans_today").state == str(
+        _served(boditrax)["machines"][0]["scans"]["today"]
+    )
