@@ -13,6 +13,9 @@ BACtrack user, and a second Boditrax member reached through a linked account. Th
 endpoint says who they are and switches who is signed in on a service's sign-in page; its page,
 ``GET /`` on the control origin, does the same for a person trying the demo.
 
+For benchmarks (``scripts/bench``), the control endpoint also replaces an account's history by
+a big seeded one and counts the requests each endpoint of a fake received.
+
 ``--state-file PATH`` keeps what the fakes must remember between runs for a kept demo: the
 tokens they issued, who is signed in, whether Boditrax echoes ``state``, and their ports. It is
 read at the start and written while they run and when they stop.
@@ -65,6 +68,13 @@ class _History(Protocol):
     """A fake whose accounts' generated history can be moved back in time (Boditrax's)."""
 
     def history_ending(self, account: str, days_ago: float) -> str: ...
+
+
+@runtime_checkable
+class _Seeded(Protocol):
+    """What each fake offers a benchmark: a big history, made in a moment."""
+
+    def seed_history(self, account: str, count: int, years: float) -> str: ...
 
 
 type _SignIn = OAuth2Service | OAuth1Service
@@ -139,6 +149,17 @@ def move_history(fake: FakeService, fields: dict[str, Any]) -> str:
         raise web.HTTPNotFound(text=f"no generated history of {account!r}") from None
     except (ValueError, OverflowError):
         raise web.HTTPBadRequest(text="days_ago is a number of days") from None
+
+
+def _number(fields: dict[str, Any], name: str, default: float) -> float:
+    """A positive number from a control request's fields; a 400 for anything else."""
+    try:
+        value = float(fields.get(name, default))
+    except (TypeError, ValueError):
+        value = -1
+    if not value > 0:
+        raise web.HTTPBadRequest(text=f"{name} must be a positive number")
+    return value
 
 
 def _truthy(value: object) -> bool:
@@ -232,6 +253,9 @@ def control_app(fakes: list[FakeService]) -> web.Application:
       ``content_type``, ``delay``, ``times``, ``scope``, ``path``, ``headers``, ``drop``):
       switch a fault on; ``DELETE``: all off (up again if down); ``GET``: the faults left
       (``times`` counts down) and the requests ``held``
+    - ``POST /<service>/seed`` ``{"account": id, "count": n, "years": y}``: the account's
+      history replaced by ``count`` seeded records going back at most ``years`` (default 10)
+    - ``GET /<service>/stats``: ``{"requests": {"GET /path/{id}": n, ...}}``, requests per endpoint
     - ``POST /<service>/echo-state`` ``{"echo_state": false}``: an OAuth 2.0 service sends
       the browser back without ``state`` (true: with it again)
     - ``POST /<service>/down`` ``{"down": true}``: every data request gets 503 (false: served again)
@@ -323,6 +347,7 @@ def control_app(fakes: list[FakeService]) -> web.Application:
     app.router.add_post("/{service}/echo-state", echo_state)
     app.router.add_post("/{service}/down", down)
     _add_fault_routes(app, fake_of)
+    _add_benchmark_routes(app, fake_of)
     return app
 
 
@@ -345,6 +370,28 @@ def _add_fault_routes(app: web.Application, fake_of: Callable[[web.Request], Fak
     app.router.add_get("/{service}/faults", get_faults)
     app.router.add_post("/{service}/faults", add_fault)
     app.router.add_delete("/{service}/faults", clear_faults)
+
+
+def _add_benchmark_routes(
+    app: web.Application, fake_of: Callable[[web.Request], FakeService]
+) -> None:
+    """``POST /<service>/seed``: a seeded history; ``GET /<service>/stats``: requests counted."""
+
+    async def seed(request: web.Request) -> web.Response:
+        fake = fake_of(request)
+        fields = await _fields(request)
+        account = str(fields.get("account", ""))
+        if account not in accounts_of(fake) or not isinstance(fake, _Seeded):
+            raise web.HTTPNotFound(text=f"no account {account!r} at {fake.name}")
+        count, years = int(_number(fields, "count", 0)), _number(fields, "years", 10)
+        seeded = await asyncio.to_thread(fake.seed_history, account, count, years)
+        return web.json_response({"seeded": seeded})
+
+    async def stats(request: web.Request) -> web.Response:
+        return web.json_response({"requests": dict(fake_of(request).endpoint_counts)})
+
+    app.router.add_post("/{service}/seed", seed)
+    app.router.add_get("/{service}/stats", stats)
 
 
 def _button(action: str, label: str, **fields: str) -> str:

@@ -14,12 +14,13 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from .base import AddedRecord
+from .base import HISTORY_SEED, AddedRecord, insert_newest_first, squeeze
 from .oauth1 import OAuth1Consumer, OAuth1Service
 
 DEFAULT_CONSUMER = OAuth1Consumer("bactrack-demo-key", "bactrack-demo-secret")
 DEFAULT_LIMIT = 20
-MAX_LIMIT = 100
+MAX_LIMIT = 1000
+"""tastypie's default ``max_limit``: a larger ``limit`` (or 0) gets this many."""
 ELIMINATION_PER_HOUR = 0.015
 """How fast BAC falls after the peak (% per hour), a typical adult rate."""
 DRINK = 0.02
@@ -63,13 +64,22 @@ class BACtrackUser:
 
     @classmethod
     def generate(
-        cls, user_id: int, username: str, first_name: str, *, seed: int, count: int, now: datetime
+        cls,
+        user_id: int,
+        username: str,
+        first_name: str,
+        *,
+        seed: int,
+        count: int,
+        now: datetime,
+        span: timedelta | None = None,
     ) -> BACtrackUser:
         """``count`` readings before ``now``, the same for the same seed.
 
         Evening sessions rise to a peak and fall, some followed by a 0.000 check the next
         morning. The newest session lies 1-6 hours before ``now`` (so 24-hour sensors have
-        values), the one before it 3-8 days back.
+        values), the one before it 3-8 days back. ``span``: the oldest lies at most that far
+        back (days, sessions and all, move closer together to fit).
         """
         rng = random.Random(seed)
         start = now - timedelta(hours=6) + timedelta(minutes=rng.uniform(0, 30))
@@ -100,12 +110,19 @@ class BACtrackUser:
                     is_public=rng.random() < 0.2,
                 )
             )
+        if span is not None and readings:
+            moved = squeeze(now, readings[0].timestamp, span)
+            for reading in readings:
+                reading.timestamp = moved(reading.timestamp)
         return cls(user_id, username, first_name, readings[::-1])
 
     def add_reading(self, reading: BACReading) -> None:
         """Record a new reading, keeping newest first."""
-        self.readings.insert(0, reading)
-        self.readings.sort(key=lambda item: item.timestamp, reverse=True)
+        insert_newest_first(self.readings, reading, _taken)
+
+
+def _taken(reading: BACReading) -> datetime:
+    return reading.timestamp
 
 
 def _session(
@@ -198,6 +215,20 @@ class FakeBACtrack(OAuth1Service):
                     break
                 reading.latitude, reading.longitude = DEMO_PLACE
             newest.notes = newest.notes or DEMO_NOTE
+
+    def seed_history(self, user_id: str, count: int, years: float) -> str:
+        """Replace the user's readings with ``count`` going back at most ``years``; say so."""
+        user = self.accounts[int(user_id)]
+        user.readings = BACtrackUser.generate(
+            user.id,
+            user.username,
+            user.first_name,
+            seed=HISTORY_SEED,
+            count=count,
+            now=datetime.now(UTC),
+            span=timedelta(days=365 * years),
+        ).readings
+        return f"{count} readings of {user.first_name or user.username}"
 
     def add_record(self, user_id: str, measured_at: datetime | None = None) -> AddedRecord:
         """Another drink's reading where the last one was, taken now or at ``measured_at``.

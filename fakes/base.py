@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+import bisect
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 import functools
 import json
 import secrets
@@ -19,6 +21,10 @@ Rewrite = Callable[[Any], Any]
 """Turns the JSON of a real answer into what the fake sends instead (see ``Fault.rewrite``)."""
 Chunks = Callable[[], Iterable[bytes]]
 """Makes the pieces of a body sent chunked, without ``Content-Length`` (see ``Fault.chunks``)."""
+
+
+HISTORY_SEED = 2026
+"""The seed of every history ``seed_history`` makes: the same call gives the same records."""
 
 
 class RawJSON(str):
@@ -130,6 +136,58 @@ def long_texts(*keys: str, length: int = 300) -> Rewrite:
     return rewrite
 
 
+# -- histories, newest first ---------------------------------------------------------------------
+
+
+def _age(when: Callable[[Any], datetime]) -> Callable[[Any], float]:
+    """A sort key that ascends along a list kept newest first (``bisect`` wants ascending)."""
+    return lambda item: -when(item).timestamp()
+
+
+def insert_newest_first[T](
+    records: list[T], record: T, when: Callable[[T], datetime], *, before_same: bool = True
+) -> None:
+    """Put ``record`` into ``records`` (newest first) at its instant.
+
+    Among records of the same instant it goes first (it is the newer), or, with ``before_same``
+    false, last (a service that lists them in the order they were uploaded). A binary search and
+    one insertion, so adding to a history of 50,000 does not sort it again.
+    """
+    insort = bisect.insort_left if before_same else bisect.insort_right
+    insort(records, record, key=_age(when))
+
+
+def newest_first_between[T](
+    records: Sequence[T],
+    when: Callable[[T], datetime],
+    earliest: datetime | None,
+    latest: datetime | None,
+) -> range:
+    """The indexes of ``records`` (newest first) measured from ``earliest`` to ``latest``.
+
+    Both ends are included; None leaves that side open. Two binary searches: no request walks
+    the history.
+    """
+    key = _age(when)
+    start = 0 if latest is None else bisect.bisect_left(records, -latest.timestamp(), key=key)
+    stop = (
+        len(records)
+        if earliest is None
+        else bisect.bisect_right(records, -earliest.timestamp(), key=key)
+    )
+    return range(start, max(start, stop))
+
+
+def squeeze(now: datetime, oldest: datetime, span: timedelta) -> Callable[[datetime], datetime]:
+    """Moves instants toward ``now`` so that ``oldest`` lies at most ``span`` back, order kept.
+
+    A seeded history made at its natural pace (a workout every two days) fits into the years
+    asked for; when it fits already, instants stay where they are.
+    """
+    factor = min(1.0, span / (now - oldest)) if now > oldest else 1.0
+    return lambda moment: (now - (now - moment) * factor).replace(microsecond=0)
+
+
 @dataclass(frozen=True)
 class RecordedRequest:
     """One request the fake received, for tests that count or inspect traffic."""
@@ -199,6 +257,8 @@ class FakeService:
     host: str = "127.0.0.1"
     port: int = 0
     requests: list[RecordedRequest] = field(default_factory=list)
+    endpoint_counts: Counter[str] = field(default_factory=Counter)
+    """Requests received per endpoint, ``"GET /api/v2/fitnessActivities/{id}"``: for benchmarks."""
     faults: list[Fault] = field(default_factory=list)
     held: int = 0
     """Requests a ``delay`` fault is holding back right now."""
@@ -279,6 +339,9 @@ class FakeService:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         body = await request.read()
+        resource = request.match_info.route.resource
+        path = resource.canonical if resource is not None else request.path
+        self.endpoint_counts[f"{request.method} {path}"] += 1
         self.requests.append(
             RecordedRequest(
                 request.method, request.path, dict(request.query), dict(request.headers), body

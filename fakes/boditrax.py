@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from .base import AddedRecord
+from .base import HISTORY_SEED, AddedRecord, insert_newest_first, squeeze
 from .oauth2 import OAuth2Client, OAuth2Service, TokenEncoding
 
 REST = "/rest/v2.10"
@@ -64,16 +64,27 @@ class BoditraxMember:
 
     @classmethod
     def generate(
-        cls, member_id: str, name: str, *, seed: int, count: int, now: datetime
+        cls,
+        member_id: str,
+        name: str,
+        *,
+        seed: int,
+        count: int,
+        now: datetime,
+        span: timedelta | None = None,
     ) -> BoditraxMember:
-        """``count`` scans going back from ``now``, a few days apart, the same for the same seed."""
+        """``count`` scans going back from ``now``, a few days apart, the same for the same seed.
+
+        ``span``: the oldest lies at most that far back (the gaps shrink to fit).
+        """
         rng = random.Random(seed)
         weight, fat, bone = rng.uniform(70, 95), rng.uniform(14, 26), rng.uniform(2.8, 3.6)
         date = now - timedelta(hours=rng.uniform(20, 60))
         readings = []
         for index in range(count):
-            weight += rng.uniform(-0.6, 0.6)
-            fat += rng.uniform(-0.4, 0.4)
+            # A walk that stays a body over thousands of scans.
+            weight = min(max(weight + rng.uniform(-0.6, 0.6), 55.0), 120.0)
+            fat = min(max(fat + rng.uniform(-0.4, 0.4), 8.0), 35.0)
             readings.append(
                 Reading(
                     f"r_{seed}_{count - index}",
@@ -82,12 +93,19 @@ class BoditraxMember:
                 )
             )
             date -= timedelta(days=rng.uniform(3, 10))
+        if span is not None and readings:
+            moved = squeeze(now, readings[-1].date, span)
+            for reading in readings:
+                reading.date = moved(reading.date)
         return cls(member_id, name, readings, seed=seed)
 
     def add_reading(self, reading: Reading) -> None:
         """Record a new scan, keeping newest first."""
-        self.readings.insert(0, reading)
-        self.readings.sort(key=lambda item: item.date, reverse=True)
+        insert_newest_first(self.readings, reading, _taken)
+
+
+def _taken(reading: Reading) -> datetime:
+    return reading.date
 
 
 @dataclass(frozen=True)
@@ -277,6 +295,19 @@ class FakeBoditrax(OAuth2Service):
         )
         member.linked[DEMO_LINKED_USERNAME] = DEMO_LINKED_SECRET
         self.add_member(member)
+
+    def seed_history(self, member_id: str, count: int, years: float) -> str:
+        """Replace the member's scans with ``count`` going back at most ``years``; say so."""
+        member = self.members[member_id]
+        member.readings = BoditraxMember.generate(
+            member_id,
+            member.name,
+            seed=HISTORY_SEED,
+            count=count,
+            now=_now(),
+            span=timedelta(days=365 * years),
+        ).readings
+        return f"{count} scans of {member.name}"
 
     def add_record(self, member_id: str, measured_at: datetime | None = None) -> AddedRecord:
         """A scan a little lighter than the last one, taken now or at ``measured_at``.

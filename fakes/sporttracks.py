@@ -2,7 +2,9 @@
 
 Serves the wire format real clients have seen (docs/service-contracts.md): numbers as strings in
 lists, ``-02:-30`` offsets, ``privacy`` instead of ``sharing`` on old workouts, blank names,
-calories in kJ, newest first.
+calories in kJ, newest first; with ``data=summary``, list items carry the summary statistics too.
+A history is kept newest first and searched by binary search, so a list request costs the page
+it answers, not the history.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from .base import AddedRecord
+from .base import HISTORY_SEED, AddedRecord, insert_newest_first, newest_first_between, squeeze
 from .oauth2 import OAuth2Client, OAuth2Service, TokenEncoding
 
 API = "/api/v2"
@@ -65,6 +67,16 @@ class Workout:
     max_heartrate: int | None = None
     legacy_privacy: bool = False
 
+    @property
+    def clock_duration(self) -> float:
+        """s, pauses included: a minute of them."""
+        return self.duration + 60
+
+    @property
+    def avg_speed(self) -> float | None:
+        """m/s, over the moving time."""
+        return round(self.distance / self.duration, 3) if self.distance else None
+
     def start_time_text(self) -> str:
         """The start as the service writes it: local wall clock plus its offset spelling."""
         delta = dict(_OFFSETS)[self.offset]
@@ -82,9 +94,19 @@ class SportTracksAccount:
 
     @classmethod
     def generate(
-        cls, uid: str, name: str, *, seed: int, count: int, now: datetime
+        cls,
+        uid: str,
+        name: str,
+        *,
+        seed: int,
+        count: int,
+        now: datetime,
+        span: timedelta | None = None,
     ) -> SportTracksAccount:
-        """``count`` workouts going back from ``now``, the same for the same seed."""
+        """``count`` workouts going back from ``now``, the same for the same seed.
+
+        ``span``: the oldest lies at most that far back (the gaps shrink to fit).
+        """
         rng = random.Random(seed)
         workouts: list[Workout] = []
         start = now - timedelta(hours=rng.uniform(3, 20))
@@ -113,12 +135,19 @@ class SportTracksAccount:
                 )
             )
             start -= timedelta(hours=rng.uniform(10, 80))
+        if span is not None and workouts:
+            moved = squeeze(now, workouts[-1].start, span)
+            for workout in workouts:
+                workout.start = moved(workout.start)
         return cls(uid, name, workouts)
 
     def add_workout(self, workout: Workout) -> None:
-        """Record a new workout, keeping newest first."""
-        self.workouts.append(workout)
-        self.workouts.sort(key=lambda item: item.start, reverse=True)
+        """Record a new workout, newest first; after those of the same start (uploaded order)."""
+        insert_newest_first(self.workouts, workout, _started, before_same=False)
+
+
+def _started(workout: Workout) -> datetime:
+    return workout.start
 
 
 @dataclass
@@ -162,6 +191,20 @@ class FakeSportTracks(OAuth2Service):
         self.add_account(
             SportTracksAccount.generate(uid, name, seed=seed, count=self.history, now=self.now)
         )
+
+    def seed_history(self, uid: str, count: int, years: float) -> str:
+        """Replace the user's workouts with ``count`` going back at most ``years``; say so."""
+        account = self.accounts[uid]
+        seeded = SportTracksAccount.generate(
+            uid,
+            account.name,
+            seed=HISTORY_SEED,
+            count=count,
+            now=datetime.now(UTC),
+            span=timedelta(days=365 * years),
+        )
+        account.workouts = seeded.workouts
+        return f"{count} workouts for {account.name}"
 
     def add_record(self, uid: str, measured_at: datetime | None = None) -> AddedRecord:
         """A 16 km run with every value: ended just now, or started at ``measured_at``.
@@ -222,16 +265,12 @@ class FakeSportTracks(OAuth2Service):
             return web.json_response(
                 {"error": "bad_request", "error_description": str(err)}, status=400
             )
-        matching = [
-            workout
-            for workout in account.workouts
-            if (earliest is None or workout.start >= earliest)
-            and (latest is None or workout.start <= latest)
-        ]
+        matching = newest_first_between(account.workouts, _started, earliest, latest)
         chunk = matching[page * page_size : (page + 1) * page_size]
+        summary = request.query.get("data") == "summary"
         answer: dict[str, Any] = {
             "size": str(len(matching)),
-            "items": [self._summary(w, account) for w in chunk],
+            "items": [self._summary(account.workouts[i], account, summary) for i in chunk],
         }
         base = f"{self.origin}{API}/fitnessActivities"
         if page > 0:
@@ -240,8 +279,14 @@ class FakeSportTracks(OAuth2Service):
             answer["next"] = f"{base}?page={page + 1}"
         return web.json_response(answer)
 
-    def _summary(self, workout: Workout, account: SportTracksAccount) -> dict[str, Any]:
-        """A list item: numbers as strings, as the real service sends them."""
+    def _summary(
+        self, workout: Workout, account: SportTracksAccount, statistics: bool = False
+    ) -> dict[str, Any]:
+        """A list item: numbers as strings, as the real service sends them.
+
+        ``statistics`` (``data=summary``): the summary statistics follow, as numbers, as in the
+        real answer captured with it.
+        """
         item: dict[str, Any] = {
             "start_time": workout.start_time_text(),
             "type": workout.type,
@@ -252,6 +297,9 @@ class FakeSportTracks(OAuth2Service):
         }
         if workout.distance is not None:
             item["total_distance"] = f"{workout.distance:.2f}"
+        if statistics:
+            item["clock_duration"] = round(workout.clock_duration)
+            item.update(_present(_statistics(workout)))
         return item
 
     async def _detail(self, request: web.Request) -> web.Response:
@@ -262,25 +310,31 @@ class FakeSportTracks(OAuth2Service):
         detail: dict[str, Any] = {
             **self._summary(workout, account),
             "duration": workout.duration,
-            "clock_duration": workout.duration + 60,
+            "clock_duration": workout.clock_duration,
             "user_id": int(account.uid),
             "activity": f"{self.origin}/activity/{workout.id}",
             "laps": [],
             "timer_stops": [],
         }
         detail["privacy" if workout.legacy_privacy else "sharing"] = "private"
-        optional = {
-            "total_distance": workout.distance,
-            "calories": workout.calories_kj,
-            "elevation_gain": workout.elevation_gain,
-            "avg_heartrate": workout.avg_heartrate,
-            "max_heartrate": workout.max_heartrate,
-            "avg_speed": round(workout.distance / workout.duration, 3)
-            if workout.distance
-            else None,
-        }
-        detail.update({key: value for key, value in optional.items() if value is not None})
+        detail.update(_present({"total_distance": workout.distance, **_statistics(workout)}))
         return web.json_response(detail)
+
+
+def _statistics(workout: Workout) -> dict[str, float | None]:
+    """What both a detail and a ``data=summary`` list item hold, as numbers (kJ, m, m/s, bpm)."""
+    return {
+        "calories": workout.calories_kj,
+        "elevation_gain": workout.elevation_gain,
+        "avg_speed": workout.avg_speed,
+        "avg_heartrate": workout.avg_heartrate,
+        "max_heartrate": workout.max_heartrate,
+    }
+
+
+def _present(values: dict[str, float | None]) -> dict[str, float]:
+    """The values a workout has: the service leaves out what it did not measure."""
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def _query_time(request: web.Request, name: str) -> datetime | None:

@@ -481,12 +481,14 @@ async def test_paging(http: ClientSession, bactrack: FakeBACtrack) -> None:
 
     default = await (await get(http, bactrack, READINGS, token)).json()
     assert (default["meta"]["limit"], len(default["objects"])) == (20, 20)
-    capped = await (await get(http, bactrack, f"{READINGS}&limit=500", token)).json()
+    capped = await (await get(http, bactrack, f"{READINGS}&limit=5000", token)).json()
     assert (capped["meta"]["limit"], len(capped["objects"]), capped["meta"]["next"]) == (
-        100,
+        1000,
         40,
         None,
     )
+    as_many_as_allowed = await (await get(http, bactrack, f"{READINGS}&limit=0", token)).json()
+    assert as_many_as_allowed["meta"]["limit"] == 1000
     beyond = await (await get(http, bactrack, f"{READINGS}&offset=40", token)).json()
     assert beyond["objects"] == []
 
