@@ -31,6 +31,7 @@ from yarl import URL
 
 from custom_components.health_trackers import oauth1
 from custom_components.health_trackers.clients.api import REQUEST_TIMEOUT
+from custom_components.health_trackers.clients.bactrack import BACtrackClient
 from custom_components.health_trackers.const import DOMAIN
 from custom_components.health_trackers.diagnostics import async_get_config_entry_diagnostics
 from custom_components.health_trackers.oauth1 import CALLBACK_PATH
@@ -724,26 +725,38 @@ async def test_idle_poll_costs_one_request(
     assert state(hass, "peak_bac_24h") == STATE_UNKNOWN
 
 
+@pytest.mark.parametrize(
+    ("new", "pages"),
+    [
+        (12, [("10", "0"), ("1000", "10")]),
+        (1_500, [("10", "0"), ("1000", "10"), ("1000", "1010")]),
+    ],
+)
 async def test_new_readings_are_read_incrementally(
     hass: HomeAssistant,
     bactrack: FakeBACtrack,
     bactrack_entry: ConfigEntry,
     frozen_now: FrozenDateTimeFactory,
+    new: int,
+    pages: list[tuple[str, str]],
 ) -> None:
-    """New readings come with the same one request; many new ones page only to the known one."""
+    """A small first request, then pages of the largest size only to the known reading.
+
+    ``new`` readings cost 1 + ceil((new + 1 - 10) / 1000) requests: the known one is read too.
+    """
     user = bactrack.accounts[USER_ID]
     newest_id = user.readings[0].id
     now = NOW
-    for step in range(12):
-        now += timedelta(minutes=1)
-        user.add_reading(BACReading(newest_id + 1 + step, now, 0.08 + step / 1000))
+    for step in range(new):
+        now += timedelta(seconds=10)
+        user.add_reading(BACReading(newest_id + 1 + step, now, 0.08 + step % 20 / 1000))
     frozen_now.move_to(now)
     before = len(_readings_requests(bactrack))
     await async_poll(hass, frozen_now, POLL)
     requests = _readings_requests(bactrack)[before:]
-    assert [request.get("offset") for request in requests] == ["0", "10"]
+    assert [(request["limit"], request["offset"]) for request in requests] == pages
     assert_sensors_match(hass, bactrack, now + POLL)
-    assert float(state(hass, "bac")) == pytest.approx(0.091)
+    assert float(state(hass, "bac")) == pytest.approx(user.readings[0].bac)
 
 
 async def test_deleted_newest_reading_disappears(
@@ -760,9 +773,16 @@ async def test_deleted_newest_reading_disappears(
 
 
 async def test_reading_stops_after_twenty_pages(
-    hass: HomeAssistant, bactrack: FakeBACtrack, add_bactrack: AddBACtrack
+    hass: HomeAssistant,
+    bactrack: FakeBACtrack,
+    add_bactrack: AddBACtrack,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """An implausibly busy day: at most 20 pages per poll, the newest readings shown."""
+    """An implausibly busy day: at most 20 pages per poll, the newest readings shown.
+
+    (Pages of 10, so that 20 of them are a few hundred readings rather than 19,010.)
+    """
+    monkeypatch.setattr(BACtrackClient, "page_size", 10)
     user = bactrack.accounts[USER_ID]
     first_id = user.readings[0].id + 1
     for index in range(250):

@@ -32,6 +32,7 @@ from custom_components.health_trackers.clients.oauth1 import (
 )
 from custom_components.health_trackers.clients.sporttracks import (
     SportTracksClient,
+    Workout,
     WorkoutSummary,
 )
 from fakes import FakeBACtrack, FakeBoditrax, FakeSportTracks, OAuth2Client
@@ -160,9 +161,9 @@ async def test_sporttracks_records_since_a_cursor(
     assert newest.distance == workouts[0].distance
     lists = _list_queries(sporttracks, "/api/v2/fitnessActivities")
     assert lists == [
-        {"pageSize": "2"},
-        {"pageSize": "2", "page": "1"},
-        {"pageSize": "2", "page": "2"},
+        {"pageSize": "2", "data": "summary"},
+        {"pageSize": "2", "data": "summary", "page": "1"},
+        {"pageSize": "2", "data": "summary", "page": "2"},
     ]
     details = [r.path for r in sporttracks.requests if r.path != "/api/v2/fitnessActivities"]
     assert details == [f"/api/v2/fitnessActivities/{w.id}" for w in reversed(workouts[:4])]
@@ -195,6 +196,8 @@ async def test_sporttracks_history_before_a_cursor(
     page = await sporttracks_client.async_history_before(cursor, limit=5)
     assert [item.id for item in page] == [str(w.id) for w in workouts[11:16]]
     assert all(type(item) is WorkoutSummary for item in page)
+    assert [item.energy for item in page] == [w.calories_kj for w in workouts[11:16]]
+    assert not [r for r in sporttracks.requests if r.path != "/api/v2/fitnessActivities"]
     (query,) = _list_queries(sporttracks, "/api/v2/fitnessActivities")
     assert query["noLaterThan"] == workouts[10].start.isoformat()
     newest = await sporttracks_client.async_history_before(None, limit=2)
@@ -232,6 +235,38 @@ def test_sporttracks_list_items(item: dict[str, str], expected: tuple[object, ..
     summary = WorkoutSummary.parse(item)
     assert summary is not None
     assert (summary.id, summary.start, summary.distance, summary.duration, summary.name) == expected
+
+
+SUMMARY_ITEM = {
+    "start_time": "2014-04-04T07:09:53+01:00",
+    "total_distance": "5758.16",
+    "duration": "2102.00",
+    "type": "Running",
+    "name": "running",
+    "user_id": "16964",
+    "uri": "https://api.sporttracks.mobi/api/v2/fitnessActivities/5556610",
+    "clock_duration": 2197,
+    "elevation_gain": 9.09,
+    "calories": 1916,
+    "avg_heartrate": 168,
+}
+"""A list item asked with ``data=summary``, as the service sent it (service-apis.md §1.4)."""
+
+
+@pytest.mark.parametrize(
+    ("detail", "energy"),
+    [({"calories": 1800, "avg_heartrate": 170}, 1800.0), ({"avg_heartrate": 170}, 1916.0)],
+)
+def test_sporttracks_energy_from_the_list(detail: dict[str, object], energy: float) -> None:
+    """The list's ``calories`` is the summary's energy (kJ); a detail's own value comes first."""
+    summary = WorkoutSummary.parse(SUMMARY_ITEM)
+    assert summary is not None
+    assert summary.energy == 1916.0
+    workout = Workout.of(summary, detail)
+    assert (workout.energy, workout.avg_heart_rate) == (energy, 170.0)
+    plain = WorkoutSummary.parse({k: v for k, v in SUMMARY_ITEM.items() if k != "calories"})
+    assert plain is not None
+    assert plain.energy is None
 
 
 @pytest.mark.parametrize("item", ["junk", {"type": "Running"}, {"start_time": "yesterday"}])
@@ -404,6 +439,32 @@ async def test_bactrack_records_since_a_cursor(
         ("3", "3"),
         ("3", "6"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("first_page", "pages"),
+    [
+        (None, [("1000", "0"), ("1000", "1000"), ("1000", "2000")]),
+        (10, [("10", "0"), ("1000", "10"), ("1000", "1010"), ("1000", "2010")]),
+    ],
+)
+async def test_bactrack_reads_the_largest_pages(
+    bactrack_fake: FakeBACtrack,
+    bactrack_client: BACtrackClient,
+    first_page: int | None,
+    pages: list[tuple[str, str]],
+) -> None:
+    """2,500 new readings and the known one: pages of 1,000, after a small first one if asked."""
+    bactrack_fake.seed_history("10261", 3_000, 10)
+    readings = bactrack_fake.accounts[10261].readings
+    cursor = Cursor(readings[2_500].timestamp, str(readings[2_500].id))
+    bactrack_fake.requests.clear()
+    found = await bactrack_client.async_records_since(cursor, first_page=first_page)
+    assert [reading.id for reading in found.records] == [
+        str(r.id) for r in reversed(readings[:2_500])
+    ]
+    queries = _list_queries(bactrack_fake, "/v1/readings/")
+    assert [(query["limit"], query["offset"]) for query in queries] == pages
 
 
 async def test_bactrack_records_not_before(

@@ -43,7 +43,8 @@ async def test_idle_poll_costs_one_request(
     sporttracks.requests.clear()
     await async_poll(hass, frozen_now, POLL)
     await async_poll(hass, frozen_now, POLL)
-    assert api_calls(sporttracks) == [("GET", "/api/v2/fitnessActivities", {"pageSize": "1"})] * 2
+    probe = {"pageSize": "1", "data": "summary"}
+    assert api_calls(sporttracks) == [("GET", "/api/v2/fitnessActivities", probe)] * 2
 
 
 async def test_new_workout_fetches_detail_and_week(

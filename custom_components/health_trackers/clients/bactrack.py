@@ -69,8 +69,9 @@ class Reading:
 class BACtrackClient(WholeRecordsClient[Reading]):
     """A BACtrack user's profile and readings."""
 
-    page_size = 100
-    """The most the fake serves; BACtrack publishes no limit (tastypie's is a server setting)."""
+    page_size = 1000
+    """tastypie's default ``max_limit``; BACtrack publishes none. Were its cap lower, its
+    ``next`` links would still lead on from where its page ended."""
     query: ClassVar[Mapping[str, str]] = {"format": "json"}
 
     async def async_get_account(self) -> Account:

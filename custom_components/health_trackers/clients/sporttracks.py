@@ -2,8 +2,9 @@
 
 What SportTracks sends (docs/service-contracts.md): ``POST /api/v2/system/connect`` names the user;
 ``/api/v2/fitnessActivities`` lists workouts newest first (numbers as strings, ``next`` absent on
-the last page), and each item's ``uri`` leads to the workout's detail, the only place with its
-energy, heart rates, elevation and speed.
+the last page), asked with ``data=summary`` so that each item carries its energy, and each item's
+``uri`` leads to the workout's detail, the place the integration takes heart rates, elevation
+and speed from.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from .exceptions import InvalidResponseError
 from .parsing import as_datetime, as_float, as_text
 
 ACTIVITIES = "/api/v2/fitnessActivities"
+SUMMARY = {"data": "summary"}
+"""Asks the list for each workout's summary statistics (its energy), not only its base fields."""
 CONNECT = "/api/v2/system/connect"
 _TRAILING_NUMBER = re.compile(r"(\d+)/?$")
 
@@ -39,6 +42,8 @@ class WorkoutSummary:
     """Moving time, s."""
     distance: float | None
     """m; None for workouts without distance."""
+    energy: float | None
+    """kJ (SportTracks calls it ``calories``); None where the list does not say."""
 
     @property
     def measured_at(self) -> datetime:
@@ -60,6 +65,7 @@ class WorkoutSummary:
             name=as_text(item.get("name")),
             duration=as_float(item.get("duration")),
             distance=as_float(item.get("total_distance")),
+            energy=as_float(item.get("calories")),
         )
 
 
@@ -67,8 +73,6 @@ class WorkoutSummary:
 class Workout(WorkoutSummary):
     """A workout with its detail; any value may be missing."""
 
-    energy: float | None
-    """kJ (SportTracks calls it ``calories``)."""
     avg_heart_rate: float | None
     """bpm"""
     max_heart_rate: float | None
@@ -94,7 +98,7 @@ class Workout(WorkoutSummary):
             name=as_text(detail.get("name")) or summary.name,
             duration=number("duration", summary.duration),
             distance=number("total_distance", summary.distance),
-            energy=number("calories"),
+            energy=number("calories", summary.energy),
             avg_heart_rate=number("avg_heartrate"),
             max_heart_rate=number("max_heartrate"),
             elevation_gain=number("elevation_gain"),
@@ -125,7 +129,7 @@ class SportTracksClient(ServiceClient[WorkoutSummary, Workout]):
         """
         size = page_size or self.page_size
         found: list[WorkoutSummary] = []
-        query = {"pageSize": str(size), "noEarlierThan": since.isoformat()}
+        query = {"pageSize": str(size), "noEarlierThan": since.isoformat(), **SUMMARY}
         for index in range(max_pages):
             page = await self._async_list({**query, "page": str(index)})
             found += page.items
@@ -138,7 +142,7 @@ class SportTracksClient(ServiceClient[WorkoutSummary, Workout]):
     ) -> AsyncGenerator[Page[WorkoutSummary]]:
         """Pages by index; ``before`` becomes ``noLaterThan``."""
         for page_size, index in index_pages(first, size):
-            params = {"pageSize": str(page_size)}
+            params = {"pageSize": str(page_size), **SUMMARY}
             if index:
                 params["page"] = str(index)
             if before is not None:
@@ -169,5 +173,5 @@ class SportTracksClient(ServiceClient[WorkoutSummary, Workout]):
         return Workout.of(summary, detail)
 
     async def _async_complete(self, listed: WorkoutSummary) -> Workout:
-        """The list lacks energy, heart rates, elevation and speed: the detail has them."""
+        """The workout with its detail, where heart rates, elevation and speed are read from."""
         return await self.async_workout(listed)

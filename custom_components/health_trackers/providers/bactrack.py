@@ -1,9 +1,9 @@
 """BACtrack: each reading's BAC, and the last 24 hours of them, as sensors.
 
-An idle poll reads the newest page of readings, which holds the newest one already known, so it
-is one request; more pages only after many new readings, never past the known one or 24 hours
-back. The tracker keeps the last 24 hours (and always the newest reading) and recomputes the
-24-hour figures at every poll.
+An idle poll reads the newest few readings, which hold the newest one already known, so it is one
+small request; after many new readings, pages of the largest size follow, never past the known
+one or 24 hours back. The tracker keeps the last 24 hours (and always the newest reading) and
+recomputes the 24-hour figures at every poll.
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ from ..provider import (
     sensor_values,
 )
 
-PAGE_SIZE = 10
-"""Readings per request: an evening's readings between two polls fit in one page."""
+FIRST_PAGE = 10
+"""Readings of a poll's first request: an evening's readings between two polls fit in it, so a
+poll stays one small request; more readings are read in pages of the client's largest."""
 MAX_PAGES = 20
 WINDOW = timedelta(hours=24)
 ELIMINATION_RATE = 0.015
@@ -85,7 +86,7 @@ class BACtrackTracker(AccountTracker[BACtrackClient, BACtrackSnapshot]):
         if since is not None and since < bound:
             bound = since
         found = await self.client.async_records_since(
-            bound, page_size=PAGE_SIZE, max_pages=MAX_PAGES
+            bound, first_page=FIRST_PAGE, max_pages=MAX_PAGES
         )
         reached = found.reached
         kept = [r for r in self._readings if reached and r.timestamp <= reached.timestamp]
