@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,10 +81,13 @@ class Instance:
     Use as ``async with``: leaving stops every process it started, by its PID, also on failure.
     """
 
-    def __init__(self, release: Release, directory: Path) -> None:
-        """Plan the instance; nothing runs yet."""
+    def __init__(
+        self, release: Release, directory: Path, env: Mapping[str, str] | None = None
+    ) -> None:
+        """Plan the instance; nothing runs yet. ``env`` is added to Home Assistant's environment."""
         self.release = release
         self.directory = directory
+        self.env = dict(env or {})
         self.config_dir = directory / "config"
         self.log = directory / "home-assistant.log"
         """Every Home Assistant process of the run appends here (a restart too)."""
@@ -143,7 +146,7 @@ class Instance:
         self._home_assistant = start_home_assistant(
             self.config_dir,
             self.port,
-            service_env(self.services) | self.release.env(self.directory),
+            service_env(self.services) | self.release.env(self.directory) | self.env,
             self.log,
             self.release.python,
             http_in_storage=self.release.http_in_storage,
@@ -164,6 +167,13 @@ class Instance:
         await self.start_home_assistant()
         async with self.websocket() as ws:
             await wait_until_running(ws)
+
+    @property
+    def pid(self) -> int:
+        """The process id of the running Home Assistant."""
+        if self._home_assistant is None:
+            raise DemoError("Home Assistant is not running")
+        return self._home_assistant.pid
 
     async def restart(self) -> None:
         """Stop Home Assistant by its PID and start it again; return once it is running."""

@@ -133,6 +133,15 @@ class Fake:
         """Move ``account``'s generated history ``days_ago`` days back (0: as the fake started)."""
         await self._call("POST", "history", {"account": account, "days_ago": days_ago})
 
+    async def seed_history(self, account: str, count: int, years: float) -> str:
+        """Replace the account's history with ``count`` records going back at most ``years``."""
+        body = {"account": account, "count": count, "years": years}
+        return str((await self._call("POST", "seed", body))["seeded"])
+
+    async def endpoint_counts(self) -> dict[str, int]:
+        """Requests the fake received so far, per endpoint (``"GET /path/{id}"``)."""
+        return dict((await self._call("GET", "stats"))["requests"])
+
     async def echo_state(self, echo: bool) -> None:
         """Whether the fake's redirect back to Home Assistant carries ``state``."""
         await self._call("POST", "echo-state", {"echo_state": echo})
