@@ -280,8 +280,12 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     )
 
 
-def _count(value: object) -> str:
-    return f"{value:,}" if isinstance(value, int) else "?"
+def _read(history: dict[str, Any] | None) -> str:
+    """The records the backfill read: its own, and those of the recent window read apart."""
+    if history is None:
+        return "n/a"
+    counts = [history.get("records"), history.get("window_records")]
+    return " + ".join(f"{count:,}" for count in counts if isinstance(count, int)) or "?"
 
 
 def _blocks(blocks: Sequence[Block]) -> str:
@@ -299,7 +303,7 @@ def print_report(figures: Sequence[Figures], version: str) -> None:
             [
                 item.workload.name,
                 f"{item.workload.records:,}",
-                _count(item.history.get("records")) if item.history is not None else "n/a",
+                _read(item.history),
                 f"{item.requests.total():,}" if done else "n/a",
                 f"{item.workload.expected_backfill:,}",
                 f"{item.seconds:.1f}" if done else "n/a",

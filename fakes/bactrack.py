@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from .base import HISTORY_SEED, AddedRecord, insert_newest_first, squeeze
+from .base import HISTORY_SEED, AddedRecord, insert_newest_first, seeded_period, squeeze
 from .oauth1 import OAuth1Consumer, OAuth1Service
 
 DEFAULT_CONSUMER = OAuth1Consumer("bactrack-demo-key", "bactrack-demo-secret")
@@ -218,6 +218,7 @@ class FakeBACtrack(OAuth1Service):
 
     def seed_history(self, user_id: str, count: int, years: float) -> str:
         """Replace the user's readings with ``count`` going back at most ``years``; say so."""
+        end, span = seeded_period(years)
         user = self.accounts[int(user_id)]
         user.readings = BACtrackUser.generate(
             user.id,
@@ -225,8 +226,8 @@ class FakeBACtrack(OAuth1Service):
             user.first_name,
             seed=HISTORY_SEED,
             count=count,
-            now=datetime.now(UTC),
-            span=timedelta(days=365 * years),
+            now=end,
+            span=span,
         ).readings
         return f"{count} readings of {user.first_name or user.username}"
 

@@ -7,7 +7,7 @@ import bisect
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 import functools
 import json
 import secrets
@@ -25,6 +25,8 @@ Chunks = Callable[[], Iterable[bytes]]
 
 HISTORY_SEED = 2026
 """The seed of every history ``seed_history`` makes: the same call gives the same records."""
+HISTORY_GAP = timedelta(days=1)
+"""A seeded history ends this long before now, so that records added afterwards are new."""
 
 
 class RawJSON(str):
@@ -176,6 +178,14 @@ def newest_first_between[T](
         else bisect.bisect_right(records, -earliest.timestamp(), key=key)
     )
     return range(start, max(start, stop))
+
+
+def seeded_period(years: float) -> tuple[datetime, timedelta]:
+    """When a seeded history ends (a day ago) and how far back from there it may reach.
+
+    Its oldest record then lies at most ``years`` before now.
+    """
+    return datetime.now(UTC) - HISTORY_GAP, timedelta(days=365 * years) - HISTORY_GAP
 
 
 def squeeze(now: datetime, oldest: datetime, span: timedelta) -> Callable[[datetime], datetime]:

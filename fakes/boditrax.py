@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from .base import HISTORY_SEED, AddedRecord, insert_newest_first, squeeze
+from .base import HISTORY_SEED, AddedRecord, insert_newest_first, seeded_period, squeeze
 from .oauth2 import OAuth2Client, OAuth2Service, TokenEncoding
 
 REST = "/rest/v2.10"
@@ -298,14 +298,15 @@ class FakeBoditrax(OAuth2Service):
 
     def seed_history(self, member_id: str, count: int, years: float) -> str:
         """Replace the member's scans with ``count`` going back at most ``years``; say so."""
+        end, span = seeded_period(years)
         member = self.members[member_id]
         member.readings = BoditraxMember.generate(
             member_id,
             member.name,
             seed=HISTORY_SEED,
             count=count,
-            now=_now(),
-            span=timedelta(days=365 * years),
+            now=end,
+            span=span,
         ).readings
         return f"{count} scans of {member.name}"
 

@@ -16,7 +16,14 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from .base import HISTORY_SEED, AddedRecord, insert_newest_first, newest_first_between, squeeze
+from .base import (
+    HISTORY_SEED,
+    AddedRecord,
+    insert_newest_first,
+    newest_first_between,
+    seeded_period,
+    squeeze,
+)
 from .oauth2 import OAuth2Client, OAuth2Service, TokenEncoding
 
 API = "/api/v2"
@@ -194,14 +201,15 @@ class FakeSportTracks(OAuth2Service):
 
     def seed_history(self, uid: str, count: int, years: float) -> str:
         """Replace the user's workouts with ``count`` going back at most ``years``; say so."""
+        end, span = seeded_period(years)
         account = self.accounts[uid]
         seeded = SportTracksAccount.generate(
             uid,
             account.name,
             seed=HISTORY_SEED,
             count=count,
-            now=datetime.now(UTC),
-            span=timedelta(days=365 * years),
+            now=end,
+            span=span,
         )
         account.workouts = seeded.workouts
         return f"{count} workouts for {account.name}"

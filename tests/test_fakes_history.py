@@ -17,7 +17,7 @@ import pytest
 
 from fakes import FakeBACtrack, FakeBoditrax, FakeService, FakeSportTracks
 from fakes.__main__ import control_app
-from fakes.base import insert_newest_first, newest_first_between
+from fakes.base import HISTORY_GAP, insert_newest_first, newest_first_between
 from fakes.oauth2 import _Grant
 from fakes.sporttracks import DEFAULT_CLIENT, SportTracksAccount, Workout
 
@@ -83,14 +83,17 @@ def _history(fake: FakeService, account: str) -> list[tuple[object, datetime]]:
     ids=["sporttracks", "boditrax", "bactrack"],
 )
 def test_seed_history(factory: type[FakeService], account: str, count: int) -> None:
-    """``count`` records, newest first, within the years asked for, the same on every call."""
+    """``count`` records, newest first, within the years asked for, the same on every call.
+
+    The newest lies a day back, so that records added later (a catch-up) are new.
+    """
     fake = factory(now=NOW)  # type: ignore[call-arg]
     assert str(count) in fake.seed_history(account, count, YEARS)  # type: ignore[attr-defined]
     seeded = _history(fake, account)
     assert len(seeded) == len({record_id for record_id, _ in seeded}) == count
     instants = [when for _, when in seeded]
     assert instants == sorted(instants, reverse=True)
-    assert NOW - timedelta(days=365 * YEARS) <= instants[-1] < instants[0] <= NOW
+    assert NOW - timedelta(days=365 * YEARS) <= instants[-1] < instants[0] <= NOW - HISTORY_GAP
     assert instants[-1] < NOW - timedelta(days=365 * (YEARS - 1))  # spread over the years
     fake.seed_history(account, count, YEARS)  # type: ignore[attr-defined]
     assert _history(fake, account) == seeded
