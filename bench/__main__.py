@@ -369,10 +369,13 @@ async def main(release: Release, workloads: Sequence[Workload]) -> int:
         asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
     directory = RUN_DIR / release.version
     print(f"== Home Assistant {release.version} in {directory}", flush=True)
+    started = time.monotonic()
     async with Instance(release, directory, env={"PYTHONASYNCIODEBUG": "1"}) as instance:
+        print(f"  started in {time.monotonic() - started:.0f} s", flush=True)
         await instance.rest("POST", "/api/services/logger/set_level", {LOGGER: "info"})
         figures = [await measure(instance, workload) for workload in workloads]
     print_report(figures, release.version)
+    print(f"\nThe bench took {time.monotonic() - started:.0f} s.")
     return 0
 
 
