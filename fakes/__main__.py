@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 import contextlib
 from dataclasses import asdict
 from datetime import datetime
+from functools import partial
 import html
 import json
 import logging
@@ -56,11 +57,16 @@ class _Revocable(Protocol):
 
 @runtime_checkable
 class _Demo(Protocol):
-    """What each fake offers the demo: its second account, and new data on request."""
+    """What each fake offers the demo and the acceptance suite.
+
+    Its second account, new data on request, and the records an account holds.
+    """
 
     def add_demo_accounts(self) -> None: ...
 
     def add_record(self, account: str, measured_at: datetime | None = None) -> AddedRecord: ...
+
+    def records_of(self, account: str) -> Sequence[Any]: ...
 
 
 @runtime_checkable
@@ -249,6 +255,8 @@ def control_app(fakes: list[FakeService]) -> web.Application:
     - ``POST /<service>/records`` ``{"account": id, "measured_at": iso}``: new data for the
       account, measured at that time (in its offset, as far as the service writes offsets) or
       now; answers its ``id``, ``measured_at`` and what was ``added``
+    - ``GET /<service>/records?account=<id>``: every record of the account as the fake holds it
+      (its fields, times in ISO 8601), newest first: what the account's history should become
     - ``POST /<service>/faults`` with ``Fault``'s fields (``status``, ``body``,
       ``content_type``, ``delay``, ``times``, ``scope``, ``path``, ``headers``, ``drop``):
       switch a fault on; ``DELETE``: all off (up again if down); ``GET``: the faults left
@@ -298,25 +306,6 @@ def control_app(fakes: list[FakeService]) -> web.Application:
         sign_in_as(fake, str((await _fields(request)).get("account", "")))
         return _answer(request, accounts(fake))
 
-    async def records(request: web.Request) -> web.Response:
-        fake = fake_of(request)
-        fields = await _fields(request)
-        account = str(fields.get("account", ""))
-        if account not in accounts_of(fake) or not isinstance(fake, _Demo):
-            raise web.HTTPNotFound(text=f"no account {account!r} at {fake.name}")
-        try:
-            added = fake.add_record(account, _instant(fields.get("measured_at")))
-        except ValueError as err:
-            raise web.HTTPBadRequest(text=str(err)) from err
-        return _answer(
-            request,
-            {
-                "added": added.description,
-                "id": added.id,
-                "measured_at": added.measured_at.isoformat(),
-            },
-        )
-
     async def history(request: web.Request) -> web.Response:
         moved = move_history(fake_of(request), await _fields(request))
         return _answer(request, {"history": moved})
@@ -342,13 +331,51 @@ def control_app(fakes: list[FakeService]) -> web.Application:
     app.router.add_post("/{service}/revoke", revoke)
     app.router.add_get("/{service}/accounts", get_accounts)
     app.router.add_post("/{service}/sign-in", sign_in)
-    app.router.add_post("/{service}/records", records)
     app.router.add_post("/{service}/history", history)
     app.router.add_post("/{service}/echo-state", echo_state)
     app.router.add_post("/{service}/down", down)
+    _add_record_routes(app, fake_of)
     _add_fault_routes(app, fake_of)
     _add_benchmark_routes(app, fake_of)
     return app
+
+
+def _add_record_routes(app: web.Application, fake_of: Callable[[web.Request], FakeService]) -> None:
+    """``/<service>/records``: add one of an account (POST), list the account's (GET)."""
+
+    def demo_account(fake: FakeService, account: str) -> _Demo:
+        if account not in accounts_of(fake) or not isinstance(fake, _Demo):
+            raise web.HTTPNotFound(text=f"no account {account!r} at {fake.name}")
+        return fake
+
+    async def records(request: web.Request) -> web.Response:
+        fake = fake_of(request)
+        fields = await _fields(request)
+        account = str(fields.get("account", ""))
+        try:
+            added = demo_account(fake, account).add_record(
+                account, _instant(fields.get("measured_at"))
+            )
+        except ValueError as err:
+            raise web.HTTPBadRequest(text=str(err)) from err
+        return _answer(
+            request,
+            {
+                "added": added.description,
+                "id": added.id,
+                "measured_at": added.measured_at.isoformat(),
+            },
+        )
+
+    async def list_records(request: web.Request) -> web.Response:
+        account = request.query.get("account", "")
+        held = demo_account(fake_of(request), account).records_of(account)
+        return web.json_response(
+            [asdict(record) for record in held], dumps=partial(json.dumps, default=_iso)
+        )
+
+    app.router.add_post("/{service}/records", records)
+    app.router.add_get("/{service}/records", list_records)
 
 
 def _add_fault_routes(app: web.Application, fake_of: Callable[[web.Request], FakeService]) -> None:
@@ -392,6 +419,13 @@ def _add_benchmark_routes(
 
     app.router.add_post("/{service}/seed", seed)
     app.router.add_get("/{service}/stats", stats)
+
+
+def _iso(value: object) -> str:
+    """Times in a record as ISO 8601 (with their offset), for JSON."""
+    if not isinstance(value, datetime):
+        raise TypeError(f"{type(value).__name__} is not JSON")
+    return value.isoformat()
 
 
 def _button(action: str, label: str, **fields: str) -> str:

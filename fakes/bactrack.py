@@ -256,6 +256,10 @@ class FakeBACtrack(OAuth1Service):
             f"a reading of {round(bac, 3):.3f} % for {user.first_name or user.username}, {when}",
         )
 
+    def records_of(self, user_id: str) -> list[BACReading]:
+        """The user's readings, newest first."""
+        return self.accounts[int(user_id)].readings
+
     def setup_routes(self, app: web.Application) -> None:
         """OAuth plus the user and readings resources."""
         self.setup_oauth_routes(app)

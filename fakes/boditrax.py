@@ -236,7 +236,8 @@ class FakeBoditrax(OAuth2Service):
     """Boditrax's doc shows its authorize URL without ``state``."""
 
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
-    history: int = 30
+    history: int = 60
+    """Scans per member: over a year (3 to 10 days apart), so a year's graph of them is full."""
     members: dict[str, BoditraxMember] = field(default_factory=dict)
     facilities: dict[str, Facility] = field(default_factory=dict)
     refuse_secret: bool = False
@@ -353,6 +354,10 @@ class FakeBoditrax(OAuth2Service):
         added = [reading for reading in member.readings if reading.id not in ids]
         member.readings = sorted([*generated, *added], key=lambda item: item.date, reverse=True)
         return f"the scans of {member.name}, the newest from {member.readings[0].date.isoformat()}"
+
+    def records_of(self, member_id: str) -> list[Reading]:
+        """The member's scans, newest first."""
+        return self.members[member_id].readings
 
     def linked_user(self, username: str, secret: str) -> str | None:
         """The member a linked account belongs to."""

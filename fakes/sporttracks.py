@@ -248,6 +248,10 @@ class FakeSportTracks(OAuth2Service):
             str(workout.id), workout.start, f"a 16 km run for {account.name}, {when}"
         )
 
+    def records_of(self, uid: str) -> list[Workout]:
+        """The user's workouts, newest first."""
+        return self.accounts[uid].workouts
+
     def setup_routes(self, app: web.Application) -> None:
         """OAuth plus the workouts API (with and without the ``.json`` suffix)."""
         self.setup_oauth_routes(app)

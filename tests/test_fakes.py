@@ -528,6 +528,14 @@ async def test_control_records_and_state(control: tuple[Any, list[FakeService]])
         NOW.isoformat(),
     )
     assert (await client.post("/boditrax/records", json={"account": "m_1"})).status == 404
+    held = await (await client.get("/boditrax/records", params={"account": "m_456"})).json()
+    scans = boditrax.members["m_456"].readings
+    assert [scan["id"] for scan in held] == [scan.id for scan in scans]
+    assert held[0]["date"] == NOW.isoformat()
+    assert held[0]["measurements"] == scans[0].measurements
+    workouts = await (await client.get("/sporttracks/records?account=27182")).json()
+    assert workouts[-1]["start"].endswith("+00:00")
+    assert (await client.get("/bactrack/records", params={"account": "1"})).status == 404
     answer = await client.post("/boditrax/echo-state", json={"echo_state": False})
     assert await answer.json() == {"echo_state": False}
     assert boditrax.echo_state is False
