@@ -42,11 +42,13 @@ from .browser import (
     browser_linked_account,
     browser_options,
 )
+from .dashboard import browser_dashboard
 from .home_assistant import Instance, Release
 from .logs import Breach, breaches
 from .rest import REVOKED_LOG, Journey, journey_without_state, remove_all
 from .services import SERVICES, SERVICES_BY_NAME, ServiceUnderTest
 from .soak import EXPECTED_LOG, SOAK_SECONDS, soak
+from .statistics import statistics_journey
 from .steps import Steps
 
 RUN_DIR = REPO_ROOT / ".acceptance"
@@ -63,6 +65,7 @@ README_SCREENSHOTS = {
     "boditrax-linked-account.png": ("browser boditrax linked", "linked_account"),
     "boditrax-device.png": ("browser boditrax linked", "device"),
     "access-not-granted.png": ("browser deny", "denied"),
+    "statistics-dashboard.png": ("browser statistics dashboard", "dashboard"),
 }
 """The README's screenshots (docs/screenshots/): scenario and shot each comes from."""
 SCENARIO_SECONDS = 240
@@ -135,6 +138,7 @@ def scenarios(chromium: str, soak_seconds: float, soak_seed: int) -> list[Scenar
             partial(journey_without_state, boditrax),
             expected_log=(REVOKED_LOG,),
         ),
+        Scenario("rest statistics", statistics_journey),
         *(
             Scenario(f"browser {service.name}", partial(browser_journey, service, chromium))
             for service in BROWSER_SERVICES
@@ -143,6 +147,7 @@ def scenarios(chromium: str, soak_seconds: float, soak_seed: int) -> list[Scenar
         Scenario("browser deny", partial(browser_deny, chromium)),
         Scenario("browser bactrack options", partial(browser_options, chromium)),
         Scenario("browser device activity", partial(browser_activity, chromium)),
+        Scenario("browser statistics dashboard", partial(browser_dashboard, chromium)),
         Scenario("blueprint new workout", blueprint_new_workout),
         Scenario("blueprint bac above threshold", blueprint_bac_above_threshold),
         Scenario("blueprint no scan reminder", blueprint_no_scan_reminder),

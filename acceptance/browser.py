@@ -19,6 +19,7 @@ from typing import Any
 from playwright.async_api import (
     BrowserContext,
     Error as PlaywrightError,
+    FloatRect,
     Locator,
     Page,
     TimeoutError as PlaywrightTimeoutError,
@@ -67,10 +68,13 @@ class Camera:
         self.steps = steps
         self.taken = 0
 
-    async def shoot(self, page: Page, name: str) -> None:
-        """Save what ``page`` shows now as ``NN-name.png``."""
+    async def shoot(self, page: Page, name: str, height: float | None = None) -> None:
+        """Save what ``page`` shows now as ``NN-name.png``; only its top ``height`` pixels if given."""
         self.taken += 1
-        await page.screenshot(path=self.steps.directory / f"{self.taken:02d}-{name}.png")
+        clip = (
+            None if height is None else FloatRect(x=0, y=0, width=VIEWPORT["width"], height=height)
+        )
+        await page.screenshot(path=self.steps.directory / f"{self.taken:02d}-{name}.png", clip=clip)
 
 
 @contextlib.asynccontextmanager
