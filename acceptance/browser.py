@@ -69,7 +69,7 @@ class Camera:
         self.taken = 0
 
     async def shoot(self, page: Page, name: str, height: float | None = None) -> None:
-        """Save what ``page`` shows now as ``NN-name.png``; only its top ``height`` pixels if given."""
+        """Save what ``page`` shows now as ``NN-name.png`` (its top ``height`` pixels if given)."""
         self.taken += 1
         clip = (
             None if height is None else FloatRect(x=0, y=0, width=VIEWPORT["width"], height=height)

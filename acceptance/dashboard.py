@@ -33,6 +33,7 @@ CARD = "hui-statistics-graph-card"
 DRAWN_SHARE = 0.01
 """The share of a chart's canvas that must be painted: axes, lines or bars, not a blank card."""
 DRAW_SECONDS = 30
+"""How long a chart may take to load its statistics and finish drawing."""
 MARGIN = 8
 """Pixels of the page the screenshot keeps below the cards."""
 
@@ -136,10 +137,10 @@ async def charts_drawn(page: Page, graphs: list[Graph]) -> None:
     await expect(cards).to_have_count(len(graphs))
     for index, (title, names) in enumerate(graphs):
         card = cards.nth(index)
-        await expect(card.locator("hui-warning, ha-alert")).to_have_count(0)
         for text in (title, *names):
             await expect(card).to_contain_text(text)
         await chart_drawn(card, title)
+        await expect(card.locator("hui-warning, ha-alert")).to_have_count(0)
 
 
 async def browser_dashboard(chromium: str, instance: Instance, steps: Steps) -> None:

@@ -166,7 +166,7 @@ class ImportedAccount:
 
     @property
     def prefix(self) -> str:
-        """What the ids of the account's statistics start with: ``health_trackers:<service>_<account>_``."""
+        """What its statistics' ids start with: ``health_trackers:<service>_<account>_``."""
         return f"{DOMAIN}:{self.history.service.service}_{self.account}_".lower()
 
     def statistic_id(self, statistic: Statistic) -> str:
@@ -256,7 +256,7 @@ async def diagnostics(instance: Instance, entry_id: str) -> dict[str, Any]:
 
 
 async def import_histories(instance: Instance, steps: Steps) -> list[ImportedAccount]:
-    """Add an account of each service; wait until the recorder holds each history as the fake has it.
+    """Add an account of each service; wait until the recorder holds each history as the fake does.
 
     The import is done when diagnostics say so; the recorder writes what it was handed soon after.
     """
@@ -307,7 +307,7 @@ async def statistics_metadata(instance: Instance) -> dict[str, dict[str, Any]]:
 def metadata_mismatches(
     accounts: Iterable[ImportedAccount], listed: Mapping[str, Mapping[str, Any]]
 ) -> list[str]:
-    """Each statistic is listed with its name, unit, and a sum or a mean; no other of the account."""
+    """Each statistic is listed with its name, unit and sum or mean; none other of its account."""
     wrong = []
     for account in accounts:
         expected_ids = set()
