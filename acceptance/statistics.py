@@ -111,6 +111,13 @@ HISTORIES = (
                 True,
                 _field("duration", 1 / 3600),
             ),
+            Statistic(
+                "workout_energy",
+                "Workout energy",
+                "kcal",
+                True,
+                _field("calories_kj", 1 / KJ_PER_KCAL),
+            ),
         ),
     ),
     ServiceHistory(

@@ -126,6 +126,9 @@ def expect_workouts(fake: FakeSportTracks) -> dict[str, Hourly]:
             items, start, lambda w: None if w.distance is None else round(w.distance, 2) / 1000
         ),
         "workout_moving_time": totals(items, start, lambda w: round(w.duration, 2) / 3600),
+        "workout_energy": totals(
+            items, start, lambda w: None if w.calories_kj is None else w.calories_kj / 4.184
+        ),
     }
 
 
@@ -375,7 +378,7 @@ async def test_importing_again_leaves_the_same_rows(
     """A reload (the window read again) and the account deleted and added again: same rows."""
     await history_done(hass, sporttracks_entry)
     before = await all_rows(hass, SPORTTRACKS)
-    assert len(before) == 3
+    assert len(before) == 4
     await hass.config_entries.async_reload(sporttracks_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert await all_rows(hass, SPORTTRACKS) == before

@@ -244,8 +244,14 @@ STATISTICS: tuple[HealthTrackersStatisticDescription[WorkoutSummary], ...] = (
         UnitOfTime.HOURS,
         summed=True,
     ),
+    describe_statistic(
+        "workout_energy",
+        lambda workout: scaled(workout.energy, 1 / KJ_PER_KCAL),
+        UnitOfEnergy.KILO_CALORIE,
+        summed=True,
+    ),
 )
-"""Per hour a workout started in; from the list alone (no detail request)."""
+"""Per hour a workout started in; from the list alone (``data=summary``, no detail request)."""
 
 SPORTTRACKS = Provider(
     service="sporttracks",
