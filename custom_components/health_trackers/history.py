@@ -15,6 +15,7 @@ Both write through ``statistics``; a record read twice writes the same rows agai
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -43,6 +44,8 @@ REREAD_EVERY = timedelta(days=1)
 RETRY_DELAYS = (60, 300, 900, 3600)
 """Seconds to wait after the 1st, 2nd, 3rd and every later failure in a row."""
 FAILURES_BEFORE_REPAIR = 3
+RECORDS_PER_STEP = 100
+"""Records counted between two turns of the event loop, so a big page never holds it up."""
 
 
 def history_issue_id(entry_id: str) -> str:
@@ -426,7 +429,10 @@ class AccountHistory:
             async for page in pages:
                 older = [item for item in page.items if Cursor.of(item) < backfill.before]
                 kept = [item for item in older if item.measured_at >= horizon]
-                self._writer.write(backfill.add(kept, self.descriptions))
+                for start in range(0, len(kept), RECORDS_PER_STEP):
+                    chunk = kept[start : start + RECORDS_PER_STEP]
+                    self._writer.write(backfill.add(chunk, self.descriptions))
+                    await asyncio.sleep(0)  # a page of 1,000 records is not one long step
                 ended = not page.more or len(kept) < len(older)
                 if ended:
                     break
