@@ -18,7 +18,7 @@ from homeassistant.components.recorder.statistics import (
     list_statistic_ids,
     statistics_during_period,
 )
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import ConfigEntry, ConfigFlowResult
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
@@ -139,6 +139,14 @@ async def history_done(hass: HomeAssistant, entry: ConfigEntry) -> dict[str, Any
     return history
 
 
+async def added(hass: HomeAssistant, result: ConfigFlowResult) -> ConfigEntry:
+    """The entry a flow created, once its setup and background work (the import) are done."""
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+    await hass.async_block_till_done(wait_background_tasks=True)
+    entry: ConfigEntry = result["result"]
+    return entry
+
+
 @pytest.fixture
 async def sporttracks_entry(
     recorder_mock: Recorder,
@@ -146,11 +154,7 @@ async def sporttracks_entry(
     sporttracks: FakeSportTracks,
     add_account: AddAccount,
 ) -> ConfigEntry:
-    result = await add_account()
-    assert result["type"] is FlowResultType.CREATE_ENTRY, result
-    await hass.async_block_till_done(wait_background_tasks=True)
-    entry: ConfigEntry = result["result"]
-    return entry
+    return await added(hass, await add_account())
 
 
 async def test_workouts_hour_by_hour(
@@ -286,9 +290,7 @@ async def test_restart_in_the_middle_of_a_backfill_counts_nothing_twice(
         )
     # The backfill's second page (the only list request with page=1) answers 503.
     outage = sporttracks.fail(503, path="/api/v2/fitnessActivities", query={"page": "1"})
-    result = await add_account()
-    entry: ConfigEntry = result["result"]
-    await hass.async_block_till_done(wait_background_tasks=True)
+    entry = await added(hass, await add_account())
     diagnostics = await async_get_config_entry_diagnostics(hass, entry)
     assert diagnostics["history"]["state"] == "waiting"
     assert 0 < diagnostics["history"]["records"] < len(account.workouts)
@@ -308,11 +310,7 @@ async def boditrax_entry(
     boditrax_credential: None,
     consent: Consent,
 ) -> ConfigEntry:
-    result = await consent(await start_boditrax(hass, "boditrax"), "allow")
-    assert result["type"] is FlowResultType.CREATE_ENTRY, result
-    await hass.async_block_till_done(wait_background_tasks=True)
-    entry: ConfigEntry = result["result"]
-    return entry
+    return await added(hass, await consent(await start_boditrax(hass, "boditrax"), "allow"))
 
 
 async def test_scans_hour_by_hour(
@@ -339,9 +337,7 @@ async def test_readings_hour_by_hour(
     add_bactrack: AddBACtrack,  # noqa: F811
 ) -> None:
     """BAC: mean and max per hour; the count of readings as a sum."""
-    result = await add_bactrack()
-    entry: ConfigEntry = result["result"]
-    await hass.async_block_till_done(wait_background_tasks=True)
+    entry = await added(hass, await add_bactrack())
     await history_done(hass, entry)
     readings = bactrack.accounts[10261].readings
     expected = means(readings, lambda reading: reading.timestamp, lambda reading: reading.bac)
@@ -383,7 +379,5 @@ async def test_importing_again_leaves_the_same_rows(
     await hass.async_block_till_done(wait_background_tasks=True)
     assert await all_rows(hass, SPORTTRACKS) == before
     await hass.config_entries.async_remove(sporttracks_entry.entry_id)
-    result = await add_account()
-    await hass.async_block_till_done(wait_background_tasks=True)
-    await history_done(hass, result["result"])
+    await history_done(hass, await added(hass, await add_account()))
     assert await all_rows(hass, SPORTTRACKS) == before
