@@ -20,7 +20,8 @@ from homeassistant.components.application_credentials import (
     async_import_client_credential,
 )
 from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_USER, ConfigEntry, ConfigFlowResult
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EVENT_STATE_CHANGED, STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.translation import async_get_translations
@@ -31,18 +32,32 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
 from custom_components.health_trackers.const import DOMAIN
+from custom_components.health_trackers.oauth1 import CALLBACK_PATH as BACTRACK_CALLBACK_PATH
 from fakes import FakeBACtrack, FakeBoditrax, FakeService, FakeSportTracks
+from fakes.bactrack import DEFAULT_CONSUMER
 from fakes.boditrax import DEFAULT_CLIENT as BODITRAX_CLIENT
 from fakes.sporttracks import DEFAULT_CLIENT
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SPORTTRACKS_CREDENTIAL = "sporttracks_credential"
 BODITRAX_CREDENTIAL = "bx"
+BACTRACK_USER_ID = 10261
+"""The fake BACtrack's account (sam)."""
+BACTRACK_CONSUMER = {
+    "consumer_key": DEFAULT_CONSUMER.key,
+    "consumer_secret": DEFAULT_CONSUMER.secret,
+}
 
 
 @pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
-    """Load the integration from custom_components/."""
+def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
+    """Load the integration from custom_components/, in tests that run Home Assistant.
+
+    Tests of the fakes and of the HA-free clients start no Home Assistant at all (asking for
+    ``enable_custom_integrations`` always would start one for each of them).
+    """
+    if "hass" in request.fixturenames:
+        request.getfixturevalue("enable_custom_integrations")
 
 
 class ExpectedLog:
@@ -278,6 +293,180 @@ async def entry(
     result = await add_account()
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
     return result["result"]
+
+
+# -- BACtrack (OAuth 1.0a): its page, then the callback view --------------------------------
+
+type Approve = Callable[..., Awaitable[ConfigFlowResult]]
+type AddBACtrack = Callable[..., Awaitable[ConfigFlowResult]]
+
+
+async def decide_at_bactrack(browser: ClientSession, authorize_url: str, decision: str) -> Any:
+    """The user on BACtrack's page: it shows who asks, then Allow or Deny."""
+    url = URL(authorize_url)
+    page = await browser.get(url)
+    assert page.status == 200, await page.text()
+    assert "Home Assistant" in await page.text()
+    return await browser.post(
+        url.with_query(None),
+        data={"oauth_token": url.query["oauth_token"], "decision": decision},
+        allow_redirects=False,
+    )
+
+
+async def start_bactrack(hass: HomeAssistant, **consumer: Any) -> ConfigFlowResult:
+    """Menu → BACtrack → the consumer form, submitted."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "bactrack"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "consumer"
+    return await hass.config_entries.flow.async_configure(
+        result["flow_id"], BACTRACK_CONSUMER | consumer
+    )
+
+
+@pytest.fixture
+def approve(
+    hass: HomeAssistant,
+    browser: ClientSession,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> Approve:
+    """Answer the external step on the fake's page and follow its redirect into the callback view."""
+
+    async def answer(
+        result: ConfigFlowResult, decision: str = "allow", page: str | None = None
+    ) -> ConfigFlowResult:
+        """``page``: what the window says at the end (by default, what the decision leads to)."""
+        assert result["type"] is FlowResultType.EXTERNAL_STEP, result
+        redirect = await decide_at_bactrack(browser, result["url"], decision)
+        assert redirect.status == 302
+        location = URL(redirect.headers["Location"])
+        assert str(location).startswith(f"https://example.com{BACTRACK_CALLBACK_PATH}?")
+        callback = await (await hass_client_no_auth()).get(location.path_qs)
+        assert callback.status == 200
+        assert callback.headers["Cache-Control"] == "no-store"
+        text = await callback.text()
+        assert "window.close()" in text
+        expected = page or ("Signed in." if decision == "allow" else "Access was not granted.")
+        assert expected in text
+        return await hass.config_entries.flow.async_configure(result["flow_id"])
+
+    return answer
+
+
+@pytest.fixture
+def add_bactrack(
+    hass: HomeAssistant, bactrack: FakeBACtrack, approve: Approve, current_request_with_host: None
+) -> AddBACtrack:
+    """Add the fake's BACtrack account the way a user does."""
+
+    async def add(decision: str = "allow", page: str | None = None) -> ConfigFlowResult:
+        result = await approve(await start_bactrack(hass), decision, page)
+        await hass.async_block_till_done()
+        return result
+
+    return add
+
+
+@pytest.fixture
+async def bactrack_entry(add_bactrack: AddBACtrack) -> ConfigEntry:
+    """A loaded BACtrack entry, added through the flow."""
+    result = await add_bactrack()
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+    entry: ConfigEntry = result["result"]
+    return entry
+
+
+# -- any service, for tests that hold for each ----------------------------------------------
+
+SERVICES = ("sporttracks", "boditrax", "boditrax_facility", "bactrack")
+"""Every way to add an account: a test parametrised over ``service`` runs for each."""
+
+
+@pytest.fixture
+def fake(request: pytest.FixtureRequest, service: str) -> FakeService:
+    """The fake behind ``service`` (a Boditrax facility is read from the fake Boditrax)."""
+    return request.getfixturevalue(service.removesuffix("_facility"))  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def sign_in(
+    request: pytest.FixtureRequest, hass: HomeAssistant, fake: FakeService, service: str
+) -> AddAccount:
+    """How a user adds an account of ``service``: menu, then the service's way of signing in.
+
+    What that takes is resolved here: an async fixture cannot ask for other async ones.
+    """
+    if service == "sporttracks":
+        return request.getfixturevalue("add_account")  # type: ignore[no-any-return]
+    if service == "bactrack":
+        return request.getfixturevalue("add_bactrack")  # type: ignore[no-any-return]
+    request.getfixturevalue("boditrax_credential")
+    consent: Consent | None = request.getfixturevalue("consent") if service == "boditrax" else None
+
+    async def add() -> ConfigFlowResult:
+        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {"next_step_id": service}
+        )
+        if consent is not None:
+            result = await consent(result, "allow")
+        await hass.async_block_till_done()
+        return result
+
+    return add
+
+
+@pytest.fixture
+async def service_entry(sign_in: AddAccount) -> ConfigEntry:
+    """A loaded entry of ``service``, added through the config flow as a user does."""
+    result = await sign_in()
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+    entry: ConfigEntry = result["result"]
+    return entry
+
+
+# -- events as automations see them --------------------------------------------------------
+
+
+class Fired:
+    """Every event an automation sees: a change of an event entity from and to a real event.
+
+    Changes from or to ``unavailable`` (an outage, a reload, a restart restoring the last event)
+    are not events; the README's example automation uses the same rule.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    @callback
+    def listen(self, event: Event[EventStateChangedData]) -> None:
+        """On the event loop, in order (a callable object would run in the executor)."""
+        old, new = event.data["old_state"], event.data["new_state"]
+        if not event.data["entity_id"].startswith("event.") or old is None or new is None:
+            return
+        if old.state == STATE_UNAVAILABLE or new.state in (STATE_UNAVAILABLE, STATE_UNKNOWN):
+            return
+        if new.attributes.get("id") == old.attributes.get("id"):
+            return
+        self.events.append((new.attributes["event_type"], dict(new.attributes)))
+
+    def ids(self) -> list[str]:
+        """The record ids fired, in order; cleared."""
+        ids = [attributes["id"] for _, attributes in self.events]
+        self.events.clear()
+        return ids
+
+
+@pytest.fixture
+def fired(hass: HomeAssistant) -> Generator[Fired]:
+    """What fired as events from now on."""
+    fired = Fired()
+    unsubscribe = hass.bus.async_listen(EVENT_STATE_CHANGED, fired.listen)
+    yield fired
+    unsubscribe()
 
 
 def entity_values(hass: HomeAssistant, entry_id: str) -> dict[str, Any]:

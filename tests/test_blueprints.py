@@ -29,8 +29,7 @@ from custom_components.health_trackers.const import DOMAIN
 from fakes import BACReading, FakeBACtrack, FakeBoditrax, FakeSportTracks, Reading
 from fakes.sporttracks import Workout
 
-from .conftest import NOW, Consent, ExpectedLog, async_poll
-from .test_bactrack import USER_ID, AddBACtrack, add_bactrack, approve  # noqa: F401
+from .conftest import BACTRACK_USER_ID, NOW, AddBACtrack, Consent, ExpectedLog, async_poll
 from .test_boditrax import _start as start_boditrax
 
 REPOSITORY = Path(__file__).parent.parent
@@ -187,7 +186,7 @@ async def test_bac_above_threshold(
     use_blueprint: UseBlueprint,
     notifications: list[ServiceCall],
     bactrack: FakeBACtrack,
-    add_bactrack: AddBACtrack,  # noqa: F811
+    add_bactrack: AddBACtrack,
     frozen_now: FrozenDateTimeFactory,
 ) -> None:
     """Only readings above the threshold (the default, 0.08 %), each with its own sober time.
@@ -199,7 +198,7 @@ async def test_bac_above_threshold(
     await use_blueprint(
         "bac_above_threshold.yaml", {"event_entity": READING_EVENT, "notify_action": NOTIFY}
     )
-    user = bactrack.accounts[USER_ID]
+    user = bactrack.accounts[BACTRACK_USER_ID]
     newest = user.readings[0].id
     for step, bac in enumerate((0.05, 0.08, 0.09, 0.02), start=1):
         user.add_reading(BACReading(newest + step, NOW + timedelta(minutes=step), bac))
@@ -220,7 +219,7 @@ async def test_bac_at_or_below_threshold_sends_nothing(
     use_blueprint: UseBlueprint,
     notifications: list[ServiceCall],
     bactrack: FakeBACtrack,
-    add_bactrack: AddBACtrack,  # noqa: F811
+    add_bactrack: AddBACtrack,
     frozen_now: FrozenDateTimeFactory,
 ) -> None:
     """A threshold of 0.1 %: readings of 0.095 and 0.100 send nothing, 0.101 does."""
@@ -229,7 +228,7 @@ async def test_bac_at_or_below_threshold_sends_nothing(
         "bac_above_threshold.yaml",
         {"event_entity": READING_EVENT, "threshold": 0.1, "notify_action": NOTIFY},
     )
-    user = bactrack.accounts[USER_ID]
+    user = bactrack.accounts[BACTRACK_USER_ID]
     newest = user.readings[0].id
     for step, bac in enumerate((0.095, 0.1), start=1):
         user.add_reading(BACReading(newest + step, NOW + timedelta(minutes=step), bac))

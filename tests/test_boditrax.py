@@ -87,24 +87,6 @@ async def test_values_follow_the_fake(
     )
 
 
-async def test_idle_poll_costs_one_request(
-    hass: HomeAssistant,
-    entry: ConfigEntry,
-    boditrax: FakeBoditrax,
-    frozen_now: FrozenDateTimeFactory,
-) -> None:
-    """No new scan: one data request, for the newest reading.
-
-    Boditrax tokens live 30 minutes, as long as the poll interval, so a refresh comes with it.
-    """
-    boditrax.requests.clear()
-    await async_poll(hass, frozen_now, timedelta(minutes=30))
-    assert [r.path for r in boditrax.requests] == ["/oauth/token", "/rest/v2.10/readings"]
-    assert [(r.path, r.query) for r in boditrax.requests if r.path.startswith("/rest")] == [
-        ("/rest/v2.10/readings", {"limit": "1"})
-    ]
-
-
 async def test_missing_metric_keeps_last_value(
     hass: HomeAssistant,
     entry: ConfigEntry,
@@ -398,28 +380,3 @@ async def test_token_without_expires_in(
     boditrax.include_expires_in = False
     result = await consent(await _start(hass, "boditrax"), "allow")
     assert result["result"].data["token"]["expires_in"] == 1800
-
-
-@pytest.mark.parametrize("status", [429, 500, 503])
-async def test_outage_and_recovery(
-    hass: HomeAssistant,
-    entry: ConfigEntry,
-    boditrax: FakeBoditrax,
-    frozen_now: FrozenDateTimeFactory,
-    caplog: pytest.LogCaptureFixture,
-    status: int,
-    expect_log: ExpectedLog,
-) -> None:
-    """Boditrax down: unavailable, logged once; back: values and a recovery line."""
-    expect_log("Error fetching Jo Lifter data")
-    boditrax.fail(
-        status, "<html>down</html>", content_type="text/html", path="/rest/v2.10/readings"
-    )
-    for _ in range(2):
-        await async_poll(hass, frozen_now, timedelta(minutes=30))
-        assert hass.states.get(f"{PREFIX}weight").state == "unavailable"
-    assert sum("Error fetching Jo Lifter data" in r.getMessage() for r in caplog.records) == 1
-    boditrax.clear_faults()
-    await async_poll(hass, frozen_now, timedelta(minutes=30))
-    assert hass.states.get(f"{PREFIX}weight").state != "unavailable"
-    assert sum("Fetching Jo Lifter data recovered" in r.getMessage() for r in caplog.records) == 1

@@ -30,8 +30,14 @@ from custom_components.health_trackers.diagnostics import async_get_config_entry
 from fakes import BACReading, FakeBACtrack, FakeBoditrax, FakeSportTracks, OAuth2Client, Reading
 from fakes.sporttracks import Workout
 
-from .conftest import Consent, ExpectedLog, async_poll, start_reauth
-from .test_bactrack import USER_ID, AddBACtrack, add_bactrack, approve  # noqa: F401
+from .conftest import (
+    BACTRACK_USER_ID as USER_ID,
+    AddBACtrack,
+    Consent,
+    ExpectedLog,
+    async_poll,
+    start_reauth,
+)
 from .test_boditrax import _start as start_boditrax
 
 POLL = timedelta(minutes=15)
@@ -408,7 +414,7 @@ async def test_bactrack_readings(
     hass: HomeAssistant,
     fired: Fired,
     bactrack: FakeBACtrack,
-    add_bactrack: AddBACtrack,  # noqa: F811
+    add_bactrack: AddBACtrack,
     frozen_now: FrozenDateTimeFactory,
 ) -> None:
     """No event for the history; then each new reading once, oldest first, in % BAC.
@@ -443,7 +449,7 @@ async def test_same_second_readings_by_number(
     hass: HomeAssistant,
     fired: Fired,
     bactrack: FakeBACtrack,
-    add_bactrack: AddBACtrack,  # noqa: F811
+    add_bactrack: AddBACtrack,
     frozen_now: FrozenDateTimeFactory,
 ) -> None:
     """Two readings of one second: reading 1000000 comes after 999999, also once 999999 fired.
@@ -468,7 +474,7 @@ async def test_bactrack_location_and_notes_with_the_option(
     hass: HomeAssistant,
     fired: Fired,
     bactrack: FakeBACtrack,
-    add_bactrack: AddBACtrack,  # noqa: F811
+    add_bactrack: AddBACtrack,
     frozen_now: FrozenDateTimeFactory,
 ) -> None:
     """With *Show location and notes* on, a new reading's event says where and with what note."""
@@ -548,7 +554,7 @@ async def test_bactrack_restart_after_days(
     hass: HomeAssistant,
     fired: Fired,
     bactrack: FakeBACtrack,
-    add_bactrack: AddBACtrack,  # noqa: F811
+    add_bactrack: AddBACtrack,
     frozen_now: FrozenDateTimeFactory,
 ) -> None:
     """Stopped for 3 days: readings from before the last 24 hours fire too, oldest first."""

@@ -5,8 +5,9 @@ token requests, polls through it, clears it and polls again. Per row it asserts 
 on: the entry stays loaded; its entities are unavailable while the fault lasts, and never show a
 value the service does not hold (``Subject.truth`` reads it from the fake); values come
 back once the fault clears; the tokens still work at the service, in memory and on disk, and
-reauth is asked for only when the service refused them (401 on data, 400/401 on a refresh); at
-most one log line while down and one when back, never a traceback.
+reauth is asked for only when the service refused them (401 on data, 400/401 on a refresh); one
+log line while down, saying what failed (``Case.says``), and one when back, never a traceback.
+The matrix is the one place for these faults: other tests switch on only faults it does not.
 
 Each row adds data at the fake before every poll, so a poll that "succeeds" with stale or
 misread values is caught. Timeouts use a small patched request timeout and the frozen clock, so
@@ -31,7 +32,7 @@ import tracemalloc
 from typing import Any, ClassVar
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_USER, ConfigEntry, ConfigEntryState
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntry, ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, __version__ as HA_VERSION
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -40,7 +41,6 @@ from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
-from yarl import URL
 
 from custom_components.health_trackers import oauth2
 from custom_components.health_trackers.clients import api
@@ -53,7 +53,6 @@ from fakes import (
     FakeSportTracks,
     Reading,
 )
-from fakes.bactrack import DEFAULT_CONSUMER
 from fakes.base import (
     deep_json,
     gzip_bomb,
@@ -66,7 +65,7 @@ from fakes.boditrax import DEFAULT_CLIENT as BODITRAX_CLIENT, FacilityScan
 from fakes.oauth2 import OAuth2Service
 from fakes.sporttracks import Workout
 
-from .conftest import NOT_TESTED_NOTICE, ExpectedLog, _about_us, async_poll
+from .conftest import NOT_TESTED_NOTICE, SERVICES, AddAccount, ExpectedLog, _about_us, async_poll
 
 DATA, TOKEN = "data", "token"
 FAKE_SCOPE = {DATA: "api", TOKEN: "token"}
@@ -86,7 +85,6 @@ refusal takes about 33 MB); reading the 48 MB body in full takes twice that at l
 SPIN = 200_000
 """Event-loop turns to wait for a request to reach the fake (it travels over real sockets)."""
 STATE_LENGTH = 255
-SERVICES = ("sporttracks", "boditrax", "boditrax_facility", "bactrack")
 OAUTH2 = ("sporttracks", "boditrax", "boditrax_facility")
 REFRESHING = ("sporttracks", "boditrax")
 """Services whose entries keep a refresh token (a facility's app asks for a new token instead)."""
@@ -329,12 +327,18 @@ class Subject(ABC):
             if record.levelno >= level and self.about(record)
         ]
 
-    def assert_logged(self, since: int, *, at_most: int, recovered: int = 0) -> None:
-        """At most ``at_most`` warnings or errors since ``since``, and ``recovered`` lines back."""
+    def assert_logged(
+        self, since: int, *, at_most: int, recovered: int = 0, saying: str = ""
+    ) -> None:
+        """At most ``at_most`` warnings or errors since ``since`` (exactly one ``saying`` what
+        failed, when given), and exactly ``recovered`` lines back."""
         lines = self.lines(since)
         assert len(lines) <= at_most, f"{len(lines)} log lines (at most {at_most}): {lines}"
+        if saying:
+            assert len(lines) == 1, f"not one log line saying {saying!r}: {lines}"
+            assert saying in lines[0], f"the log line does not say {saying!r}: {lines[0]}"
         back = [line for line in self.lines(since, logging.INFO) if "recovered" in line]
-        assert len(back) <= recovered, f"{len(back)} recovery lines: {back}"
+        assert len(back) == recovered, f"{len(back)} recovery lines (not {recovered}): {back}"
 
     def assert_no_traceback(self) -> None:
         """No log record about us carries a traceback or reports an unexpected error."""
@@ -551,7 +555,18 @@ def _long_texts(subject: Subject, scope: str) -> None:
 
 
 def _gzip_bomb(subject: Subject, scope: str) -> None:
-    subject.fake.fail(200, gzip_bomb(BOMB), headers=GZIP, scope=FAKE_SCOPE[scope])  # made once
+    """Made when the first row switches it on (and once: ``gzip_bomb`` keeps it)."""
+    subject.fake.fail(200, gzip_bomb(BOMB), headers=GZIP, scope=FAKE_SCOPE[scope])
+
+
+def _huge(subject: Subject, scope: str) -> None:
+    """Streamed as it is sent, never held whole."""
+    subject.fake.fail(200, chunks=huge_json(HUGE), scope=FAKE_SCOPE[scope])
+
+
+def _deep(subject: Subject, scope: str) -> None:
+    """Made when the row runs, not when the matrix is collected."""
+    subject.fake.fail(200, deep_json(), scope=FAKE_SCOPE[scope])
 
 
 def _timeout(subject: Subject, scope: str) -> None:
@@ -585,41 +600,86 @@ class Case:
     """(service, scope) → why the row fails today (an integration bug being fixed)."""
     services: tuple[str, ...] | None = None
     """The services it applies to, where not every one of its scope."""
+    says: str | dict[str, str] = ""
+    """What the one log line while the fault lasts says (per scope, where they differ)."""
 
     def outcome_for(self, scope: str) -> Outcome:
         """What the fault must lead to in a scope."""
         return self.outcome if isinstance(self.outcome, Outcome) else self.outcome[scope]
 
+    def said(self, scope: str) -> str:
+        """What the log line says in a scope ("" where the services' words differ)."""
+        return self.says if isinstance(self.says, str) else self.says.get(scope, "")
+
 
 HTML_PAGE = "<!doctype html><html><body><h1>Down for maintenance</h1></body></html>"
 GZIP = {"Content-Encoding": "gzip"}
+UNREADABLE = {DATA: "could not read", TOKEN: "is unavailable"}
+"""An answer that cannot be used: the data's is unreadable; a token endpoint's is an outage."""
+TOO_LARGE = {DATA: "larger than", TOKEN: "is unavailable"}
+REFUSED = "no longer accepts this account's sign-in"
 
 CASES: tuple[Case, ...] = (
-    Case("401", Outcome.REFUSED, _refusal),
+    Case("401", Outcome.REFUSED, _refusal, says=REFUSED),
     Case(
         "400",
         {DATA: Outcome.DOWN, TOKEN: Outcome.REFUSED},
         fail(status=400, body='{"error": "invalid_grant"}'),
+        says={DATA: "could not read", TOKEN: REFUSED},
     ),
-    Case("403", Outcome.DOWN, fail(status=403, body=HTML_PAGE, content_type="text/html")),
-    Case("429", Outcome.DOWN, fail(status=429, body='{"error": "slow down"}'), keeps_pace=True),
+    Case(  # Boditrax names the scope its app lacks; the others cannot read the page
+        "403",
+        Outcome.DOWN,
+        fail(status=403, body=HTML_PAGE, content_type="text/html"),
+        says={TOKEN: "is unavailable"},
+    ),
+    Case(
+        "429",
+        Outcome.DOWN,
+        fail(status=429, body='{"error": "slow down"}'),
+        keeps_pace=True,
+        says="rate limited",
+    ),
     Case(
         "429+Retry-After",
         Outcome.PAUSED,
         fail(status=429, body="{}", headers={"Retry-After": str(RETRY_AFTER)}, times=1),
+        says="rate limited",
     ),
-    Case("500", Outcome.DOWN, fail(status=500, body='{"error": "internal"}')),
-    Case("503", Outcome.DOWN, fail(status=503, body=HTML_PAGE, content_type="text/html")),
-    Case("dropped", Outcome.DOWN, fail(drop=True)),
-    Case("timeout", Outcome.DOWN, _timeout),
-    Case("malformed", Outcome.DOWN, fail(status=200, body='{"items": [{"type": "Runn')),
-    Case("empty", Outcome.DOWN, fail(status=200, body="")),
-    Case("html", Outcome.DOWN, fail(status=200, body=HTML_PAGE, content_type="text/html")),
-    Case("wrong-shape", Outcome.DOWN, _wrong_shape),
-    Case("deep", Outcome.DOWN, fail(status=200, body=deep_json())),
-    Case("huge", Outcome.DOWN, fail(status=200, chunks=huge_json(HUGE)), memory=True),
-    Case("gzip-bomb", Outcome.DOWN, _gzip_bomb, memory=True),
-    Case("redirect", Outcome.DOWN, fail(status=302, headers={"Location": "/elsewhere"})),
+    Case(
+        "500", Outcome.DOWN, fail(status=500, body='{"error": "internal"}'), says="is unavailable"
+    ),
+    Case(
+        "503",
+        Outcome.DOWN,
+        fail(status=503, body=HTML_PAGE, content_type="text/html"),
+        says="is unavailable",
+    ),
+    Case("dropped", Outcome.DOWN, fail(drop=True), says="is unavailable"),
+    Case("timeout", Outcome.DOWN, _timeout, says="did not answer in time"),
+    Case(
+        "malformed",
+        Outcome.DOWN,
+        fail(status=200, body='{"items": [{"type": "Runn'),
+        says=UNREADABLE,
+    ),
+    Case("empty", Outcome.DOWN, fail(status=200, body=""), says=UNREADABLE),
+    Case(
+        "html",
+        Outcome.DOWN,
+        fail(status=200, body=HTML_PAGE, content_type="text/html"),
+        says=UNREADABLE,
+    ),
+    Case("wrong-shape", Outcome.DOWN, _wrong_shape, says=UNREADABLE),
+    Case("deep", Outcome.DOWN, _deep, says=UNREADABLE),
+    Case("huge", Outcome.DOWN, _huge, memory=True, says=TOO_LARGE),
+    Case("gzip-bomb", Outcome.DOWN, _gzip_bomb, memory=True, says=TOO_LARGE),
+    Case(
+        "redirect",
+        Outcome.DOWN,
+        fail(status=302, headers={"Location": "/elsewhere"}),
+        says=UNREADABLE,
+    ),
     Case("strings-for-numbers", Outcome.TOLERATED, fail(rewrite=numbers_as_strings)),
     Case("long-texts", Outcome.TOLERATED, _long_texts, scopes=(DATA,)),
     *(
@@ -744,33 +804,9 @@ SUBJECTS: dict[str, type[Subject]] = {
 }
 
 
-@pytest.fixture
-def service_fixtures(request: pytest.FixtureRequest, service: str) -> dict[str, Any]:
-    """The service's fake and what signing in to it takes (resolved here: they are async)."""
-    names = {
-        "sporttracks": ("add_account",),
-        "boditrax": ("consent", "boditrax_credential"),
-        "boditrax_facility": ("boditrax_credential",),
-        "bactrack": ("browser", "hass_client_no_auth", "current_request_with_host"),
-    }[service]
-    fake = request.getfixturevalue(service.removesuffix("_facility"))
-    return {"fake": fake} | {name: request.getfixturevalue(name) for name in names}
-
-
-async def _add(hass: HomeAssistant, service: str, fixtures: dict[str, Any]) -> ConfigEntry:
+async def _add(hass: HomeAssistant, service: str, sign_in: AddAccount) -> ConfigEntry:
     """Add the fake's account through the config flow, as a user does."""
-    if service == "sporttracks":
-        result = await fixtures["add_account"]()
-    elif service.startswith("boditrax"):
-        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-        result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {"next_step_id": service}
-        )
-        if service == "boditrax":
-            result = await fixtures["consent"](result, "allow")
-    else:
-        result = await _add_bactrack(hass, fixtures)
-    await hass.async_block_till_done()
+    result = await sign_in()
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
     entry: ConfigEntry = result["result"]
     if service == "bactrack":  # the notes sensor: the one text BACtrack has
@@ -780,37 +816,12 @@ async def _add(hass: HomeAssistant, service: str, fixtures: dict[str, Any]) -> C
     return entry
 
 
-async def _add_bactrack(hass: HomeAssistant, fixtures: dict[str, Any]) -> Any:
-    """Consumer form, BACtrack's page (allow), the callback, the flow's end."""
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "bactrack"}
-    )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {"consumer_key": DEFAULT_CONSUMER.key, "consumer_secret": DEFAULT_CONSUMER.secret},
-    )
-    assert result["type"] is FlowResultType.EXTERNAL_STEP, result
-    url = URL(result["url"])
-    browser = fixtures["browser"]
-    assert (await browser.get(url)).status == 200
-    redirect = await browser.post(
-        url.with_query(None),
-        data={"oauth_token": url.query["oauth_token"], "decision": "allow"},
-        allow_redirects=False,
-    )
-    assert redirect.status == 302
-    location = URL(redirect.headers["Location"])
-    callback = await (await fixtures["hass_client_no_auth"]()).get(location.path_qs)
-    assert callback.status == 200
-    return await hass.config_entries.flow.async_configure(result["flow_id"])
-
-
 @pytest.fixture
 async def subject(
     hass: HomeAssistant,
     service: str,
-    service_fixtures: dict[str, Any],
+    fake: FakeService,
+    sign_in: AddAccount,
     frozen_now: FrozenDateTimeFactory,
     caplog: pytest.LogCaptureFixture,
     hass_storage: dict[str, Any],
@@ -827,10 +838,8 @@ async def subject(
     caplog.set_level(logging.INFO)
     monkeypatch.setattr(api, "REQUEST_TIMEOUT", TIMEOUT)
     monkeypatch.setattr(oauth2, "REQUEST_TIMEOUT", TIMEOUT, raising=False)
-    entry = await _add(hass, service, service_fixtures)
-    made = SUBJECTS[service](
-        hass, service_fixtures["fake"], entry, frozen_now, caplog, hass_storage
-    )
+    entry = await _add(hass, service, sign_in)
+    made = SUBJECTS[service](hass, fake, entry, frozen_now, caplog, hass_storage)
     await made.poll()  # the first poll after setup comes early: get it out of the way
     made.assert_loaded()
     made.assert_shown()
@@ -877,7 +886,7 @@ async def _down(subject: Subject, scope: str, case: Case) -> None:
     if case.memory:
         assert peak[0] <= MEMORY_BOUND, f"a poll allocated {peak[0] / 2**20:.0f} MB"
     subject.assert_no_reauth()
-    subject.assert_logged(mark, at_most=1)
+    subject.assert_logged(mark, at_most=1, saying=case.said(scope))
     assert not subject.fake.count("/elsewhere"), "a redirect was followed"
     await _recovers(subject)
 
@@ -907,7 +916,7 @@ async def _refused(subject: Subject, scope: str, case: Case) -> None:
         subject.assert_loaded()
         subject.assert_unavailable()
     assert subject.reauth_flows(), "a refusal must ask the user to sign in again"
-    subject.assert_logged(mark, at_most=1)
+    subject.assert_logged(mark, at_most=1, saying=case.said(scope))
     # The refusal was the fault's, not the service's: once it clears, the stored credentials
     # still work (a restart, or reloading the entry, brings the account back without a sign-in).
     subject.clear()
@@ -949,9 +958,11 @@ async def _lifetime_row(subject: Subject, scope: str, case: Case) -> None:
     case.switch(subject, scope)
     subject.force_refresh()
     lifetime = subject.lifetime.total_seconds()
-    for _ in range(math.ceil(1.5 * subject.lifetime / subject.interval)):
+    for poll in range(math.ceil(1.5 * subject.lifetime / subject.interval)):
         subject.add_news()
         await subject.poll()
+        if poll == 0:  # the refresh: the new tokens are kept, for the documented lifetime
+            assert subject.entry.data["token"]["expires_in"] == lifetime
         subject.assert_loaded()
         subject.assert_shown()
         subject.assert_no_reauth()
@@ -990,7 +1001,7 @@ async def _paused(subject: Subject, scope: str, case: Case) -> None:
     subject.assert_loaded()
     subject.assert_shown()
     subject.assert_no_reauth()
-    subject.assert_logged(mark, at_most=1, recovered=1)
+    subject.assert_logged(mark, at_most=1, recovered=1, saying=case.said(scope))
     await subject.assert_tokens_kept()
 
 

@@ -35,10 +35,17 @@ from fakes.boditrax import DEFAULT_CLIENT as BODITRAX_CLIENT
 from fakes.oauth2 import OAuth2Client
 from fakes.sporttracks import Workout
 
-from .conftest import NOW, AddAccount, ExpectedLog, async_poll, reauth_flow
-from .test_bactrack import USER_ID, AddBACtrack, add_bactrack, approve  # noqa: F401
+from .conftest import (
+    BACTRACK_USER_ID,
+    NOW,
+    AddAccount,
+    AddBACtrack,
+    ExpectedLog,
+    Fired,
+    async_poll,
+    reauth_flow,
+)
 from .test_boditrax import _start as start_boditrax
-from .test_events import Fired, fired  # noqa: F401
 
 LIST = "/api/v2/fitnessActivities"
 SPORTTRACKS = "sensor.sporttracks_16964_"
@@ -102,7 +109,7 @@ def logged(caplog: pytest.LogCaptureFixture, text: str) -> int:
 @pytest.mark.parametrize("fault", ["503", "timeout"])
 async def test_sporttracks_values_survive_a_start_while_down(
     hass: HomeAssistant,
-    fired: Fired,  # noqa: F811
+    fired: Fired,
     entry: ConfigEntry,
     sporttracks: FakeSportTracks,
     frozen_now: FrozenDateTimeFactory,
@@ -208,7 +215,7 @@ async def test_boditrax_values_and_measured_at_survive_two_starts_while_down(
 async def test_bactrack_values_survive_a_start_while_down(
     hass: HomeAssistant,
     bactrack: FakeBACtrack,
-    add_bactrack: AddBACtrack,  # noqa: F811
+    add_bactrack: AddBACtrack,
     frozen_now: FrozenDateTimeFactory,
 ) -> None:
     """The latest reading, its time and the sober estimate as before; the 24-hour figures not."""
@@ -222,7 +229,7 @@ async def test_bactrack_values_survive_a_start_while_down(
         assert after[f"sensor.sam_{key}"][0] != STATE_UNAVAILABLE
     for key in ("peak_bac_last_24_hours", "readings_last_24_hours"):
         assert after[f"sensor.sam_{key}"] == (STATE_UNAVAILABLE, None)
-    user = bactrack.accounts[USER_ID]
+    user = bactrack.accounts[BACTRACK_USER_ID]
     user.add_reading(BACReading(user.readings[0].id + 1, dt_util.utcnow(), 0.02))
     bactrack.clear_faults()
     await async_poll(hass, frozen_now, timedelta(minutes=5))

@@ -33,8 +33,7 @@ from custom_components.health_trackers.history import history_issue_id
 from fakes import FakeBACtrack, FakeBoditrax, FakeSportTracks
 from fakes.sporttracks import Workout
 
-from .conftest import NOW, AddAccount, Consent, async_poll
-from .test_bactrack import AddBACtrack, add_bactrack, approve  # noqa: F401
+from .conftest import NOW, AddAccount, AddBACtrack, Consent, async_poll
 from .test_boditrax import _start as start_boditrax
 
 SPORTTRACKS = "health_trackers:sporttracks_16964"
@@ -334,7 +333,7 @@ async def test_scans_hour_by_hour(
 async def test_readings_hour_by_hour(
     hass: HomeAssistant,
     bactrack: FakeBACtrack,
-    add_bactrack: AddBACtrack,  # noqa: F811
+    add_bactrack: AddBACtrack,
 ) -> None:
     """BAC: mean and max per hour; the count of readings as a sum."""
     entry = await added(hass, await add_bactrack())
