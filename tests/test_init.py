@@ -53,7 +53,7 @@ async def test_new_workout_fetches_detail_and_week(
     sporttracks: FakeSportTracks,
     frozen_now: FrozenDateTimeFactory,
 ) -> None:
-    """A new workout costs the probe, its detail and the 7-day list; sensors follow."""
+    """A new workout costs the probe, the list down to the known one and its detail."""
     before = int(hass.states.get(WEEK_WORKOUTS).state)
     account = sporttracks.accounts["16964"]
     account.add_workout(
@@ -74,12 +74,11 @@ async def test_new_workout_fetches_detail_and_week(
     sporttracks.requests.clear()
     await async_poll(hass, frozen_now, POLL)
     calls = api_calls(sporttracks)
-    assert [path for _, path, _ in calls] == [
-        "/api/v2/fitnessActivities",
-        "/api/v2/fitnessActivities/42",
-        "/api/v2/fitnessActivities",
+    assert [(path, query.get("pageSize")) for _, path, query in calls] == [
+        ("/api/v2/fitnessActivities", "1"),
+        ("/api/v2/fitnessActivities", "100"),
+        ("/api/v2/fitnessActivities/42", None),
     ]
-    assert calls[2][2]["noEarlierThan"] == (NOW + POLL - timedelta(days=7)).isoformat()
     assert hass.states.get(LATEST_TYPE).state == "Rowing"
     assert (
         hass.states.get("sensor.sporttracks_16964_latest_workout_start").state

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -91,6 +92,9 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
         self.history = history
         """The account's long-term statistics; None without the recorder."""
         self.last_rate_limit: RateLimit | None = None
+        self._polling = asyncio.Lock()
+        """One poll at a time: two reading from the same position would hand on its records twice
+        (not every supported release serialises a coordinator's refreshes itself)."""
         self._pause: float | None = None
         """Seconds the service asked us to wait at this update (429 with ``Retry-After``)."""
 
@@ -115,7 +119,8 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
     async def _async_fetch(self) -> SnapshotT:
         """Poll the tracker; translate its errors into Home Assistant's."""
         try:
-            polled = await self.tracker.async_poll(self.feed.cursor)
+            async with self._polling:
+                polled = await self.tracker.async_poll(self.feed.position)
         except EntryRemovedError:
             if self.data is None:
                 raise
@@ -145,6 +150,12 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
                 self._pause = None if err.retry_after is None else max(err.retry_after, interval)
             raise self._update_failed(err) from err
         ir.async_delete_issue(self.hass, DOMAIN, scope_issue_id(self.config_entry.entry_id))
+        if not polled.complete:
+            LOGGER.warning(
+                "%s: more new records than one poll reads; the newest %s handed on, older skipped",
+                self.name,
+                len(polled.new),
+            )
         self.feed.receive(
             polled, setting_up=self.config_entry.state is ConfigEntryState.SETUP_IN_PROGRESS
         )

@@ -16,7 +16,7 @@ from .clients.exceptions import ServiceError
 from .compat import vol
 from .const import DOMAIN
 from .coordinator import HealthTrackersConfigEntry
-from .statistics import values_of
+from .provider import record_data
 
 SERVICE_GET_RECORDS = "get_records"
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"  # homeassistant.const has it only after 2025.4
@@ -80,12 +80,7 @@ async def _async_get_records(call: ServiceCall) -> ServiceResponse:
             translation_placeholders={"service": provider.name, "detail": str(err)},
         ) from err
     records: list[JsonValueType] = [
-        {
-            "id": record.id,
-            "measured_at": record.measured_at.isoformat(),
-            **values_of(provider.statistics, record),
-        }
-        for record in reversed(listed)
+        record_data(provider.record_fields, record) for record in reversed(listed)
     ]
     return {"records": records, "complete": complete}
 

@@ -120,23 +120,6 @@ class SportTracksClient(ServiceClient[WorkoutSummary, Workout]):
             raise InvalidResponseError("connect answered no user id")
         return Account(id=uid)
 
-    async def async_summaries_since(
-        self, since: datetime, *, page_size: int | None = None, max_pages: int
-    ) -> tuple[list[WorkoutSummary], bool]:
-        """Every workout that started after ``since`` as the list shows it, and whether that is all.
-
-        The service filters by time (``noEarlierThan``); at most ``max_pages`` pages are read.
-        """
-        size = page_size or self.page_size
-        found: list[WorkoutSummary] = []
-        query = {"pageSize": str(size), "noEarlierThan": since.isoformat(), **SUMMARY}
-        for index in range(max_pages):
-            page = await self._async_list({**query, "page": str(index)})
-            found += page.items
-            if not page.more:
-                return found, True
-        return found, False
-
     async def _pages(
         self, first: int, size: int, before: datetime | None
     ) -> AsyncGenerator[Page[WorkoutSummary]]:
