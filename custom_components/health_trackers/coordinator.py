@@ -16,9 +16,13 @@ from homeassistant.util import dt as dt_util
 
 from .clients.exceptions import (
     AuthenticationError,
+    HealthTrackersError,
+    InvalidResponseError,
     MissingScopeError,
     RateLimitedError,
     ServiceError,
+    ServiceTimeoutError,
+    ServiceUnavailableError,
 )
 from .compat import UPDATE_FAILED_RETRY_AFTER, update_failed
 from .const import CONF_SERVICE, DOMAIN, LOGGER
@@ -37,6 +41,25 @@ class RateLimit:
 
     at: datetime
     retry_after: float | None
+
+
+ERROR_MESSAGES: dict[type[HealthTrackersError], str] = {
+    AuthenticationError: "authentication_failed",
+    ServiceUnavailableError: "service_unavailable",
+    ServiceTimeoutError: "service_timeout",
+    RateLimitedError: "rate_limited",
+    MissingScopeError: "missing_scope",
+    InvalidResponseError: "invalid_response",
+}
+"""A client error's message (its key under ``exceptions`` in translations/en.json)."""
+
+
+def error_message(err: HealthTrackersError) -> str:
+    """The translation key of ``err``'s message: its own class's, else the nearest base's."""
+    return next(
+        (ERROR_MESSAGES[kind] for kind in type(err).__mro__ if kind in ERROR_MESSAGES),
+        "service_error",
+    )
 
 
 def scope_issue_id(entry_id: str) -> str:
@@ -129,7 +152,7 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
         except AuthenticationError as err:
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN,
-                translation_key=err.translation_key,
+                translation_key=error_message(err),
                 translation_placeholders={"service": self.provider.name},
             ) from err
         except MissingScopeError as err:
@@ -167,7 +190,7 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
         return update_failed(
             self._pause,
             translation_domain=DOMAIN,
-            translation_key=err.translation_key,
+            translation_key=error_message(err),
             translation_placeholders={"service": self.provider.name, "detail": str(err)},
         )
 

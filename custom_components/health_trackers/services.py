@@ -15,7 +15,7 @@ from .clients.base import ServiceClient
 from .clients.exceptions import ServiceError
 from .compat import vol
 from .const import DOMAIN
-from .coordinator import HealthTrackersConfigEntry
+from .coordinator import HealthTrackersConfigEntry, error_message
 from .provider import record_data
 
 SERVICE_GET_RECORDS = "get_records"
@@ -76,7 +76,7 @@ async def _async_get_records(call: ServiceCall) -> ServiceResponse:
     except ServiceError as err:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
-            translation_key=err.translation_key,
+            translation_key=error_message(err),
             translation_placeholders={"service": provider.name, "detail": str(err)},
         ) from err
     records: list[JsonValueType] = [
