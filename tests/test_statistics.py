@@ -7,6 +7,7 @@ UTC hour, the change of each summed statistic and the mean, min and max of the o
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,7 @@ from homeassistant.config_entries import ConfigEntry, ConfigFlowResult
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.storage import Store
 import pytest
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
@@ -296,6 +298,55 @@ async def test_restart_in_the_middle_of_a_backfill_counts_nothing_twice(
     assert 0 < diagnostics["history"]["records"] < len(account.workouts)
     sporttracks.faults.remove(outage)
     await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await history_done(hass, entry)
+    for key, hourly in expect_workouts(sporttracks).items():
+        assert await changes(hass, f"{SPORTTRACKS}_{key}") == hourly, key
+
+
+async def test_a_poll_while_the_backfill_ends_is_counted_once(
+    recorder_mock: Recorder,
+    hass: HomeAssistant,
+    sporttracks: FakeSportTracks,
+    add_account: AddAccount,
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A poll's rows written while the backfill's end is being saved are not raised twice.
+
+    The backfill ends by raising every running sum by the history's total. The store's last
+    save is held until a poll has found a new workout and written its hours; the sums then
+    still match the fake's workouts hour by hour.
+    """
+    held, release = asyncio.Event(), asyncio.Event()
+    save = Store.async_save
+
+    async def held_at_the_end(store: Store[Any], data: Any) -> None:
+        if store.key.endswith(".history") and data["backfill"]["done"] and not release.is_set():
+            held.set()
+            await release.wait()
+        await save(store, data)
+
+    monkeypatch.setattr(Store, "async_save", held_at_the_end)
+    result = await add_account()
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+    entry: ConfigEntry = result["result"]
+    await asyncio.wait_for(held.wait(), 30)
+    sporttracks.accounts["16964"].add_workout(
+        Workout(
+            id=9_200_000,
+            start=NOW + timedelta(minutes=5),
+            offset="Z",
+            type="Running",
+            name="during the save",
+            duration=1800.0,
+            distance=5000.0,
+        )
+    )
+    freezer.tick(timedelta(minutes=15))
+    await entry.runtime_data.async_refresh()
+    assert entry.runtime_data.last_update_success
+    release.set()
     await hass.async_block_till_done(wait_background_tasks=True)
     await history_done(hass, entry)
     for key, hourly in expect_workouts(sporttracks).items():

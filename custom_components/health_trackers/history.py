@@ -439,11 +439,14 @@ class AccountHistory:
                 await self._store.async_save(self._data())
         # Running sums started at 0 at the boundary and went negative backwards. Raised by the
         # whole history's total, the oldest hour's sum is its own value, as a graph expects.
+        # The window's base and the rows written so far are raised in one step, with no await
+        # between: a poll's rows written later carry the raise and are queued after the
+        # adjustment, so none is raised twice.
         totals = backfill.finish(self.descriptions)
         for key, total in totals.items():
             self.window.base[key] = self.window.base.get(key, 0.0) + total
-        await self._store.async_save(self._data())
         self._writer.adjust(totals, since=horizon)
+        await self._store.async_save(self._data())
         LOGGER.info(
             "History of %s: import done: %s records in %.0f s",
             self._title,
