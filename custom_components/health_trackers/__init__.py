@@ -103,7 +103,7 @@ def _history(
         return None
     account_id = entry.unique_id or entry.entry_id
     writer = StatisticsWriter(hass, account_id, entry.title, provider.statistics)
-    return AccountHistory(hass, entry.entry_id, entry.title, client, writer)
+    return AccountHistory(hass, entry.entry_id, entry.title, client, writer, service=provider.name)
 
 
 async def _async_first_refresh(
