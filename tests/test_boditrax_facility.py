@@ -272,6 +272,25 @@ async def test_machine_gone_while_stopped_is_removed_at_the_first_answer(
     assert _shown(hass) == _expected(_served(boditrax))
 
 
+async def test_answer_without_machines_keeps_them(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    boditrax: FakeBoditrax,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """An answer with no list of machines says nothing of them: their sensors stay (unknown
+    for that poll) and show their counts again at the next full answer."""
+    served = _served(boditrax)
+    boditrax.fail(200, json.dumps({"scans": served["scans"]}), path=STATISTICS, times=1)
+    await async_poll(hass, frozen_now, INTERVAL)
+    assert set(_machine_sensors(hass, entry)) == _machine_ids("bx_1", "bx_2")
+    assert hass.states.get(f"{PREFIX}reception_scans_today").state == "unknown"
+    await async_poll(hass, frozen_now, INTERVAL)
+    assert hass.states.get(f"{PREFIX}reception_scans_today").state == str(
+        _served(boditrax)["machines"][0]["scans"]["today"]
+    )
+
+
 async def test_second_add_aborts(hass: HomeAssistant, entry: ConfigEntry) -> None:
     """The same facility twice: already configured, one entry."""
     result = await _add(hass)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.core import HomeAssistant
@@ -27,9 +27,11 @@ from .clients.exceptions import (
 from .compat import UPDATE_FAILED_RETRY_AFTER, update_failed
 from .const import CONF_SERVICE, DOMAIN, LOGGER
 from .feed import RecordFeed
-from .history import AccountHistory
 from .oauth2 import EntryRemovedError
 from .provider import AccountTracker, Provider, SnapshotT
+
+if TYPE_CHECKING:
+    from .history import AccountHistory
 
 FIRST_POLL_EARLIEST = 0.1
 """The first poll after setup comes at least this fraction of an interval after it."""

@@ -33,6 +33,7 @@ from homeassistant.util import dt as dt_util
 from .clients.base import Cursor, Record, ServiceClient
 from .clients.exceptions import AuthenticationError, RateLimitedError, ServiceError
 from .const import DOMAIN, LOGGER
+from .coordinator import error_message
 from .provider import HealthTrackersStatisticDescription
 from .statistics import Bucket, Hour, Rows, StatisticsWriter, Values, hour_of, row, values_of
 
@@ -494,7 +495,7 @@ class AccountHistory:
         if self.failures >= FAILURES_BEFORE_REPAIR:
             error = async_get_exception_message(
                 DOMAIN,
-                err.translation_key,
+                error_message(err),
                 {"service": self._service, "detail": self.last_error},
             )
             ir.async_create_issue(

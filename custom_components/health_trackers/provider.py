@@ -323,9 +323,10 @@ class Provider(Generic[ClientT, SnapshotT]):
     personal_sensors: tuple[HealthTrackersSensorDescription[SnapshotT], ...] = ()
     """Sensors that reveal private details (where, notes): created only when the user opts in."""
     listed_sensors: (
-        Callable[[SnapshotT], Iterable[HealthTrackersSensorDescription[SnapshotT]]] | None
+        Callable[[SnapshotT], Iterable[HealthTrackersSensorDescription[SnapshotT]] | None] | None
     ) = None
-    """Sensors of what a snapshot lists (a facility's machines), added as each first appears."""
+    """Sensors of what a snapshot lists (a facility's machines): added as each first appears,
+    removed once a snapshot no longer lists it; None from a snapshot that says nothing of them."""
     configuration_url: str | None = None
 
     @property

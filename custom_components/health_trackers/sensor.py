@@ -66,9 +66,9 @@ async def async_setup_entry(
         Those of what it no longer lists leave the entity registry, also those registered
         before a restart: any sensor of the entry that is neither fixed nor listed now.
         """
-        if coordinator.data is None:
+        if coordinator.data is None or (listing := listed(coordinator.data)) is None:
             return
-        now = {description.key: description for description in listed(coordinator.data)}
+        now = {description.key: description for description in listing}
         keep = fixed | {entity_unique_id(coordinator, key) for key in now}
         registry = er.async_get(hass)
         for registered in er.async_entries_for_config_entry(registry, entry.entry_id):

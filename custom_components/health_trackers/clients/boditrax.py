@@ -144,12 +144,13 @@ class FacilityStatistics:
     scans: ScanCounts
     members_scanned_last_30_days: int | None
     new_members_this_month: int | None
-    machines: tuple[MachineUsage, ...]
-    """The machines the answer lists, in its order; one without an id is left out."""
+    machines: tuple[MachineUsage, ...] | None
+    """The machines the answer lists, in its order; one without an id is left out. None when
+    the answer has no list of machines (it says nothing about them, not that there are none)."""
 
     def machine(self, machine_id: str) -> MachineUsage | None:
         """The machine with this id, if the answer lists it."""
-        return next((machine for machine in self.machines if machine.id == machine_id), None)
+        return next((machine for machine in self.machines or () if machine.id == machine_id), None)
 
     @classmethod
     def parse(cls, answer: object) -> FacilityStatistics:
@@ -159,7 +160,7 @@ class FacilityStatistics:
         members = _field(answer, "members")
         listed = answer.get("machines")
         machines = []
-        for item in listed if isinstance(listed, list) else []:
+        for item in listed if isinstance(listed, list) else ():
             fields = _entity(item)
             if (machine := as_text(fields.get("id"))) is not None:
                 name = as_text(fields.get("name")) or machine
@@ -169,7 +170,7 @@ class FacilityStatistics:
             scans=ScanCounts.parse(_field(answer, "scans")),
             members_scanned_last_30_days=as_count(members.get("scannedlast30days")),
             new_members_this_month=as_count(members.get("newthismonth")),
-            machines=tuple(machines),
+            machines=tuple(machines) if isinstance(listed, list) else None,
         )
 
 

@@ -11,7 +11,7 @@ as the app itself (client credentials), and each poll reads the facility's stati
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 import re
@@ -334,19 +334,26 @@ def _machine_count(
 
 def _machine_sensors(
     statistics: FacilityStatistics,
-) -> Iterator[HealthTrackersSensorDescription[FacilityStatistics]]:
-    """Scans per machine, named after the machine as the facility names it."""
-    for usage in statistics.machines:
-        for period, count, enabled in MACHINE_PERIODS:
-            yield HealthTrackersSensorDescription(
-                key=f"machine_{usage.id}_scans_{period}",
-                translation_key=f"machine_scans_{period}",
-                translation_placeholders={"machine": usage.name},
-                value_fn=_machine_count(usage.id, count),
-                state_class=COUNTER,
-                restorable=False,
-                entity_registry_enabled_default=enabled,
-            )
+) -> list[HealthTrackersSensorDescription[FacilityStatistics]] | None:
+    """Scans per machine, named after the machine as the facility names it.
+
+    None when the answer lists no machines at all (not even an empty list): it says nothing.
+    """
+    if statistics.machines is None:
+        return None
+    return [
+        HealthTrackersSensorDescription(
+            key=f"machine_{usage.id}_scans_{period}",
+            translation_key=f"machine_scans_{period}",
+            translation_placeholders={"machine": usage.name},
+            value_fn=_machine_count(usage.id, count),
+            state_class=COUNTER,
+            restorable=False,
+            entity_registry_enabled_default=enabled,
+        )
+        for usage in statistics.machines
+        for period, count, enabled in MACHINE_PERIODS
+    ]
 
 
 BODITRAX_FACILITY = Provider(
