@@ -354,8 +354,9 @@ def test_facility_statistics_read_tolerantly() -> None:
     assert statistics.scans == ScanCounts(today=4, this_week=9, this_month=None)
     assert statistics.members_scanned_last_30_days is None
     assert statistics.new_members_this_month is None
-    assert statistics.machines == ()
+    assert statistics.machines is None  # not a list: it says nothing of the machines
     assert statistics.machine("bx_1") is None
+    assert FacilityStatistics.parse({"machines": []}).machines == ()
     with pytest.raises(InvalidResponseError):
         FacilityStatistics.parse([])
 
