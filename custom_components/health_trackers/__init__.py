@@ -101,8 +101,8 @@ def _history(
     """The account's long-term statistics; none without the recorder (or statistics)."""
     if not provider.statistics or "recorder" not in hass.config.components:
         return None
-    account_id = entry.unique_id or entry.entry_id
-    writer = StatisticsWriter(hass, account_id, entry.title, provider.statistics)
+    unique_id = entry.unique_id or entry.entry_id
+    writer = StatisticsWriter(hass, unique_id, entry.title, provider.statistics)
     return AccountHistory(hass, entry.entry_id, entry.title, client, writer, service=provider.name)
 
 

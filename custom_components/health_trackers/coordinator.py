@@ -102,7 +102,9 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
         history: AccountHistory | None = None,
     ) -> None:
         """Poll at the service's documented pace, each account at its own point in it."""
-        self.account_id = entry.unique_id or entry.entry_id
+        self.unique_id = entry.unique_id or entry.entry_id
+        """The entry's unique id, ``<provider key>_<account id>``: the device's identifier and the
+        start of its entities' unique ids and statistic ids."""
         self.first_poll_delay = first_poll_delay(hass, entry, provider.update_interval)
         super().__init__(
             hass,

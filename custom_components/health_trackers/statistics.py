@@ -114,9 +114,9 @@ def row(
     )
 
 
-def statistic_id(account_id: str, key: str) -> str:
+def statistic_id(unique_id: str, key: str) -> str:
     """``health_trackers:<service>_<account>_<key>`` in the characters a statistic id allows."""
-    return f"{DOMAIN}:{slugify(f'{account_id}_{key}')}"
+    return f"{DOMAIN}:{slugify(f'{unique_id}_{key}')}"
 
 
 class StatisticsWriter:
@@ -125,13 +125,13 @@ class StatisticsWriter:
     def __init__(
         self,
         hass: HomeAssistant,
-        account_id: str,
+        unique_id: str,
         title: str,
         descriptions: tuple[HealthTrackersStatisticDescription[Any], ...],
     ) -> None:
         """Nothing written yet; ``async_load_names`` reads the translated names."""
         self._hass = hass
-        self._account_id = account_id
+        self._unique_id = unique_id
         self._title = title
         self.descriptions = {description.key: description for description in descriptions}
         self._names: Mapping[str, str] = {}
@@ -150,7 +150,7 @@ class StatisticsWriter:
 
     def statistic_id(self, key: str) -> str:
         """The id of the statistic ``key`` of this account."""
-        return statistic_id(self._account_id, key)
+        return statistic_id(self._unique_id, key)
 
     def write(self, rows: Rows) -> None:
         """Queue the rows at the recorder, one call per statistic; a row written before is replaced."""
