@@ -13,6 +13,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
+from .auth import EntryRemovedError
 from .clients.exceptions import (
     AuthenticationError,
     MissingScopeError,
@@ -23,7 +24,6 @@ from .compat import UPDATE_FAILED_RETRY_AFTER, update_failed
 from .const import CONF_SERVICE, DOMAIN, LOGGER
 from .feed import RecordFeed
 from .history import AccountHistory
-from .oauth2 import EntryRemovedError
 from .provider import AccountTracker, Provider, SnapshotT
 
 FIRST_POLL_EARLIEST = 0.1
