@@ -407,7 +407,11 @@ async def test_menu_comes_from_the_registry(
     monkeypatch.setitem(PROVIDERS, example.key, example)
     await _store(hass, "Example app", "example_credential", DEFAULT_CLIENT.client_id)
     menu = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    assert menu["menu_options"][-3:] == ["sporttracks", "example", "example_linked"]
+    options = list(menu["menu_options"])  # type: ignore[call-overload]
+    assert options[-3:] == ["sporttracks", "example", "example_linked"]
+    # An option's step is bound on the flow when the menu is shown; none replaces a real step.
+    flow = config_flow.HealthTrackersConfigFlow
+    assert not [option for option in options if hasattr(flow, f"async_step_{option}")]
     result = await hass.config_entries.flow.async_configure(
         menu["flow_id"], {"next_step_id": "example"}
     )

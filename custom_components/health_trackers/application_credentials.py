@@ -106,20 +106,16 @@ class ServiceOAuth2Implementation(AuthImplementation):
     async def async_generate_authorize_url(self, flow_id: str) -> str:
         """The service's authorize URL; for services that may drop ``state``, our view's.
 
-        Our authorize view adds our own ``state`` and remembers the browser (``views``).
-        A flow handler's ``extra_authorize_data`` would stay on our URL; ours has none.
+        Our authorize view sends the browser on to the service's URL with a ``state`` of our own
+        instead of Home Assistant's, and remembers the browser (``views``).
         """
+        url = await super().async_generate_authorize_url(flow_id)
         if not self.settings.may_drop_state:
-            return await super().async_generate_authorize_url(flow_id)
-        redirect_uri = self.redirect_uri
-        service_url = (
-            URL(self.authorize_url)
-            .with_query(
-                {"response_type": "code", "client_id": self.client_id, "redirect_uri": redirect_uri}
-            )
-            .update_query(self.extra_authorize_data)
+            return url
+        service_url = URL(url).without_query_params("state")
+        return async_begin_sign_in(
+            self.hass, flow_id, service_url, service_url.query["redirect_uri"]
         )
-        return async_begin_sign_in(self.hass, flow_id, service_url, redirect_uri)
 
     async def _token_request(self, data: dict[str, Any]) -> dict[str, Any]:
         """Code exchange and refresh, encoded as the service wants."""

@@ -1,18 +1,13 @@
-"""Config flow: a way in from the menu, the service's sign-in, then the entry.
+"""Config flow, in the order a user meets it: the menu, the service's sign-in, then the entry.
 
-The menu lists every provider's ways in (``Provider.ways_in``), in the registry's order, and
-binds each option's step when it is shown: a provider added to ``PROVIDERS`` needs no edit here.
-Then, in this order below:
-
-- OAuth 2.0: the service's application credential, then its sign-in page, a partner app's linked
-  account, or (``application_access``) nothing more: the application signs in as itself.
-  Several services share this domain's credentials, so the flow decides which belongs to which:
-  one already used by an entry of a service belongs to it, one named after a service belongs to
-  that one, and any other may be chosen by hand but is never picked automatically.
-- OAuth 1.0a: the app's consumer key, the service's page, then the callback (``views``) or a
-  verification code typed by hand. Home Assistant's helpers know OAuth 2.0 only.
-- Every way ends alike: whose account it is, then a new entry or the one being re-authenticated
-  or reconfigured.
+The menu is every provider's ways in (``Provider.ways_in``): a provider added to ``PROVIDERS``
+needs no edit here. OAuth 2.0 signs in with the service's application credential (its page, a
+partner app's linked account, or the application itself); several services share this domain's
+credentials, so one already used by an entry of a service belongs to it, one named after a
+service belongs to that one, and any other may be chosen by hand but is never picked for the
+user. OAuth 1.0a, which Home Assistant's helpers do not know, takes the app's consumer key, then
+the service's page and our callback (``views``), or a code typed by hand. Every way ends alike:
+whose account it is, then a new entry or the one being re-authenticated or reconfigured.
 """
 
 from __future__ import annotations
@@ -154,11 +149,7 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
 
     @override
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Ask which service the account is with (and, for some, which way to sign in).
-
-        Each option's step, ``async_step_<option>``, is bound on this flow here: it starts
-        signing in that way (``_async_start``).
-        """
+        """Ask which service the account is with; bind each option's step (``_async_start``)."""
         ways = [way for provider in PROVIDERS.values() for way in provider.ways_in]
         for way in ways:
             setattr(self, f"async_step_{way.option}", partial(self._async_start, way))
