@@ -42,7 +42,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from yarl import URL
 
-from custom_components.health_trackers import oauth2
+from custom_components.health_trackers import application_credentials
 from custom_components.health_trackers.clients import api
 from custom_components.health_trackers.const import CONF_PERSONAL_DATA, DOMAIN
 from fakes import (
@@ -826,7 +826,7 @@ async def subject(
     expect_log(".")
     caplog.set_level(logging.INFO)
     monkeypatch.setattr(api, "REQUEST_TIMEOUT", TIMEOUT)
-    monkeypatch.setattr(oauth2, "REQUEST_TIMEOUT", TIMEOUT, raising=False)
+    monkeypatch.setattr(application_credentials, "REQUEST_TIMEOUT", TIMEOUT, raising=False)
     entry = await _add(hass, service, service_fixtures)
     made = SUBJECTS[service](
         hass, service_fixtures["fake"], entry, frozen_now, caplog, hass_storage

@@ -12,17 +12,14 @@ from homeassistant.helpers import (
     entity_registry as er,
     issue_registry as ir,
 )
-from homeassistant.helpers.config_entry_oauth2_flow import OAuth2Session
 from homeassistant.helpers.typing import ConfigType
 
-from .clients.api import Authenticator
+from .auth import RefreshTokenJournal, async_authenticator
 from .clients.base import ServiceClient
 from .const import CONF_SERVICE, DOMAIN, LOGGER
 from .coordinator import HealthTrackersConfigEntry, HealthTrackersCoordinator, scope_issue_id
 from .feed import RecordFeed
 from .history import AccountHistory, history_issue_id, history_store
-from .oauth1 import signer_for_entry
-from .oauth2 import OAuth2Authenticator, RefreshTokenJournal, async_get_entry_implementation
 from .provider import Provider
 from .providers import PROVIDERS
 from .services import async_setup_services
@@ -49,7 +46,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntr
             translation_key="unknown_service",
             translation_placeholders={"service": str(entry.data.get(CONF_SERVICE))},
         )
-    auth = await _async_authenticator(hass, entry, provider)
+    auth = await async_authenticator(hass, entry, provider)
     tracker = provider.tracker(hass, auth, entry.unique_id or "")
     feed = RecordFeed(hass, entry.entry_id)
     await feed.async_load()
@@ -129,23 +126,6 @@ async def _async_first_refresh(
             coordinator.name,
             coordinator.last_exception,
         )
-
-
-async def _async_authenticator(
-    hass: HomeAssistant, entry: HealthTrackersConfigEntry, provider: Provider[Any, Any]
-) -> Authenticator:
-    """OAuth 1.0a signatures from the stored tokens, or OAuth 2.0 bearer tokens kept fresh."""
-    if provider.oauth1 is not None:
-        return signer_for_entry(entry.data)
-    implementation = await async_get_entry_implementation(hass, entry, provider)
-    journal = RefreshTokenJournal(hass, entry.entry_id)
-    entry.async_on_unload(journal.async_cancel)
-    if recovered := await journal.async_recover(entry.data["token"]):
-        LOGGER.info(
-            "%s: using the refresh token saved just before Home Assistant stopped", entry.title
-        )
-        hass.config_entries.async_update_entry(entry, data={**entry.data, "token": recovered})
-    return OAuth2Authenticator(OAuth2Session(hass, entry, implementation), journal)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntry) -> bool:

@@ -14,6 +14,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
+from .auth import EntryRemovedError
 from .clients.exceptions import (
     AuthenticationError,
     HealthTrackersError,
@@ -27,7 +28,6 @@ from .clients.exceptions import (
 from .compat import UPDATE_FAILED_RETRY_AFTER, update_failed
 from .const import CONF_SERVICE, DOMAIN, LOGGER
 from .feed import RecordFeed
-from .oauth2 import EntryRemovedError
 from .provider import AccountTracker, Provider, SnapshotT
 
 if TYPE_CHECKING:

@@ -280,13 +280,14 @@ class OAuth2Settings:
     scopes: tuple[str, ...] = ()
     token_lifetime: timedelta
     """The documented access-token lifetime, used when a token answer has no expires_in."""
-    password_grant: bool = False
-    """Linked accounts of partner apps sign in with ``grant_type=password``, sent as a GET."""
+    linked_accounts: bool = False
+    """Users of partner apps sign in too, with the partner app's username and secret for them
+    (``grant_type=password``, sent as a GET): a way in of its own (``Provider.ways_in``)."""
     may_drop_state: bool = False
     """The service may send the browser back without ``state`` (its docs show none).
 
     Home Assistant's own callback then cannot tell which flow to resume, so the sign-in goes
-    through our views instead (oauth2_redirect), which also know the browser by a cookie.
+    through our views instead (``views``), which also know the browser by a cookie.
     """
     application_access: bool = False
     """Entries sign in as the application itself (``grant_type=client_credentials``).
@@ -294,6 +295,20 @@ class OAuth2Settings:
     No person signs in and there is no sign-in page: the credential's client id and secret get
     a token, and a new one when it expires. A refresh token in the answer is not kept.
     """
+
+
+@dataclass(frozen=True)
+class WayIn:
+    """An option of the config flow's menu: a provider's accounts, signed in one way."""
+
+    provider: Provider[Any, Any]
+    linked: bool = False
+    """A partner app's user, signing in with that app's username and secret."""
+
+    @property
+    def option(self) -> str:
+        """The menu option and its step: the provider's key, ``<key>_linked`` for linked ones."""
+        return f"{self.provider.key}_linked" if self.linked else self.provider.key
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -333,6 +348,16 @@ class Provider(Generic[ClientT, SnapshotT]):
     def key(self) -> str:
         """The provider's name in entry data, in the menu and in unique ids: ``boditrax_facility``."""
         return f"{self.service}_{self.kind}" if self.kind else self.service
+
+    @property
+    def ways_in(self) -> tuple[WayIn, ...]:
+        """The config flow's menu options for this provider's accounts, in order.
+
+        Its own sign-in, then partner apps' linked accounts where its OAuth 2.0 settings allow them.
+        """
+        if self.oauth2 is not None and self.oauth2.linked_accounts:
+            return WayIn(self), WayIn(self, linked=True)
+        return (WayIn(self),)
 
     def unique_id(self, account: Account) -> str:
         """The unique id of the account's entry: ``<key>_<account id>``."""

@@ -254,7 +254,7 @@ OAUTH2 = OAuth2Settings(
     token_encoding="form",
     scopes=(READ_SCOPE, MEMBER_SCOPE),
     token_lifetime=timedelta(seconds=1800),
-    password_grant=True,
+    linked_accounts=True,
     may_drop_state=True,
 )
 
@@ -369,7 +369,7 @@ BODITRAX_FACILITY = Provider(
     sensors=FACILITY_SENSORS,
     listed_sensors=_machine_sensors,
     oauth2=replace(
-        OAUTH2, scopes=(), password_grant=False, may_drop_state=False, application_access=True
+        OAUTH2, scopes=(), linked_accounts=False, may_drop_state=False, application_access=True
     ),
     configuration_url="https://boditrax.com",
 )
