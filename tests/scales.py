@@ -26,7 +26,7 @@ from custom_components.health_trackers.clients.base import (
 )
 from custom_components.health_trackers.clients.exceptions import InvalidResponseError
 from custom_components.health_trackers.clients.parsing import as_datetime, as_float, as_text
-from custom_components.health_trackers.provider import (
+from custom_components.health_trackers.providers.base import (
     OAuth2Settings,
     Provider,
     RecordField,

@@ -20,8 +20,8 @@ from .const import CONF_SERVICE, DOMAIN, LOGGER
 from .coordinator import HealthTrackersConfigEntry, HealthTrackersCoordinator, scope_issue_id
 from .feed import RecordFeed
 from .history import AccountHistory, history_issue_id, history_store
-from .provider import Provider
 from .providers import PROVIDERS
+from .providers.base import Provider
 from .services import async_setup_services
 from .statistics import StatisticsWriter
 

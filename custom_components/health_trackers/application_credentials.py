@@ -31,8 +31,8 @@ from .clients.api import ACCEPT_ENCODING, REQUEST_TIMEOUT, read_limited
 from .clients.exceptions import InvalidResponseError
 from .compat import token_request_error
 from .const import LOGGER
-from .provider import OAuth2Settings, Provider
 from .providers import PROVIDERS
+from .providers.base import OAuth2Settings, Provider
 from .views import OAUTH2_CALLBACK_PATH, async_begin_sign_in, browser_url
 
 MAX_TOKEN_ANSWER_BYTES = 64 * 1024

@@ -35,7 +35,7 @@ from .clients.exceptions import (
 from .clients.oauth1 import OAuth1Signer, OAuth1Token
 from .compat import REFUSED, ImplementationUnavailableError
 from .const import DOMAIN, LOGGER
-from .provider import Provider
+from .providers.base import Provider
 
 CONF_CONSUMER_KEY = "consumer_key"
 CONF_CONSUMER_SECRET = "consumer_secret"

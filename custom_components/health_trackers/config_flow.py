@@ -56,8 +56,8 @@ from .clients.exceptions import AuthenticationError, MissingScopeError, ServiceE
 from .clients.oauth1 import OOB, OAuth1Dance, OAuth1Token
 from .compat import REFUSED, ImplementationUnavailableError, OptionsFlowWithReload, vol
 from .const import CONF_PERSONAL_DATA, CONF_SERVICE, DOMAIN, LOGGER
-from .provider import Provider, WayIn
 from .providers import PROVIDERS
+from .providers.base import Provider, WayIn
 from .views import (
     OAUTH1_CALLBACK_PATH,
     REJECTED_STEP,

@@ -28,7 +28,7 @@ from .clients.exceptions import (
 from .compat import UPDATE_FAILED_RETRY_AFTER, update_failed
 from .const import CONF_SERVICE, DOMAIN, LOGGER
 from .feed import RecordFeed
-from .provider import AccountTracker, Provider, SnapshotT
+from .providers.base import AccountTracker, Provider, SnapshotT
 
 if TYPE_CHECKING:
     from .history import AccountHistory

@@ -13,7 +13,7 @@ from .clients.base import Record
 from .const import CONF_PERSONAL_DATA
 from .coordinator import HealthTrackersConfigEntry, HealthTrackersCoordinator
 from .entity import HealthTrackersEntity
-from .provider import HealthTrackersEventDescription, record_data
+from .providers.base import HealthTrackersEventDescription, record_data
 
 # The coordinator does all I/O.
 PARALLEL_UPDATES = 0

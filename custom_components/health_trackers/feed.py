@@ -21,7 +21,7 @@ from homeassistant.util import dt as dt_util
 
 from .clients.base import Cursor, Record
 from .const import DOMAIN, LOGGER
-from .provider import Polled
+from .providers.base import Polled
 
 STORE_VERSION = 1
 BEFORE_ANY = Cursor(datetime.min.replace(tzinfo=UTC), "")

@@ -34,7 +34,7 @@ from .clients.base import Cursor, Record, ServiceClient
 from .clients.exceptions import AuthenticationError, RateLimitedError, ServiceError
 from .const import DOMAIN, LOGGER
 from .coordinator import error_message
-from .provider import HealthTrackersStatisticDescription
+from .providers.base import HealthTrackersStatisticDescription
 from .statistics import Bucket, Hour, Rows, StatisticsWriter, Values, hour_of, row, values_of
 
 STORE_VERSION = 1

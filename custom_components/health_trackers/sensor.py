@@ -21,7 +21,7 @@ from homeassistant.helpers.typing import StateType
 from .const import ATTR_MEASURED_AT, CONF_PERSONAL_DATA, DOMAIN, MAX_TEXT_LENGTH
 from .coordinator import HealthTrackersConfigEntry, HealthTrackersCoordinator
 from .entity import HealthTrackersEntity, entity_unique_id
-from .provider import HealthTrackersSensorDescription
+from .providers.base import HealthTrackersSensorDescription
 
 # The coordinator does all I/O.
 PARALLEL_UPDATES = 0

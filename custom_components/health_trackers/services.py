@@ -16,7 +16,7 @@ from .clients.exceptions import ServiceError
 from .compat import vol
 from .const import DOMAIN
 from .coordinator import HealthTrackersConfigEntry, error_message
-from .provider import record_data
+from .providers.base import record_data
 
 SERVICE_GET_RECORDS = "get_records"
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"  # homeassistant.const has it only after 2025.4

@@ -27,7 +27,7 @@ from homeassistant.util import slugify
 from .clients.base import Record
 from .compat import statistic_metadata
 from .const import DOMAIN
-from .provider import HealthTrackersStatisticDescription
+from .providers.base import HealthTrackersStatisticDescription
 
 Values = dict[str, float]
 """A record's value of each statistic, by the statistic's key."""

@@ -18,7 +18,7 @@ from homeassistant.util import dt as dt_util
 from ..clients.bactrack import BACtrackClient, Reading
 from ..clients.base import RecordsSince
 from ..clients.oauth1 import OAuth1Settings
-from ..provider import (
+from .base import (
     HealthTrackersEventDescription,
     HealthTrackersSensorDescription,
     HealthTrackersStatisticDescription,

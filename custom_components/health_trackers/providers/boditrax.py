@@ -30,7 +30,7 @@ from ..clients.boditrax import (
     Scan,
     ScanCounts,
 )
-from ..provider import (
+from .base import (
     KJ_PER_KCAL,
     AccountTracker,
     HealthTrackersSensorDescription,

@@ -19,7 +19,7 @@ from homeassistant.util import dt as dt_util
 
 from ..clients.base import RecordsSince
 from ..clients.sporttracks import SportTracksClient, Workout, WorkoutSummary
-from ..provider import (
+from .base import (
     KJ_PER_KCAL,
     KMH_PER_METER_PER_SECOND,
     METERS_PER_KILOMETER,

@@ -16,10 +16,10 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import StateType
 from yarl import URL
 
-from .clients.api import Authenticator
-from .clients.base import Account, AccountClient, Cursor, Record, RecordsSince, ServiceClient
-from .clients.oauth1 import OAuth1Settings
-from .const import ATTR_MEASURED_AT, LOGGER, MAX_TEXT_LENGTH
+from ..clients.api import Authenticator
+from ..clients.base import Account, AccountClient, Cursor, Record, RecordsSince, ServiceClient
+from ..clients.oauth1 import OAuth1Settings
+from ..const import ATTR_MEASURED_AT, LOGGER, MAX_TEXT_LENGTH
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
