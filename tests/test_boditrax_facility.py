@@ -139,8 +139,8 @@ async def test_add_facility(
     assert entry.title == "Riverside Gym"
     assert entry.unique_id == "boditrax_facility_f_1"
     assert entry.state is ConfigEntryState.LOADED
-    assert set(entry.data) == {"service", "auth_implementation", "token"}
-    assert entry.data["service"] == "boditrax_facility"
+    assert set(entry.data) == {"provider", "auth_implementation", "token"}
+    assert entry.data["provider"] == "boditrax_facility"
     assert entry.data["auth_implementation"] == BODITRAX_CREDENTIAL
     assert "refresh_token" not in entry.data["token"]
     assert entry.data["token"]["expires_in"] == 1800
@@ -586,7 +586,7 @@ async def test_diagnostics_without_secrets(
 ) -> None:
     """The download says what was read, not from where, with what, or who the facility is."""
     diagnostics = json.loads(json_dumps(await async_get_config_entry_diagnostics(hass, entry)))
-    assert diagnostics["service"] == "boditrax_facility"
+    assert diagnostics["provider"] == "boditrax_facility"
     assert diagnostics["token"] == {"expires_at": entry.data["token"]["expires_at"]} | {
         key: entry.data["token"][key] for key in ("expires_in", "token_type", "scope")
     }

@@ -27,7 +27,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
 from custom_components.health_trackers import application_credentials, config_flow
-from custom_components.health_trackers.const import CONF_SERVICE, DOMAIN
+from custom_components.health_trackers.const import CONF_PROVIDER, DOMAIN
 from custom_components.health_trackers.providers import PROVIDERS
 from custom_components.health_trackers.providers.sporttracks import SPORTTRACKS
 from custom_components.health_trackers.views import OAUTH2_AUTHORIZE_PATH
@@ -47,7 +47,7 @@ async def test_add_sporttracks_account(
     entry = result["result"]
     assert entry.unique_id == "sporttracks_16964"
     assert entry.title == "SportTracks 16964"
-    assert entry.data[CONF_SERVICE] == "sporttracks"
+    assert entry.data[CONF_PROVIDER] == "sporttracks"
     assert entry.data["auth_implementation"] == "sporttracks_credential"
     assert entry.data["token"]["expires_in"] == 7200
     assert entry.state is ConfigEntryState.LOADED
@@ -363,7 +363,7 @@ async def test_reauth_same_account(
     assert result["reason"] == "reauth_successful"
     assert await flow_message(hass, result) == "Signed in again. The account's sensors are back."
     assert entry.data["token"]["access_token"] != old_token
-    assert entry.data[CONF_SERVICE] == "sporttracks"
+    assert entry.data[CONF_PROVIDER] == "sporttracks"
 
 
 async def test_reauth_other_account_is_refused(
@@ -508,9 +508,9 @@ async def test_credential_provider_unavailable_at_setup_retries(
     config_entry_oauth2_flow.async_add_implementation_provider(hass, "cloud", unavailable)
     entry = MockConfigEntry(
         domain=DOMAIN,
-        minor_version=2,
+        version=2,
         unique_id="sporttracks_16964",
-        data={CONF_SERVICE: "sporttracks", "auth_implementation": "cloud", "token": {}},
+        data={CONF_PROVIDER: "sporttracks", "auth_implementation": "cloud", "token": {}},
     )
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)

@@ -107,7 +107,7 @@ async def test_a_fourth_service_needs_only_its_provider(
 
     # Diagnostics: which values exist, not what they are; no secret.
     diagnostics = await async_get_config_entry_diagnostics(hass, entry)
-    assert diagnostics["service"] == "scales"
+    assert diagnostics["provider"] == "scales"
     assert diagnostics["values_present"] == {"weight": True}
     assert diagnostics["history"]["state"] == "done"
     assert "79.35" not in str(diagnostics)

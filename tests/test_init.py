@@ -17,7 +17,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.health_trackers.clients.api import REQUEST_TIMEOUT
-from custom_components.health_trackers.const import CONF_SERVICE, DOMAIN
+from custom_components.health_trackers.const import CONF_PROVIDER, DOMAIN
 from fakes import FakeSportTracks
 from fakes.sporttracks import DEFAULT_CLIENT, Workout
 
@@ -315,8 +315,9 @@ async def test_missing_credential_asks_for_reauth(
     expect_log("could not authenticate: The application credential this entry used is gone")
     entry = MockConfigEntry(
         domain=DOMAIN,
+        version=2,
         unique_id="sporttracks_16964",
-        data={CONF_SERVICE: "sporttracks", "auth_implementation": "gone", "token": {}},
+        data={CONF_PROVIDER: "sporttracks", "auth_implementation": "gone", "token": {}},
     )
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)

@@ -16,7 +16,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from .auth import RefreshTokenJournal, async_authenticator
 from .clients.base import ServiceClient
-from .const import CONF_SERVICE, DOMAIN, LOGGER
+from .const import CONF_PROVIDER, DOMAIN, LOGGER
 from .coordinator import HealthTrackersConfigEntry, HealthTrackersCoordinator, scope_issue_id
 from .feed import RecordFeed
 from .history import AccountHistory, history_issue_id, history_store
@@ -30,6 +30,8 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 OBSOLETE_OPTIONS = ("update_interval",)
 """Options earlier versions stored: a user-set poll interval (polling now follows the service)."""
+PROVIDER_BEFORE_2 = "service"
+"""Where entries of version 1 stored their provider's key (which is not always the service's)."""
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
@@ -40,11 +42,11 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 async def async_setup_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntry) -> bool:
     """Connect the entry's account and fetch its first values."""
-    if (provider := PROVIDERS.get(entry.data.get(CONF_SERVICE, ""))) is None:
+    if (provider := PROVIDERS.get(entry.data.get(CONF_PROVIDER, ""))) is None:
         raise ConfigEntryError(
             translation_domain=DOMAIN,
             translation_key="unknown_service",
-            translation_placeholders={"service": str(entry.data.get(CONF_SERVICE))},
+            translation_placeholders={"service": str(entry.data.get(CONF_PROVIDER))},
         )
     auth = await async_authenticator(hass, entry, provider)
     tracker = provider.tracker(hass, auth, entry.unique_id or "")
@@ -152,14 +154,21 @@ async def async_migrate_entry(hass: HomeAssistant, entry: HealthTrackersConfigEn
     """Bring entries of earlier versions up to date, keeping everything else as it was.
 
     1.2: the user-set poll interval option is gone; each service polls at its own pace.
+    2.1: the provider's key is stored as ``provider`` (1.x: ``service``, although a Boditrax
+    facility's is ``boditrax_facility``). A major version: a release that reads ``service``
+    refuses the entry rather than misread it.
     """
-    if entry.version > 1:
+    if entry.version > 2:
         # A newer version of the integration wrote this entry; it cannot be read back.
         return False
-    if entry.minor_version < 2:
+    if entry.version == 1:
         options = {
             key: value for key, value in entry.options.items() if key not in OBSOLETE_OPTIONS
         }
-        hass.config_entries.async_update_entry(entry, options=options, minor_version=2)
-        LOGGER.debug("Migrated %s to version 1.2", entry.title)
+        data = {key: value for key, value in entry.data.items() if key != PROVIDER_BEFORE_2}
+        data[CONF_PROVIDER] = entry.data.get(PROVIDER_BEFORE_2)
+        hass.config_entries.async_update_entry(
+            entry, data=data, options=options, version=2, minor_version=1
+        )
+        LOGGER.debug("Migrated %s to version 2.1", entry.title)
     return True

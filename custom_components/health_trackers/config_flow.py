@@ -55,7 +55,7 @@ from .clients.base import Account
 from .clients.exceptions import AuthenticationError, MissingScopeError, ServiceError
 from .clients.oauth1 import OOB, OAuth1Dance, OAuth1Token
 from .compat import REFUSED, ImplementationUnavailableError, OptionsFlowWithReload, vol
-from .const import CONF_PERSONAL_DATA, CONF_SERVICE, DOMAIN, LOGGER
+from .const import CONF_PERSONAL_DATA, CONF_PROVIDER, DOMAIN, LOGGER
 from .providers import PROVIDERS
 from .providers.base import Provider, WayIn
 from .views import (
@@ -94,15 +94,15 @@ def token_error(err: ClientError | TimeoutError, *, refused: str) -> str:
 
 def _entry_way(entry_data: Mapping[str, Any]) -> WayIn:
     """The way an entry's account signed in: its provider, as a linked account or not."""
-    return WayIn(PROVIDERS[entry_data[CONF_SERVICE]], CONF_LINKED_USERNAME in entry_data)
+    return WayIn(PROVIDERS[entry_data[CONF_PROVIDER]], CONF_LINKED_USERNAME in entry_data)
 
 
 class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
     """Add, re-authenticate or reconfigure one account of one service."""
 
     DOMAIN = DOMAIN
-    VERSION = 1
-    MINOR_VERSION = 2
+    VERSION = 2
+    MINOR_VERSION = 1
 
     _way: WayIn
     """The provider the account is with and how it signs in: chosen in the menu, or the entry's."""
@@ -133,7 +133,7 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
     @callback
     def async_supports_options_flow(cls, config_entry: ConfigEntry) -> bool:
         """Only services with personal sensors have options; polling follows the service."""
-        provider = PROVIDERS.get(config_entry.data.get(CONF_SERVICE, ""))
+        provider = PROVIDERS.get(config_entry.data.get(CONF_PROVIDER, ""))
         return provider is not None and bool(provider.personal_sensors)
 
     @property
@@ -215,7 +215,7 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
         for entry in self._async_current_entries(include_ignore=False):
             if entry.data.get("auth_implementation") == key:
                 # An entry of a provider this version does not know names a service of its own.
-                owner = str(entry.data[CONF_SERVICE])
+                owner = str(entry.data[CONF_PROVIDER])
                 return PROVIDERS[owner].service if owner in PROVIDERS else owner
         named = {
             provider.service
@@ -499,7 +499,7 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
 
     def _async_save(self, account: Account, data: dict[str, Any]) -> ConfigFlowResult:
         """Create the account's entry, or update the one being re-authenticated."""
-        data = {**data, CONF_SERVICE: self._provider.key}
+        data = {**data, CONF_PROVIDER: self._provider.key}
         if self.source == SOURCE_REAUTH:
             # Our own words for both, the same on every release.
             return self.async_update_reload_and_abort(
@@ -577,7 +577,7 @@ class HealthTrackersOptionsFlow(OptionsFlowWithReload):
         """One switch: create the sensors that show where and with what notes a value was taken."""
         if user_input is not None:
             return self.async_create_entry(data=user_input)
-        provider = PROVIDERS[self.config_entry.data[CONF_SERVICE]]
+        provider = PROVIDERS[self.config_entry.data[CONF_PROVIDER]]
         personal = self.config_entry.options.get(CONF_PERSONAL_DATA, False)
         return self.async_show_form(
             step_id="init",

@@ -26,7 +26,7 @@ from .clients.exceptions import (
     ServiceUnavailableError,
 )
 from .compat import UPDATE_FAILED_RETRY_AFTER, update_failed
-from .const import CONF_SERVICE, DOMAIN, LOGGER
+from .const import CONF_PROVIDER, DOMAIN, LOGGER
 from .feed import RecordFeed
 from .providers.base import AccountTracker, Provider, SnapshotT
 
@@ -79,7 +79,7 @@ def first_poll_delay(hass: HomeAssistant, entry: ConfigEntry, interval: timedelt
     siblings = sorted(
         other.entry_id
         for other in hass.config_entries.async_entries(DOMAIN)
-        if other.data.get(CONF_SERVICE) == entry.data.get(CONF_SERVICE)
+        if other.data.get(CONF_PROVIDER) == entry.data.get(CONF_PROVIDER)
     )
     rank = siblings.index(entry.entry_id) if entry.entry_id in siblings else 0
     share = (rank + 0.5) / max(len(siblings), 1)
