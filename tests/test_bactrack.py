@@ -972,7 +972,7 @@ async def test_diagnostics_hold_no_secrets(
 ) -> None:
     """Neither the consumer secret nor the access token and its secret reach diagnostics."""
     diagnostics = json.dumps(await async_get_config_entry_diagnostics(hass, bactrack_entry))
-    assert '"service": "bactrack"' in diagnostics
+    assert '"provider": "bactrack"' in diagnostics
     for secret in (
         DEFAULT_CONSUMER.key,
         DEFAULT_CONSUMER.secret,
