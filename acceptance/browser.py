@@ -36,6 +36,7 @@ from .rest import Journey, remove_all
 from .services import (
     BODITRAX_DEMO_LINKED,
     SERVICES_BY_NAME,
+    STRINGS,
     Expected,
     ServiceUnderTest,
     bactrack_personal_values,
@@ -44,7 +45,6 @@ from .steps import StepFailed, Steps, wait_until
 
 BROWSER_SERVICES = tuple(SERVICES_BY_NAME[name] for name in ("sporttracks", "bactrack", "boditrax"))
 """The services the browser adds through their consent page (a popup)."""
-STRINGS = f"custom_components/{DOMAIN}/translations/en.json"
 UI_SECONDS = 30
 NAVIGATION_MS = 5000
 """How long a click on a link may take to change the URL before it is clicked again."""

@@ -20,10 +20,14 @@ import aiohttp
 from authlib.oauth1 import ClientAuth
 from yarl import URL
 
+from custom_components.health_trackers.providers import PROVIDERS
 from fakes.base import AddedRecord
 from fakes.boditrax import DEMO_LINKED_SECRET, DEMO_LINKED_USERNAME
+from scripts.demo import DOMAIN, REPO_ROOT
 
 from .steps import StepFailed
+
+STRINGS = f"custom_components/{DOMAIN}/translations/en.json"
 
 Expected = str | float | datetime
 """A sensor's expected state: text as is, a number within rounding, or an instant."""
@@ -366,21 +370,23 @@ class ServiceUnderTest:
     the service is down (the others show their values from before)."""
 
 
-SERVICES = (
-    ServiceUnderTest(
-        name="sporttracks",
-        service="sporttracks",
-        menu_item="sporttracks",
-        menu_label="SportTracks (workouts)",
+@dataclass(frozen=True)
+class Oracle:
+    """What the suite knows of a way in on its own: how a user signs in, what the fake serves."""
+
+    sign_in_paths: tuple[str, ...]
+    read_values: Callable[[Info], Awaitable[dict[str, Expected]]]
+    answers: Callable[[Info], dict[str, dict[str, Any]]] = field(default=lambda info: {})
+    window_keys: tuple[str, ...] = ()
+
+
+ORACLES = {
+    "sporttracks": Oracle(
         sign_in_paths=("/oauth2/authorize", "/oauth2/token"),
         read_values=sporttracks_values,
         window_keys=("week_workouts", "week_distance", "week_duration"),
     ),
-    ServiceUnderTest(
-        name="bactrack",
-        service="bactrack",
-        menu_item="bactrack",
-        menu_label="BACtrack (breathalyzer readings)",
+    "bactrack": Oracle(
         sign_in_paths=("/oauth/request_token/", "/oauth/authorize/", "/oauth/access_token/"),
         read_values=bactrack_values,
         window_keys=("peak_bac_24h", "readings_24h"),
@@ -391,30 +397,15 @@ SERVICES = (
             }
         },
     ),
-    ServiceUnderTest(
-        name="boditrax",
-        service="boditrax",
-        menu_item="boditrax",
-        menu_label="Boditrax (body-composition scans)",
-        sign_in_paths=("/oauth/auth", "/oauth/token"),
-        read_values=boditrax_values,
-    ),
-    ServiceUnderTest(
-        name="boditrax linked",
-        service="boditrax",
-        menu_item="boditrax_linked",
-        menu_label="Boditrax linked account (partner apps)",
+    "boditrax": Oracle(sign_in_paths=("/oauth/auth", "/oauth/token"), read_values=boditrax_values),
+    "boditrax_linked": Oracle(
         sign_in_paths=("/oauth/auth", "/oauth/token"),
         read_values=boditrax_values,
         answers=lambda info: {
             "linked_account": {"username": LINKED_USERNAME, "password": LINKED_SECRET}
         },
     ),
-    ServiceUnderTest(
-        name="boditrax facility",
-        service="boditrax",
-        menu_item="boditrax_facility",
-        menu_label="Boditrax facility (gym statistics)",
+    "boditrax_facility": Oracle(
         sign_in_paths=("/oauth/token",),
         read_values=boditrax_facility_values,
         # Every figure is of a day, week or month ending now.
@@ -425,7 +416,37 @@ SERVICES = (
             "new_members_this_month",
         ),
     ),
-)
+}
+"""By menu option: one per way in of the integration."""
+
+
+def _services() -> tuple[ServiceUnderTest, ...]:
+    """A journey for every way in the integration's registry offers, labelled as its menu is.
+
+    A way in without an oracle stops the suite: a new service cannot go untested.
+    """
+    labels = json.loads((REPO_ROOT / STRINGS).read_text(encoding="utf-8"))["config"]["step"]
+    services = []
+    for provider in PROVIDERS.values():
+        for way in provider.ways_in:
+            if (oracle := ORACLES.get(way.option)) is None:
+                raise RuntimeError(f"acceptance/services.py has no ORACLES entry for {way.option}")
+            services.append(
+                ServiceUnderTest(
+                    name=way.option.replace("_", " "),
+                    service=provider.service,
+                    menu_item=way.option,
+                    menu_label=labels["user"]["menu_options"][way.option],
+                    sign_in_paths=oracle.sign_in_paths,
+                    read_values=oracle.read_values,
+                    answers=oracle.answers,
+                    window_keys=oracle.window_keys,
+                )
+            )
+    return tuple(services)
+
+
+SERVICES = _services()
 BODITRAX_DEMO_LINKED = ServiceUnderTest(
     name="boditrax linked",
     service="boditrax",

@@ -41,6 +41,7 @@ from homeassistant.helpers.update_coordinator import REQUEST_REFRESH_DEFAULT_COO
 
 from custom_components.health_trackers.clients.api import REQUEST_TIMEOUT
 from custom_components.health_trackers.clients.base import Cursor
+from custom_components.health_trackers.providers import PROVIDERS
 from fakes.base import AddedRecord
 
 from .home_assistant import Instance
@@ -48,7 +49,8 @@ from .rest import REVOKED_LOG, Journey, assert_nothing_left
 from .services import SERVICES_BY_NAME
 from .steps import StepFailed, Steps, wait_until
 
-SOAK_SERVICES = ("sporttracks", "boditrax", "bactrack")
+SOAK_SERVICES = tuple(key for key, provider in PROVIDERS.items() if provider.event is not None)
+"""Every provider whose accounts keep records (each fires an event per record)."""
 SOAK_SECONDS = 60.0
 """How long records arrive at least (the faults may take longer)."""
 OFFSETS = (

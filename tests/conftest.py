@@ -32,7 +32,8 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
 from custom_components.health_trackers.const import DOMAIN
-from custom_components.health_trackers.oauth1 import CALLBACK_PATH as BACTRACK_CALLBACK_PATH
+from custom_components.health_trackers.providers import PROVIDERS
+from custom_components.health_trackers.views import OAUTH1_CALLBACK_PATH
 from fakes import FakeBACtrack, FakeBoditrax, FakeService, FakeSportTracks
 from fakes.bactrack import DEFAULT_CONSUMER
 from fakes.boditrax import DEFAULT_CLIENT as BODITRAX_CLIENT
@@ -343,7 +344,7 @@ def approve(
         redirect = await decide_at_bactrack(browser, result["url"], decision)
         assert redirect.status == 302
         location = URL(redirect.headers["Location"])
-        assert str(location).startswith(f"https://example.com{BACTRACK_CALLBACK_PATH}?")
+        assert str(location).startswith(f"https://example.com{OAUTH1_CALLBACK_PATH}?")
         callback = await (await hass_client_no_auth()).get(location.path_qs)
         assert callback.status == 200
         assert callback.headers["Cache-Control"] == "no-store"
@@ -381,14 +382,14 @@ async def bactrack_entry(add_bactrack: AddBACtrack) -> ConfigEntry:
 
 # -- any service, for tests that hold for each ----------------------------------------------
 
-SERVICES = ("sporttracks", "boditrax", "boditrax_facility", "bactrack")
-"""Every way to add an account: a test parametrised over ``service`` runs for each."""
+SERVICES = tuple(PROVIDERS)
+"""Every provider's key: a test parametrised over ``service`` runs for each."""
 
 
 @pytest.fixture
 def fake(request: pytest.FixtureRequest, service: str) -> FakeService:
-    """The fake behind ``service`` (a Boditrax facility is read from the fake Boditrax)."""
-    return request.getfixturevalue(service.removesuffix("_facility"))  # type: ignore[no-any-return]
+    """The fake of ``service``'s service (a Boditrax facility is read from the fake Boditrax)."""
+    return request.getfixturevalue(PROVIDERS[service].service)  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -403,6 +404,8 @@ def sign_in(
         return request.getfixturevalue("add_account")  # type: ignore[no-any-return]
     if service == "bactrack":
         return request.getfixturevalue("add_bactrack")  # type: ignore[no-any-return]
+    if service not in ("boditrax", "boditrax_facility"):
+        pytest.fail(f"tests/conftest.py does not know how to sign in to {service}")
     request.getfixturevalue("boditrax_credential")
     consent: Consent | None = request.getfixturevalue("consent") if service == "boditrax" else None
 

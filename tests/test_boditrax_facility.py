@@ -139,8 +139,8 @@ async def test_add_facility(
     assert entry.title == "Riverside Gym"
     assert entry.unique_id == "boditrax_facility_f_1"
     assert entry.state is ConfigEntryState.LOADED
-    assert set(entry.data) == {"service", "auth_implementation", "token"}
-    assert entry.data["service"] == "boditrax_facility"
+    assert set(entry.data) == {"provider", "auth_implementation", "token"}
+    assert entry.data["provider"] == "boditrax_facility"
     assert entry.data["auth_implementation"] == BODITRAX_CREDENTIAL
     assert "refresh_token" not in entry.data["token"]
     assert entry.data["token"]["expires_in"] == 1800
@@ -196,19 +196,99 @@ async def test_machine_sensors(
     assert hass.states.get(week.entity_id).state == str(reception["scans"]["thisweek"])
 
 
+def _machine_sensors(hass: HomeAssistant, entry: ConfigEntry) -> dict[str, str | None]:
+    """Unique id → entity id of every machine sensor the registry holds for the entry, and
+    that every fixed sensor is still there."""
+    registered = {
+        item.unique_id: item.entity_id
+        for item in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+    }
+    fixed = {f"boditrax_facility_f_1_{key}" for key in FACILITY_SENSORS}
+    assert fixed <= set(registered), "the fixed sensors are never removed"
+    return {
+        unique_id: entity_id
+        for unique_id, entity_id in registered.items()
+        if unique_id not in fixed
+    }
+
+
+def _machine_ids(*machines: str) -> set[str]:
+    """The unique ids of the sensors of ``machines``."""
+    return {
+        f"boditrax_facility_f_1_machine_{machine}_scans_{period}"
+        for machine in machines
+        for period in ("today", "this_week", "this_month")
+    }
+
+
 async def test_new_machine_and_vanished_machine(
     hass: HomeAssistant,
     entry: ConfigEntry,
     boditrax: FakeBoditrax,
     frozen_now: FrozenDateTimeFactory,
 ) -> None:
-    """A machine the facility starts listing gets its sensors at the next poll; one it stops
-    listing shows unknown."""
+    """A machine the facility starts listing gets its sensors at the next poll; the sensors of
+    one it stops listing are removed, the disabled ones too; listed again, it gets them back."""
+    assert set(_machine_sensors(hass, entry)) == _machine_ids("bx_1", "bx_2")
     facility = boditrax.facilities["f_1"]
     facility.machines = {"bx_2": "Studio", "bx_3": "Spa"}
     await async_poll(hass, frozen_now, INTERVAL)
     assert hass.states.get(f"{PREFIX}spa_scans_today").state == "0"
+    assert hass.states.get(f"{PREFIX}studio_scans_today").state == str(
+        _served(boditrax)["machines"][0]["scans"]["today"]
+    )
+    assert hass.states.get(f"{PREFIX}reception_scans_today") is None
+    assert set(_machine_sensors(hass, entry)) == _machine_ids("bx_2", "bx_3")
+    facility.machines = {"bx_1": "Reception", "bx_2": "Studio"}
+    await async_poll(hass, frozen_now, INTERVAL)
+    assert set(_machine_sensors(hass, entry)) == _machine_ids("bx_1", "bx_2")
+    assert hass.states.get(f"{PREFIX}reception_scans_today").state == str(
+        _served(boditrax)["machines"][0]["scans"]["today"]
+    )
+
+
+async def test_machine_gone_while_stopped_is_removed_at_the_first_answer(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    boditrax: FakeBoditrax,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """A machine the facility stopped listing while Home Assistant was stopped: its sensors,
+    registered before, are removed once Boditrax first answers, not while it is down."""
+    await stop(hass, entry)
+    boditrax.facilities["f_1"].machines = {"bx_2": "Studio"}
+    boditrax.fail(503, "{}", path=STATISTICS)
+    await start(hass, entry)
+    assert entry.state is ConfigEntryState.LOADED
+    assert set(_machine_sensors(hass, entry)) == _machine_ids("bx_1", "bx_2")
+    boditrax.clear_faults()
+    await async_poll(hass, frozen_now, INTERVAL)
+    assert set(_machine_sensors(hass, entry)) == _machine_ids("bx_2")
+    assert hass.states.get(f"{PREFIX}reception_scans_today") is None
+    await stop(hass, entry)
+    boditrax.facilities["f_1"].machines = {}
+    await start(hass, entry)
+    assert _machine_sensors(hass, entry) == {}
+    assert _shown(hass) == _expected(_served(boditrax))
+
+
+async def test_answer_without_machines_keeps_them(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    boditrax: FakeBoditrax,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """An answer with no list of machines says nothing of them: their sensors stay (unknown
+    for that poll) and show their counts again at the next full answer."""
+    served = _served(boditrax)
+    boditrax.fail(200, json.dumps({"scans": served["scans"]}), path=STATISTICS, times=1)
+    await async_poll(hass, frozen_now, INTERVAL)
+    assert set(_machine_sensors(hass, entry)) == _machine_ids("bx_1", "bx_2")
     assert hass.states.get(f"{PREFIX}reception_scans_today").state == "unknown"
+    await async_poll(hass, frozen_now, INTERVAL)
+    assert hass.states.get(f"{PREFIX}reception_scans_today").state == str(
+        _served(boditrax)["machines"][0]["scans"]["today"]
+    )
 
 
 async def test_second_add_aborts(hass: HomeAssistant, entry: ConfigEntry) -> None:
@@ -506,7 +586,7 @@ async def test_diagnostics_without_secrets(
 ) -> None:
     """The download says what was read, not from where, with what, or who the facility is."""
     diagnostics = json.loads(json_dumps(await async_get_config_entry_diagnostics(hass, entry)))
-    assert diagnostics["service"] == "boditrax_facility"
+    assert diagnostics["provider"] == "boditrax_facility"
     assert diagnostics["token"] == {"expires_at": entry.data["token"]["expires_at"]} | {
         key: entry.data["token"][key] for key in ("expires_in", "token_type", "scope")
     }

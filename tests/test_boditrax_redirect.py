@@ -31,14 +31,14 @@ import pytest
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
-from custom_components.health_trackers import oauth1
+from custom_components.health_trackers import views
 from custom_components.health_trackers.const import DOMAIN
-from custom_components.health_trackers.oauth2_redirect import (
-    AUTHORIZE_PATH,
-    CALLBACK_PATH,
-    COOKIE,
+from custom_components.health_trackers.views import (
     DATA_SIGN_INS,
-    PREFIX,
+    OAUTH2_AUTHORIZE_PATH,
+    OAUTH2_CALLBACK_PATH,
+    OAUTH2_COOKIE,
+    OAUTH2_PREFIX,
 )
 from fakes import FakeBoditrax
 from fakes.boditrax import DEFAULT_CLIENT
@@ -141,9 +141,9 @@ async def test_add_member(
     """Echoed or dropped state: the member becomes a loaded entry with its sensors."""
     boditrax.echo_state = echo_state
     result = await _start(hass)
-    assert result["url"].startswith(f"{home}{AUTHORIZE_PATH}?ticket=")
+    assert result["url"].startswith(f"{home}{OAUTH2_AUTHORIZE_PATH}?ticket=")
     location = await _consent(window, result["url"])
-    assert str(location).startswith(f"{home}{CALLBACK_PATH}?code=")
+    assert str(location).startswith(f"{home}{OAUTH2_CALLBACK_PATH}?code=")
     assert ("state" in location.query) is echo_state
     callback = await window.get(location)
     assert callback.status == 200
@@ -151,7 +151,7 @@ async def test_add_member(
     assert "window.close()" in text
     assert "Signed in" not in text  # the code is traded for tokens only after this page
     assert callback.headers["Cache-Control"] == "no-store"
-    assert not window.cookie_jar.filter_cookies(URL(home + CALLBACK_PATH))
+    assert not window.cookie_jar.filter_cookies(URL(home + OAUTH2_CALLBACK_PATH))
     result = await hass.config_entries.flow.async_configure(result["flow_id"])
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
     await hass.async_block_till_done()
@@ -161,9 +161,9 @@ async def test_add_member(
     )
     # The code is redeemed for the redirect_uri it was issued for: our callback.
     (authorize,) = [r for r in boditrax.requests if r.path == "/oauth/auth" and r.method == "GET"]
-    assert authorize.query["redirect_uri"] == home + CALLBACK_PATH
+    assert authorize.query["redirect_uri"] == home + OAUTH2_CALLBACK_PATH
     (token,) = [r for r in boditrax.requests if r.path == "/oauth/token"]
-    assert dict(parse_qsl(token.body.decode()))["redirect_uri"] == home + CALLBACK_PATH
+    assert dict(parse_qsl(token.body.decode()))["redirect_uri"] == home + OAUTH2_CALLBACK_PATH
 
 
 async def test_reauth_without_state(
@@ -246,7 +246,7 @@ async def test_forged_state_with_the_cookie(
     await _refused(await window.get(location.update_query(state="forged")))
     assert not window.cookie_jar.filter_cookies(location)
     async with await _window() as other:
-        await _refused(await other.get(location, cookies={COOKIE: cookie.value}))
+        await _refused(await other.get(location, cookies={OAUTH2_COOKIE: cookie.value}))
     assert _step(hass, result["flow_id"]) == "auth"
 
 
@@ -273,8 +273,8 @@ async def test_ticket_is_single_use(
     result = await _start(hass)
     assert (await window.get(result["url"], allow_redirects=False)).status == 302
     await _refused(await window.get(result["url"], allow_redirects=False))
-    await _refused(await window.get(f"{home}{AUTHORIZE_PATH}?ticket=forged"))
-    await _refused(await window.get(f"{home}{AUTHORIZE_PATH}"))
+    await _refused(await window.get(f"{home}{OAUTH2_AUTHORIZE_PATH}?ticket=forged"))
+    await _refused(await window.get(f"{home}{OAUTH2_AUTHORIZE_PATH}"))
     assert _step(hass, result["flow_id"]) == "auth"
 
 
@@ -376,7 +376,7 @@ def _cookie(response: ClientResponse) -> Any:
     (header,) = response.headers.getall("Set-Cookie")
     cookie: SimpleCookie = SimpleCookie()
     cookie.load(header)
-    return cookie[COOKIE]
+    return cookie[OAUTH2_COOKIE]
 
 
 async def test_authorize_view_sets_the_cookie_and_state(
@@ -391,7 +391,7 @@ async def test_authorize_view_sets_the_cookie_and_state(
     assert len(cookie.value) >= 40
     assert cookie["httponly"] is True
     assert cookie["samesite"] == "Lax"
-    assert cookie["path"] == PREFIX
+    assert cookie["path"] == OAUTH2_PREFIX
     assert cookie["max-age"] == "600"
     assert not cookie["secure"]  # plain http: a Secure cookie would not come back
     service = URL(response.headers["Location"])
@@ -399,7 +399,7 @@ async def test_authorize_view_sets_the_cookie_and_state(
     assert dict(service.query) == {
         "response_type": "code",
         "client_id": DEFAULT_CLIENT.client_id,
-        "redirect_uri": f"{home}{CALLBACK_PATH}",
+        "redirect_uri": f"{home}{OAUTH2_CALLBACK_PATH}",
         "scope": "measurement_analysis front_end",
         "state": service.query["state"],
     }
@@ -420,12 +420,12 @@ async def test_cookie_is_secure_over_https(
     client = await hass_client_no_auth()
     result = await _start(hass)
     url = URL(result["url"])
-    assert str(url).startswith(f"https://example.com{AUTHORIZE_PATH}?ticket=")
+    assert str(url).startswith(f"https://example.com{OAUTH2_AUTHORIZE_PATH}?ticket=")
     response = await client.get(url.path_qs, allow_redirects=False)
     assert response.status == 302
     assert _cookie(response)["secure"] is True
     service = URL(response.headers["Location"])
-    assert service.query["redirect_uri"] == f"https://example.com{CALLBACK_PATH}"
+    assert service.query["redirect_uri"] == f"https://example.com{OAUTH2_CALLBACK_PATH}"
 
 
 async def test_flow_closed_before_the_callback(
@@ -454,14 +454,14 @@ async def test_address_without_a_browser_request(
     hass: HomeAssistant, boditrax: FakeBoditrax, credential: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No browser request: Home Assistant's configured address; none at all: the flow says so."""
-    monkeypatch.setattr(oauth1, "get_url", lambda *args, **kwargs: "http://ha.local:8123")
+    monkeypatch.setattr(views, "get_url", lambda *args, **kwargs: "http://ha.local:8123")
     result = await _start(hass)
-    assert result["url"].startswith(f"http://ha.local:8123{AUTHORIZE_PATH}?ticket=")
+    assert result["url"].startswith(f"http://ha.local:8123{OAUTH2_AUTHORIZE_PATH}?ticket=")
 
     def no_url(*args: Any, **kwargs: Any) -> str:
         raise NoURLAvailableError
 
-    monkeypatch.setattr(oauth1, "get_url", no_url)
+    monkeypatch.setattr(views, "get_url", no_url)
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"next_step_id": "boditrax"}
@@ -492,6 +492,6 @@ async def test_no_secret_in_the_log(
     logged = "\n".join(
         record.getMessage() for record in caplog.records if record.name != "aiohttp.access"
     )
-    assert "OAuth 2.0 sign-in refused" in logged
+    assert "Sign-in link refused" in logged
     for secret in secrets:
         assert secret not in logged

@@ -16,7 +16,7 @@ from yarl import URL
 import custom_components.health_trackers as integration
 from custom_components.health_trackers.clients.api import ServiceApi
 from custom_components.health_trackers.clients.bactrack import BACtrackClient, Reading
-from custom_components.health_trackers.clients.base import Account, Cursor
+from custom_components.health_trackers.clients.base import Account, Cursor, RecordsSince
 from custom_components.health_trackers.clients.boditrax import (
     BoditraxClient,
     BoditraxFacilityClient,
@@ -150,12 +150,12 @@ async def test_sporttracks_records_since_a_cursor(
     cursor = Cursor(at.start, str(at.id))
     sporttracks.requests.clear()
     found = await sporttracks_client.async_records_since(cursor, page_size=2)
-    assert [record.id for record in found.records] == [str(w.id) for w in reversed(workouts[:4])]
-    assert found.reached is not None
-    assert found.reached.id == str(at.id)
+    assert [record.id for record in found.new] == [str(w.id) for w in reversed(workouts[:4])]
+    assert [item.id for item in found.listed] == [str(w.id) for w in workouts[:6]]
+    assert found.newest == Cursor(workouts[0].start, str(workouts[0].id))
     assert found.complete
     assert found.total == len(workouts)
-    newest = found.records[-1]
+    newest = found.new[-1]
     assert newest.start == workouts[0].start
     assert newest.energy == workouts[0].calories_kj
     assert newest.distance == workouts[0].distance
@@ -178,30 +178,29 @@ async def test_sporttracks_probe_and_bound(
     found = await sporttracks_client.async_records_since(
         Cursor(newest.start, str(newest.id)), first_page=1
     )
-    assert found.records == ()
+    assert found.new == ()
     assert found.complete
     assert len(sporttracks.requests) == 1
-    partial = await sporttracks_client.async_records_since(None, page_size=3, max_pages=2)
-    assert len(partial.records) == 6
+    oldest = sporttracks.accounts["16964"].workouts[-1]
+    partial = await sporttracks_client.async_records_since(
+        Cursor(oldest.start, str(oldest.id)), page_size=3, max_pages=2
+    )
+    assert len(partial.new) == 6
     assert not partial.complete
 
 
-async def test_sporttracks_history_before_a_cursor(
+async def test_sporttracks_newest_without_a_cursor(
     sporttracks: FakeSportTracks, sporttracks_client: SportTracksClient
 ) -> None:
-    """A page of older workouts, newest first, as listed, filtered by the service."""
+    """Without a cursor nothing is new: the first page, as listed, without detail requests."""
     workouts = sporttracks.accounts["16964"].workouts
-    cursor = Cursor(workouts[10].start, str(workouts[10].id))
     sporttracks.requests.clear()
-    page = await sporttracks_client.async_history_before(cursor, limit=5)
-    assert [item.id for item in page] == [str(w.id) for w in workouts[11:16]]
-    assert all(type(item) is WorkoutSummary for item in page)
-    assert [item.energy for item in page] == [w.calories_kj for w in workouts[11:16]]
-    assert not [r for r in sporttracks.requests if r.path != "/api/v2/fitnessActivities"]
-    (query,) = _list_queries(sporttracks, "/api/v2/fitnessActivities")
-    assert query["noLaterThan"] == workouts[10].start.isoformat()
-    newest = await sporttracks_client.async_history_before(None, limit=2)
-    assert [item.id for item in newest] == [str(w.id) for w in workouts[:2]]
+    found = await sporttracks_client.async_records_since(None, first_page=2)
+    assert found.new == ()
+    assert [item.id for item in found.listed] == [str(w.id) for w in workouts[:2]]
+    assert all(type(item) is WorkoutSummary for item in found.listed)
+    assert found.complete
+    assert [r.path for r in sporttracks.requests] == ["/api/v2/fitnessActivities"]
 
 
 @pytest.mark.parametrize(
@@ -294,10 +293,9 @@ async def test_boditrax_records_since_a_cursor(
     cursor = Cursor(readings[3].date, readings[3].id)
     boditrax.requests.clear()
     found = await boditrax_client.async_records_since(cursor, first_page=1, page_size=2)
-    assert [scan.id for scan in found.records] == [r.id for r in reversed(readings[:3])]
-    assert found.records[-1].metrics == readings[0].measurements
-    assert found.reached is not None
-    assert found.reached.id == readings[3].id
+    assert [scan.id for scan in found.new] == [r.id for r in reversed(readings[:3])]
+    assert found.new[-1].metrics == readings[0].measurements
+    assert [scan.id for scan in found.listed] == [r.id for r in readings[:4]]
     assert _list_queries(boditrax, "/rest/v2.10/readings") == [
         {"limit": "1"},
         {"limit": "2"},
@@ -305,15 +303,16 @@ async def test_boditrax_records_since_a_cursor(
     ]
 
 
-async def test_boditrax_history(boditrax: FakeBoditrax, boditrax_client: BoditraxClient) -> None:
-    """The newest scans in one request; older ones past a cursor."""
+async def test_boditrax_newest_scans(
+    boditrax: FakeBoditrax, boditrax_client: BoditraxClient
+) -> None:
+    """A first page of the last scans in one request; nothing is new without a cursor."""
     readings = boditrax.members["m_123"].readings
     boditrax.requests.clear()
-    newest = await boditrax_client.async_history_before(None, limit=20)
-    assert [scan.id for scan in newest] == [r.id for r in readings[:20]]
+    found = await boditrax_client.async_records_since(None, first_page=20)
+    assert found.new == ()
+    assert [scan.id for scan in found.listed] == [r.id for r in readings[:20]]
     assert _list_queries(boditrax, "/rest/v2.10/readings") == [{"limit": "20"}]
-    older = await boditrax_client.async_history_before(Cursor.of(newest[-1]), limit=5)
-    assert [scan.id for scan in older] == [r.id for r in readings[20:25]]
 
 
 async def test_boditrax_facility_client(http: ClientSession, boditrax: FakeBoditrax) -> None:
@@ -355,8 +354,9 @@ def test_facility_statistics_read_tolerantly() -> None:
     assert statistics.scans == ScanCounts(today=4, this_week=9, this_month=None)
     assert statistics.members_scanned_last_30_days is None
     assert statistics.new_members_this_month is None
-    assert statistics.machines == ()
+    assert statistics.machines is None  # not a list: it says nothing of the machines
     assert statistics.machine("bx_1") is None
+    assert FacilityStatistics.parse({"machines": []}).machines == ()
     with pytest.raises(InvalidResponseError):
         FacilityStatistics.parse([])
 
@@ -430,8 +430,8 @@ async def test_bactrack_records_since_a_cursor(
     cursor = Cursor(readings[7].timestamp, str(readings[7].id))
     bactrack_fake.requests.clear()
     found = await bactrack_client.async_records_since(cursor, page_size=3)
-    assert [reading.id for reading in found.records] == [str(r.id) for r in reversed(readings[:7])]
-    assert found.records[-1].bac == readings[0].bac
+    assert [reading.id for reading in found.new] == [str(r.id) for r in reversed(readings[:7])]
+    assert found.new[-1].bac == readings[0].bac
     assert found.total == len(readings)
     queries = _list_queries(bactrack_fake, "/v1/readings/")
     assert [(query["limit"], query["offset"]) for query in queries] == [
@@ -460,32 +460,49 @@ async def test_bactrack_reads_the_largest_pages(
     cursor = Cursor(readings[2_500].timestamp, str(readings[2_500].id))
     bactrack_fake.requests.clear()
     found = await bactrack_client.async_records_since(cursor, first_page=first_page)
-    assert [reading.id for reading in found.records] == [
-        str(r.id) for r in reversed(readings[:2_500])
-    ]
+    assert [reading.id for reading in found.new] == [str(r.id) for r in reversed(readings[:2_500])]
     queries = _list_queries(bactrack_fake, "/v1/readings/")
     assert [(query["limit"], query["offset"]) for query in queries] == pages
 
 
-async def test_bactrack_records_not_before(
+async def test_bactrack_records_back_to(
     bactrack_fake: FakeBACtrack, bactrack_client: BACtrackClient
 ) -> None:
-    """Without a cursor, reading stops at the first page that reaches past ``not_before``."""
+    """Reading goes on past the cursor until a page reaches back past ``back_to``."""
     readings = bactrack_fake.accounts[10261].readings
-    not_before = readings[3].timestamp
-    found = await bactrack_client.async_records_since(None, page_size=5, not_before=not_before)
-    assert len(found.records) == 5
+    cursor = Cursor(readings[1].timestamp, str(readings[1].id))
+    found = await bactrack_client.async_records_since(
+        cursor, page_size=5, back_to=readings[7].timestamp
+    )
+    assert [reading.id for reading in found.new] == [str(readings[0].id)]
+    assert [reading.id for reading in found.listed] == [str(r.id) for r in readings[:10]]
     assert found.complete
 
 
-async def test_bactrack_history_before(
-    bactrack_fake: FakeBACtrack, bactrack_client: BACtrackClient
-) -> None:
-    """BACtrack cannot filter by time: the newer readings are read again, the older returned."""
-    readings = bactrack_fake.accounts[10261].readings
-    cursor = Cursor(readings[5].timestamp, str(readings[5].id))
-    page = await bactrack_client.async_history_before(cursor, limit=4)
-    assert [reading.id for reading in page] == [str(r.id) for r in readings[6:10]]
+def test_merged_replaces_what_the_read_covers() -> None:
+    """Kept records in the read's range that it did not list were deleted; older ones stay.
+
+    Records of the oldest listed one's instant stay too: a service may list one instant's
+    records in another order than ours.
+    """
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+
+    def reading(number: int, minutes: int) -> Reading:
+        return Reading(
+            id=str(number),
+            timestamp=at + timedelta(minutes=minutes),
+            bac=0.01,
+            location=None,
+            notes=None,
+        )
+
+    kept = [reading(5, 50), reading(4, 40), reading(3, 30), reading(2, 30), reading(1, 10)]
+    found = RecordsSince[Reading, Reading](
+        new=(), listed=(reading(6, 60), reading(4, 40), reading(3, 30)), complete=True, total=5
+    )
+    assert [r.id for r in found.merged(kept)] == ["6", "4", "3", "2", "1"]
+    empty = RecordsSince[Reading, Reading](new=(), listed=(), complete=True, total=0)
+    assert empty.merged(kept) == []
 
 
 @pytest.mark.parametrize(

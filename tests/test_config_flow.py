@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 import json
 import os
 from typing import Any
@@ -26,9 +27,10 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
 from custom_components.health_trackers import application_credentials, config_flow
-from custom_components.health_trackers.const import CONF_SERVICE, DOMAIN
-from custom_components.health_trackers.oauth2_redirect import AUTHORIZE_PATH
+from custom_components.health_trackers.const import CONF_PROVIDER, DOMAIN
 from custom_components.health_trackers.providers import PROVIDERS
+from custom_components.health_trackers.providers.sporttracks import SPORTTRACKS
+from custom_components.health_trackers.views import OAUTH2_AUTHORIZE_PATH
 from fakes import FakeSportTracks, OAuth2Client, SportTracksAccount
 from fakes.boditrax import DEFAULT_CLIENT as BODITRAX_CLIENT
 from fakes.sporttracks import DEFAULT_CLIENT
@@ -45,7 +47,7 @@ async def test_add_sporttracks_account(
     entry = result["result"]
     assert entry.unique_id == "sporttracks_16964"
     assert entry.title == "SportTracks 16964"
-    assert entry.data[CONF_SERVICE] == "sporttracks"
+    assert entry.data[CONF_PROVIDER] == "sporttracks"
     assert entry.data["auth_implementation"] == "sporttracks_credential"
     assert entry.data["token"]["expires_in"] == 7200
     assert entry.state is ConfigEntryState.LOADED
@@ -186,7 +188,7 @@ async def _service_url(
 ) -> str:
     """The service's authorize URL: Boditrax's external step opens our view, which redirects there."""
     url = URL(result["url"])
-    assert url.path == AUTHORIZE_PATH
+    assert url.path == OAUTH2_AUTHORIZE_PATH
     client = await hass_client_no_auth()
     answer = await client.get(url.path_qs, allow_redirects=False)
     assert answer.status == 302
@@ -361,7 +363,7 @@ async def test_reauth_same_account(
     assert result["reason"] == "reauth_successful"
     assert await flow_message(hass, result) == "Signed in again. The account's sensors are back."
     assert entry.data["token"]["access_token"] != old_token
-    assert entry.data[CONF_SERVICE] == "sporttracks"
+    assert entry.data[CONF_PROVIDER] == "sporttracks"
 
 
 async def test_reauth_other_account_is_refused(
@@ -388,18 +390,37 @@ async def test_credential_dialog_names_the_services(hass: HomeAssistant) -> None
     assert placeholders == {"services": "Boditrax, SportTracks"}
 
 
-async def test_menu_offers_every_way_in(hass: HomeAssistant) -> None:
-    """Every service, and every partner sign-in a service has, is a menu step and nothing else."""
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    offered = set(result["menu_options"])  # type: ignore[arg-type]
-    expected = {provider.key for provider in PROVIDERS.values()} | {
-        f"{provider.service}_linked"
-        for provider in PROVIDERS.values()
-        if provider.oauth2 is not None and provider.oauth2.password_grant
-    }
-    assert offered == expected
-    flow = config_flow.HealthTrackersConfigFlow()
-    assert all(callable(getattr(flow, f"async_step_{step}", None)) for step in offered)
+@pytest.mark.usefixtures("current_request_with_host")
+async def test_menu_comes_from_the_registry(
+    hass: HomeAssistant, sporttracks: FakeSportTracks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A provider added to the registry is offered, with a linked way if it has one, and each
+    option's step signs in to that provider: no edit to the flow."""
+    assert SPORTTRACKS.oauth2 is not None
+    example = replace(
+        SPORTTRACKS,
+        service="example",
+        name="Example",
+        default_origin=sporttracks.origin,
+        oauth2=replace(SPORTTRACKS.oauth2, linked_accounts=True),
+    )
+    monkeypatch.setitem(PROVIDERS, example.key, example)
+    await _store(hass, "Example app", "example_credential", DEFAULT_CLIENT.client_id)
+    menu = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    options = list(menu["menu_options"])  # type: ignore[call-overload]
+    assert options[-3:] == ["sporttracks", "example", "example_linked"]
+    # An option's step is bound on the flow when the menu is shown; none replaces a real step.
+    flow = config_flow.HealthTrackersConfigFlow
+    assert not [option for option in options if hasattr(flow, f"async_step_{option}")]
+    result = await hass.config_entries.flow.async_configure(
+        menu["flow_id"], {"next_step_id": "example"}
+    )
+    assert result["type"] is FlowResultType.EXTERNAL_STEP
+    assert result["url"].startswith(f"{sporttracks.origin}/oauth2/authorize?")
+    result = await _choose(hass, "example_linked")
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "linked_account"
+    assert result["description_placeholders"] == {"service": "Example"}
 
 
 async def test_reconfigure_switches_credential(
@@ -487,9 +508,9 @@ async def test_credential_provider_unavailable_at_setup_retries(
     config_entry_oauth2_flow.async_add_implementation_provider(hass, "cloud", unavailable)
     entry = MockConfigEntry(
         domain=DOMAIN,
-        minor_version=2,
+        version=2,
         unique_id="sporttracks_16964",
-        data={CONF_SERVICE: "sporttracks", "auth_implementation": "cloud", "token": {}},
+        data={CONF_PROVIDER: "sporttracks", "auth_implementation": "cloud", "token": {}},
     )
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)

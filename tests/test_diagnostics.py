@@ -61,7 +61,7 @@ async def test_diagnostics_hold_no_secrets(
     diagnostics = json.loads(
         json_dumps(await async_get_config_entry_diagnostics(hass, service_entry))
     )
-    assert diagnostics["service"] == service
+    assert diagnostics["provider"] == service
     data = service_entry.data
     tokens = [data[key] for key in TOKEN_KEYS if key in data]
     tokens += [data["token"][key] for key in TOKEN_KEYS if key in data.get("token", {})]

@@ -7,6 +7,7 @@ account's first setup (its history is not new).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Generator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -157,7 +158,7 @@ async def test_several_workouts_between_polls(
 ) -> None:
     """Three new workouts: three events in the order they started, each with its detail.
 
-    The probe, the newest's detail, the 7-day list (which lists the others), their details.
+    The probe, the list down to the known one, then each new one's detail, oldest first.
     """
     now = dt_util.utcnow()
     _add(sporttracks, (51, now + timedelta(minutes=3)), (52, now + timedelta(minutes=1)))
@@ -180,10 +181,10 @@ async def test_several_workouts_between_polls(
     assert fired.ids() == ["52", "53", "51"]
     assert [r.path for r in sporttracks.requests] == [
         LIST,
-        f"{LIST}/51",
         LIST,
         f"{LIST}/52",
         f"{LIST}/53",
+        f"{LIST}/51",
     ]
     assert _stored_cursor(hass_storage, entry) == {
         "at": (now + timedelta(minutes=3)).isoformat(),
@@ -193,6 +194,35 @@ async def test_several_workouts_between_polls(
     await async_poll(hass, frozen_now, POLL)
     assert fired.ids() == []
     assert [r.path for r in sporttracks.requests] == [LIST]  # idle again: one request
+
+
+async def test_polls_at_the_same_time_hand_on_each_workout_once(
+    hass: HomeAssistant,
+    fired: Fired,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """Two polls started together (an update_entity during a scheduled poll) read one after
+    the other: the second reads from where the first left off, and each workout fires once."""
+    _add(sporttracks, (61, dt_util.utcnow() + timedelta(minutes=1)))
+    coordinator = entry.runtime_data
+    triggered: list[str] = []
+    hass.bus.async_listen(
+        EVENT_STATE_CHANGED,
+        lambda event: (
+            triggered.append(event.data["new_state"].attributes.get("id"))
+            if event.data["entity_id"] == WORKOUT_EVENT
+            else None
+        ),
+    )
+    sporttracks.requests.clear()
+    await asyncio.gather(coordinator.async_refresh(), coordinator.async_refresh())
+    await hass.async_block_till_done()
+    assert fired.ids() == ["61"]
+    assert triggered == ["61"]
+    # The first poll reads the new workout (probe, list, detail); the second only probes.
+    assert [r.path for r in sporttracks.requests] == [LIST, LIST, f"{LIST}/61", LIST]
 
 
 async def test_outage_delivers_what_arrived_meanwhile(

@@ -42,9 +42,10 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
-from custom_components.health_trackers import oauth2
+from custom_components.health_trackers import application_credentials
 from custom_components.health_trackers.clients import api
 from custom_components.health_trackers.const import CONF_PERSONAL_DATA, DOMAIN
+from custom_components.health_trackers.providers import PROVIDERS
 from fakes import (
     BACReading,
     FakeBACtrack,
@@ -85,15 +86,13 @@ refusal takes about 33 MB); reading the 48 MB body in full takes twice that at l
 SPIN = 200_000
 """Event-loop turns to wait for a request to reach the fake (it travels over real sockets)."""
 STATE_LENGTH = 255
-OAUTH2 = ("sporttracks", "boditrax", "boditrax_facility")
-REFRESHING = ("sporttracks", "boditrax")
+OAUTH2 = tuple(key for key in SERVICES if PROVIDERS[key].oauth2 is not None)
+REFRESHING = tuple(
+    key
+    for key in OAUTH2
+    if not PROVIDERS[key].oauth2.application_access  # type: ignore[union-attr]
+)
 """Services whose entries keep a refresh token (a facility's app asks for a new token instead)."""
-NAMES = {
-    "sporttracks": "SportTracks",
-    "boditrax": "Boditrax",
-    "boditrax_facility": "Boditrax gym",
-    "bactrack": "BACtrack",
-}
 
 
 # -- what the fake holds, and how an entity may show it -------------------------------------
@@ -737,18 +736,18 @@ class MatrixReport:
             return
         write = terminalreporter.write_line
         terminalreporter.section(f"fault matrix (issue 10), Home Assistant {HA_VERSION}")
-        write(f"{'service':<12} {'tried':>5} {'survived':>8} {'tokens lost':>11}")
+        write(f"{'service':<18} {'tried':>5} {'survived':>8} {'tokens lost':>11}")
         for service in SERVICES:
             rows = [result for key, result in MATRIX.items() if key[0] == service]
             if rows:
                 write(
-                    f"{NAMES[service]:<12} {len(rows):>5} "
+                    f"{service:<18} {len(rows):>5} "
                     f"{sum(r.survived for r in rows):>8} {sum(r.tokens_lost for r in rows):>11}"
                 )
         write("")
         faults = list(dict.fromkeys((scope, fault) for _, scope, fault in MATRIX))
         width = max(len(f"{scope} {fault}") for scope, fault in faults) + 2
-        write(f"{'fault':<{width}}" + "".join(f"{NAMES[s]:<20}" for s in SERVICES))
+        write(f"{'fault':<{width}}" + "".join(f"{s:<20}" for s in SERVICES))
         for scope, fault in faults:
             cells = [_cell(MATRIX.get((service, scope, fault))) for service in SERVICES]
             write(f"{scope + ' ' + fault:<{width}}" + "".join(f"{cell:<20}" for cell in cells))
@@ -804,6 +803,11 @@ SUBJECTS: dict[str, type[Subject]] = {
 }
 
 
+def test_every_provider_has_a_subject() -> None:
+    """A provider added to the registry is in the matrix only once it has a subject here."""
+    assert set(SUBJECTS) == set(SERVICES)
+
+
 async def _add(hass: HomeAssistant, service: str, sign_in: AddAccount) -> ConfigEntry:
     """Add the fake's account through the config flow, as a user does."""
     result = await sign_in()
@@ -837,7 +841,7 @@ async def subject(
     expect_log(".")
     caplog.set_level(logging.INFO)
     monkeypatch.setattr(api, "REQUEST_TIMEOUT", TIMEOUT)
-    monkeypatch.setattr(oauth2, "REQUEST_TIMEOUT", TIMEOUT, raising=False)
+    monkeypatch.setattr(application_credentials, "REQUEST_TIMEOUT", TIMEOUT, raising=False)
     entry = await _add(hass, service, sign_in)
     made = SUBJECTS[service](hass, fake, entry, frozen_now, caplog, hass_storage)
     await made.poll()  # the first poll after setup comes early: get it out of the way

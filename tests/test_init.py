@@ -15,7 +15,7 @@ from homeassistant.data_entry_flow import FlowResultType
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.health_trackers.const import CONF_SERVICE, DOMAIN
+from custom_components.health_trackers.const import CONF_PROVIDER, DOMAIN
 from fakes import FakeService, FakeSportTracks
 from fakes.sporttracks import DEFAULT_CLIENT, Workout
 
@@ -74,7 +74,7 @@ async def test_new_workout_fetches_detail_and_week(
     sporttracks: FakeSportTracks,
     frozen_now: FrozenDateTimeFactory,
 ) -> None:
-    """A new workout costs the probe, its detail and the 7-day list; sensors follow."""
+    """A new workout costs the probe, the list down to the known one and its detail."""
     before = int(hass.states.get(WEEK_WORKOUTS).state)
     account = sporttracks.accounts["16964"]
     account.add_workout(
@@ -95,12 +95,11 @@ async def test_new_workout_fetches_detail_and_week(
     sporttracks.requests.clear()
     await async_poll(hass, frozen_now, POLL)
     calls = api_calls(sporttracks)
-    assert [path for _, path, _ in calls] == [
-        "/api/v2/fitnessActivities",
-        "/api/v2/fitnessActivities/42",
-        "/api/v2/fitnessActivities",
+    assert [(path, query.get("pageSize")) for _, path, query in calls] == [
+        ("/api/v2/fitnessActivities", "1"),
+        ("/api/v2/fitnessActivities", "100"),
+        ("/api/v2/fitnessActivities/42", None),
     ]
-    assert calls[2][2]["noEarlierThan"] == (NOW + POLL - timedelta(days=7)).isoformat()
     assert hass.states.get(LATEST_TYPE).state == "Rowing"
     assert (
         hass.states.get("sensor.sporttracks_16964_latest_workout_start").state
@@ -308,8 +307,9 @@ async def test_missing_credential_asks_for_reauth(
     expect_log("could not authenticate: The application credential this entry used is gone")
     entry = MockConfigEntry(
         domain=DOMAIN,
+        version=2,
         unique_id="sporttracks_16964",
-        data={CONF_SERVICE: "sporttracks", "auth_implementation": "gone", "token": {}},
+        data={CONF_PROVIDER: "sporttracks", "auth_implementation": "gone", "token": {}},
     )
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)

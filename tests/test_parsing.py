@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from custom_components.health_trackers.clients.boditrax import as_local_datetime, as_local_float
 from custom_components.health_trackers.clients.parsing import (
     as_datetime,
     as_float,
-    as_local_datetime,
-    as_local_float,
     as_text,
 )
+from custom_components.health_trackers.clients.sporttracks import as_start_time
 from custom_components.health_trackers.providers.sporttracks import SPORTTRACKS
 
 from .conftest import ExpectedLog
@@ -61,8 +61,7 @@ def test_as_text(value: object, expected: str | None) -> None:
         ("2014-04-04T07:09:53+01:00", datetime(2014, 4, 4, 6, 9, 53, tzinfo=UTC)),
         ("2014-04-04T07:09:53Z", datetime(2014, 4, 4, 7, 9, 53, tzinfo=UTC)),
         ("2014-04-04T07:09:53", datetime(2014, 4, 4, 7, 9, 53, tzinfo=UTC)),
-        ("2014-04-04T07:09:53-2:-30", datetime(2014, 4, 4, 9, 39, 53, tzinfo=UTC)),
-        ("2014-04-04T07:09:53-02:-30", datetime(2014, 4, 4, 9, 39, 53, tzinfo=UTC)),
+        ("2014-04-04T07:09:53-02:30", datetime(2014, 4, 4, 9, 39, 53, tzinfo=UTC)),
         ("2014-04-04 07:09:53+0530", datetime(2014, 4, 4, 1, 39, 53, tzinfo=UTC)),
         ("2024-01-15", datetime(2024, 1, 15, tzinfo=UTC)),
         ("2014-04-04T07:09:00+01", datetime(2014, 4, 4, 6, 9, tzinfo=UTC)),
@@ -80,9 +79,15 @@ def test_as_datetime(value: object, expected: datetime | None) -> None:
     assert as_datetime(value) == expected
 
 
-def test_as_datetime_keeps_offset() -> None:
-    """The local offset survives, for display in the user's time zone."""
-    parsed = as_datetime("2014-04-04T07:09:53-02:-30")
+@pytest.mark.parametrize(
+    "value",
+    ["2014-04-04T07:09:53-2:-30", "2014-04-04T07:09:53-02:-30", "2014-04-04T07:09:53-02:30"],
+)
+def test_sporttracks_offsets_are_kept(value: str) -> None:
+    """SportTracks' negative half hours, as it writes them; the local offset survives, for
+    display in the user's time zone."""
+    parsed = as_start_time(value)
+    assert parsed == datetime(2014, 4, 4, 9, 39, 53, tzinfo=UTC)
     assert parsed is not None
     assert parsed.utcoffset() == -timedelta(hours=2, minutes=30)
     assert parsed.tzinfo == timezone(-timedelta(hours=2, minutes=30))

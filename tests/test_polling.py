@@ -18,7 +18,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.health_trackers.clients.api import MAX_RETRY_AFTER, retry_after_seconds
-from custom_components.health_trackers.const import CONF_SERVICE, DOMAIN
+from custom_components.health_trackers.const import CONF_PROVIDER, DOMAIN
 from fakes import FakeSportTracks, SportTracksAccount
 
 from .conftest import NOW, AddAccount, ExpectedLog, async_poll
@@ -162,23 +162,25 @@ async def test_old_entries_lose_the_poll_interval_and_keep_the_rest(
     sporttracks: FakeSportTracks,
     frozen_now: FrozenDateTimeFactory,
 ) -> None:
-    """An entry from version 1.1 with a user-set interval loads at the service's pace."""
+    """An entry from version 1.1 with a user-set interval loads at the service's pace, its
+    provider's key now stored as ``provider``."""
     data, unique_id, title = dict(entry.data), entry.unique_id, entry.title
     await hass.config_entries.async_remove(entry.entry_id)
+    stored = {key: value for key, value in data.items() if key != CONF_PROVIDER}
     old = MockConfigEntry(
         domain=DOMAIN,
         version=1,
         minor_version=1,
         unique_id=unique_id,
         title=title,
-        data=data,
+        data={**stored, "service": data[CONF_PROVIDER]},
         options={"update_interval": 60, "personal_data": False},
     )
     old.add_to_hass(hass)
     await hass.config_entries.async_setup(old.entry_id)
     await hass.async_block_till_done()
     assert old.state is ConfigEntryState.LOADED
-    assert (old.version, old.minor_version) == (1, 2)
+    assert (old.version, old.minor_version) == (2, 1)
     assert dict(old.options) == {"personal_data": False}
     assert old.data == data
     assert old.runtime_data.update_interval == old.runtime_data.first_poll_delay
@@ -192,15 +194,15 @@ async def test_entry_from_a_newer_version_is_left_alone(
     hass: HomeAssistant, expect_log: ExpectedLog
 ) -> None:
     """A downgrade: the entry is not touched and not loaded."""
-    expect_log("has version 2 which is higher than the current version 1")
+    expect_log("has version 3 which is higher than the current version 2")
     entry = MockConfigEntry(
-        domain=DOMAIN, version=2, data={CONF_SERVICE: "sporttracks"}, unique_id="x"
+        domain=DOMAIN, version=3, data={CONF_PROVIDER: "sporttracks"}, unique_id="x"
     )
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.MIGRATION_ERROR
-    assert entry.data == {CONF_SERVICE: "sporttracks"}
+    assert entry.data == {CONF_PROVIDER: "sporttracks"}
 
 
 async def test_unknown_service_fails_plainly(
@@ -210,7 +212,7 @@ async def test_unknown_service_fails_plainly(
     expect_log("Error setting up entry .* for health_trackers")
     caplog.set_level(logging.ERROR)
     entry = MockConfigEntry(
-        domain=DOMAIN, minor_version=2, data={CONF_SERVICE: "fitbit"}, unique_id="fitbit_1"
+        domain=DOMAIN, version=2, data={CONF_PROVIDER: "fitbit"}, unique_id="fitbit_1"
     )
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)

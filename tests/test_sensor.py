@@ -12,11 +12,13 @@ from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.health_trackers.providers import sporttracks as sporttracks_provider
+from custom_components.health_trackers.clients.sporttracks import SportTracksClient
 from fakes import FakeSportTracks, SportTracksAccount
 from fakes.sporttracks import Workout
 
-from .conftest import NOW, AddAccount, ExpectedLog
+from .conftest import NOW, AddAccount
+
+LIST = "/api/v2/fitnessActivities"
 
 ATTRIBUTES = ("device_class", "state_class", "unit_of_measurement", "friendly_name", "icon")
 
@@ -113,15 +115,10 @@ async def test_account_without_workouts(
     assert hass.states.get("sensor.sporttracks_9_workouts_last_7_days").state == "0"
 
 
-async def test_week_list_follows_pages(
-    hass: HomeAssistant,
-    sporttracks: FakeSportTracks,
-    add_account: AddAccount,
-    frozen_now: FrozenDateTimeFactory,
-) -> None:
-    """More workouts in a week than one page holds: every page is read."""
+def _busy_week(sporttracks: FakeSportTracks, workouts: int) -> None:
+    """Account 3 with ``workouts`` runs in the last ``workouts`` hours, signed in."""
     account = SportTracksAccount.generate("3", "Busy", seed=3, count=0, now=NOW)
-    for index in range(130):
+    for index in range(workouts):
         account.add_workout(
             Workout(
                 id=index,
@@ -135,11 +132,21 @@ async def test_week_list_follows_pages(
         )
     sporttracks.accounts = {"3": account}
     sporttracks.current_user = "3"
+
+
+async def test_week_list_follows_pages(
+    hass: HomeAssistant,
+    sporttracks: FakeSportTracks,
+    add_account: AddAccount,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """More workouts in a week than one page holds: every page is read."""
+    _busy_week(sporttracks, 130)
     await add_account()
     assert hass.states.get("sensor.sporttracks_3_workouts_last_7_days").state == "130"
     assert hass.states.get("sensor.sporttracks_3_distance_last_7_days").state == "130.0"
-    pages = [r.query.get("page") for r in sporttracks.requests if "noEarlierThan" in r.query]
-    assert pages == ["0", "1"]
+    pages = [r.query.get("page") for r in sporttracks.requests if r.path == LIST]
+    assert pages == [None, "1"]
 
 
 async def test_list_item_without_link(
@@ -167,11 +174,10 @@ async def test_week_list_is_capped(
     sporttracks: FakeSportTracks,
     add_account: AddAccount,
     monkeypatch: pytest.MonkeyPatch,
-    expect_log: ExpectedLog,
 ) -> None:
-    """A runaway list stops after a fixed number of pages."""
-    expect_log("More than 2 SportTracks workouts in 7 days")
-    monkeypatch.setattr(sporttracks_provider, "WINDOW_PAGE_SIZE", 1)
-    monkeypatch.setattr(sporttracks_provider, "WINDOW_MAX_PAGES", 2)
+    """A runaway list stops after a fixed number of pages (20) and shows what it read."""
+    monkeypatch.setattr(SportTracksClient, "page_size", 5)
+    _busy_week(sporttracks, 130)
     await add_account()
-    assert hass.states.get("sensor.sporttracks_16964_workouts_last_7_days").state == "2"
+    assert len([r for r in sporttracks.requests if r.path == LIST]) == 20
+    assert hass.states.get("sensor.sporttracks_3_workouts_last_7_days").state == "100"

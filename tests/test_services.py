@@ -27,7 +27,7 @@ async def get_records(hass: HomeAssistant, **data: object) -> dict[str, object]:
 async def test_records_of_a_range_oldest_first(
     hass: HomeAssistant, entry: MockConfigEntry, sporttracks: FakeSportTracks
 ) -> None:
-    """Every workout that started in the range, with its values in the statistics' units."""
+    """Every workout that started in the range, with its values as event data holds them."""
     start, end = NOW - timedelta(days=60), NOW - timedelta(days=10)
     expected = sorted(
         (w for w in sporttracks.accounts["16964"].workouts if start <= w.start < end),
@@ -45,8 +45,15 @@ async def test_records_of_a_range_oldest_first(
     measured_at = datetime.fromisoformat(str(first["measured_at"]))
     assert measured_at == workout.start
     assert measured_at.tzinfo is not None
-    assert first["workouts"] == 1.0
-    assert first["workout_moving_time"] == pytest.approx(workout.duration / 3600, abs=1e-4)
+    # The units event data has: minutes, kilometres, kilocalories.
+    assert first["type"] == workout.type
+    assert first["duration"] == round(workout.duration / 60, 1)
+    assert first["distance"] == (
+        None if workout.distance is None else round(workout.distance / 1000, 3)
+    )
+    assert first["energy"] == (
+        None if workout.calories_kj is None else round(workout.calories_kj / 4.184, 1)
+    )
 
 
 async def test_at_most_the_newest_of_a_long_range(

@@ -7,6 +7,7 @@ UTC hour, the change of each summed statistic and the mean, min and max of the o
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -18,10 +19,14 @@ from homeassistant.components.recorder.statistics import (
     list_statistic_ids,
     statistics_during_period,
 )
+from homeassistant.components.repairs import repairs_flow_manager
 from homeassistant.config_entries import ConfigEntry, ConfigFlowResult
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.storage import Store
+from homeassistant.helpers.translation import async_get_translations
+from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
@@ -274,19 +279,7 @@ async def test_restart_in_the_middle_of_a_backfill_counts_nothing_twice(
 ) -> None:
     """Stopped after its first page, the backfill goes on from there after a reload."""
     account = sporttracks.accounts["16964"]
-    base = account.workouts[-1].start
-    for index in range(250):
-        account.workouts.append(
-            Workout(
-                id=5_000_000 + index,
-                start=base - timedelta(hours=7 * (index + 1), minutes=index % 60),
-                offset="-02:-30",
-                type="Cycling",
-                name="old",
-                duration=3600.0 + index,
-                distance=20_000.0 + index,
-            )
-        )
+    add_old_workouts(sporttracks, 250)
     # The backfill's second page (the only list request with page=1) answers 503.
     outage = sporttracks.fail(503, path="/api/v2/fitnessActivities", query={"page": "1"})
     entry = await added(hass, await add_account())
@@ -299,6 +292,170 @@ async def test_restart_in_the_middle_of_a_backfill_counts_nothing_twice(
     await history_done(hass, entry)
     for key, hourly in expect_workouts(sporttracks).items():
         assert await changes(hass, f"{SPORTTRACKS}_{key}") == hourly, key
+
+
+async def test_a_poll_while_the_backfill_ends_is_counted_once(
+    recorder_mock: Recorder,
+    hass: HomeAssistant,
+    sporttracks: FakeSportTracks,
+    add_account: AddAccount,
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A poll's rows written while the backfill's end is being saved are not raised twice.
+
+    The backfill ends by raising every running sum by the history's total. The store's last
+    save is held until a poll has found a new workout and written its hours; the sums then
+    still match the fake's workouts hour by hour.
+    """
+    held, release = asyncio.Event(), asyncio.Event()
+    save = Store.async_save
+
+    async def held_at_the_end(store: Store[Any], data: Any) -> None:
+        if store.key.endswith(".history") and data["backfill"]["done"] and not release.is_set():
+            held.set()
+            await release.wait()
+        await save(store, data)
+
+    monkeypatch.setattr(Store, "async_save", held_at_the_end)
+    result = await add_account()
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+    entry: ConfigEntry = result["result"]
+    await asyncio.wait_for(held.wait(), 30)
+    sporttracks.accounts["16964"].add_workout(
+        Workout(
+            id=9_200_000,
+            start=NOW + timedelta(minutes=5),
+            offset="Z",
+            type="Running",
+            name="during the save",
+            duration=1800.0,
+            distance=5000.0,
+        )
+    )
+    freezer.tick(timedelta(minutes=15))
+    await entry.runtime_data.async_refresh()
+    assert entry.runtime_data.last_update_success
+    release.set()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await history_done(hass, entry)
+    for key, hourly in expect_workouts(sporttracks).items():
+        assert await changes(hass, f"{SPORTTRACKS}_{key}") == hourly, key
+
+
+def add_old_workouts(fake: FakeSportTracks, count: int) -> None:
+    """``count`` workouts before the seeded ones, 7 hours apart: several pages of backfill."""
+    account = fake.accounts["16964"]
+    base = account.workouts[-1].start
+    for index in range(count):
+        account.workouts.append(
+            Workout(
+                id=5_000_000 + index,
+                start=base - timedelta(hours=7 * (index + 1), minutes=index % 60),
+                offset="-02:-30",
+                type="Cycling",
+                name="old",
+                duration=3600.0 + index,
+                distance=20_000.0 + index,
+            )
+        )
+
+
+async def repair_text(hass: HomeAssistant, issue: ir.IssueEntry) -> str:
+    """What the repair's dialog says, its placeholders filled."""
+    strings = await async_get_translations(hass, "en", "issues", [DOMAIN])
+    template = strings[
+        f"component.{DOMAIN}.issues.{issue.translation_key}.fix_flow.step.confirm.description"
+    ]
+    return template.format(**(issue.translation_placeholders or {}))
+
+
+async def test_a_failing_import_raises_a_repair_that_tries_again_now(
+    recorder_mock: Recorder,
+    hass: HomeAssistant,
+    sporttracks: FakeSportTracks,
+    add_account: AddAccount,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """After three failures in a row a repair says what failed and what to do; "Submit" tries
+    again at once: failing again, the repair comes back; succeeding, it goes and every hour
+    is counted once."""
+    assert await async_setup_component(hass, "repairs", {})
+    add_old_workouts(sporttracks, 600)
+    # Every backfill run reads one page, then its second page (page=1) answers 503.
+    outage = sporttracks.fail(503, path="/api/v2/fitnessActivities", query={"page": "1"})
+    entry = await added(hass, await add_account())
+    issue_id = history_issue_id(entry.entry_id)
+    issues = ir.async_get(hass)
+    await async_poll(hass, freezer, timedelta(seconds=61))
+    assert issues.async_get_issue(DOMAIN, issue_id) is None, "two failures: no repair yet"
+    await async_poll(hass, freezer, timedelta(seconds=301))
+    issue = issues.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.is_fixable
+    text = await repair_text(hass, issue)
+    assert "failed 3 times in a row" in text
+    assert (
+        "The last error: SportTracks is unavailable: GET /api/v2/fitnessActivities answered 503."
+        in text
+    )
+    assert "re-authenticate SportTracks 16964" in text
+    assert "tries again by itself in 15 minutes" in text
+
+    flows = repairs_flow_manager(hass)
+    assert flows is not None
+    requests = len(sporttracks.requests)
+    result = await flows.async_init(DOMAIN, data={"issue_id": issue_id})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "confirm"
+    assert result["description_placeholders"] == issue.translation_placeholders
+    result = await flows.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert len(sporttracks.requests) > requests, "tried again without waiting"
+    issue = issues.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None, "failed again: the repair is back"
+    assert "failed 4 times in a row" in await repair_text(hass, issue)
+    assert "tries again by itself in 60 minutes" in await repair_text(hass, issue)
+
+    sporttracks.faults.remove(outage)
+    result = await flows.async_init(DOMAIN, data={"issue_id": issue_id})
+    result = await flows.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await history_done(hass, entry)
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
+    for key, hourly in expect_workouts(sporttracks).items():
+        assert await changes(hass, f"{SPORTTRACKS}_{key}") == hourly, key
+
+
+async def test_the_repair_goes_with_an_unloaded_account(
+    recorder_mock: Recorder,
+    hass: HomeAssistant,
+    sporttracks: FakeSportTracks,
+    add_account: AddAccount,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Unloaded, an account imports nothing and offers no repair; a dialog left open says so."""
+    assert await async_setup_component(hass, "repairs", {})
+    add_old_workouts(sporttracks, 400)
+    sporttracks.fail(503, path="/api/v2/fitnessActivities", query={"page": "1"})
+    entry = await added(hass, await add_account())
+    issue_id = history_issue_id(entry.entry_id)
+    for seconds in (61, 301):
+        await async_poll(hass, freezer, timedelta(seconds=seconds))
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+    flows = repairs_flow_manager(hass)
+    assert flows is not None
+    result = await flows.async_init(DOMAIN, data={"issue_id": issue_id})
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    result = await flows.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "not_loaded"
+    requests = len(sporttracks.requests)
+    await async_poll(hass, freezer, timedelta(hours=2))
+    assert len(sporttracks.requests) == requests
 
 
 @pytest.fixture

@@ -12,19 +12,16 @@ from homeassistant.helpers import (
     entity_registry as er,
     issue_registry as ir,
 )
-from homeassistant.helpers.config_entry_oauth2_flow import OAuth2Session
 from homeassistant.helpers.typing import ConfigType
 
-from .clients.api import Authenticator
+from .auth import RefreshTokenJournal, async_authenticator
 from .clients.base import ServiceClient
-from .const import CONF_SERVICE, DOMAIN, LOGGER
+from .const import CONF_PROVIDER, DOMAIN, LOGGER
 from .coordinator import HealthTrackersConfigEntry, HealthTrackersCoordinator, scope_issue_id
 from .feed import RecordFeed
 from .history import AccountHistory, history_issue_id, history_store
-from .oauth1 import signer_for_entry
-from .oauth2 import OAuth2Authenticator, RefreshTokenJournal, async_get_entry_implementation
-from .provider import Provider
 from .providers import PROVIDERS
+from .providers.base import Provider
 from .services import async_setup_services
 from .statistics import StatisticsWriter
 
@@ -33,6 +30,8 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 OBSOLETE_OPTIONS = ("update_interval",)
 """Options earlier versions stored: a user-set poll interval (polling now follows the service)."""
+PROVIDER_BEFORE_2 = "service"
+"""Where entries of version 1 stored their provider's key (which is not always the service's)."""
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
@@ -43,13 +42,13 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 async def async_setup_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntry) -> bool:
     """Connect the entry's account and fetch its first values."""
-    if (provider := PROVIDERS.get(entry.data.get(CONF_SERVICE, ""))) is None:
+    if (provider := PROVIDERS.get(entry.data.get(CONF_PROVIDER, ""))) is None:
         raise ConfigEntryError(
             translation_domain=DOMAIN,
             translation_key="unknown_service",
-            translation_placeholders={"service": str(entry.data.get(CONF_SERVICE))},
+            translation_placeholders={"service": str(entry.data.get(CONF_PROVIDER))},
         )
-    auth = await _async_authenticator(hass, entry, provider)
+    auth = await async_authenticator(hass, entry, provider)
     tracker = provider.tracker(hass, auth, entry.unique_id or "")
     feed = RecordFeed(hass, entry.entry_id)
     await feed.async_load()
@@ -101,9 +100,9 @@ def _history(
     """The account's long-term statistics; none without the recorder (or statistics)."""
     if not provider.statistics or "recorder" not in hass.config.components:
         return None
-    account_id = entry.unique_id or entry.entry_id
-    writer = StatisticsWriter(hass, account_id, entry.title, provider.statistics)
-    return AccountHistory(hass, entry.entry_id, entry.title, client, writer)
+    unique_id = entry.unique_id or entry.entry_id
+    writer = StatisticsWriter(hass, unique_id, entry.title, provider.statistics)
+    return AccountHistory(hass, entry.entry_id, entry.title, client, writer, service=provider.name)
 
 
 async def _async_first_refresh(
@@ -131,23 +130,6 @@ async def _async_first_refresh(
         )
 
 
-async def _async_authenticator(
-    hass: HomeAssistant, entry: HealthTrackersConfigEntry, provider: Provider[Any, Any]
-) -> Authenticator:
-    """OAuth 1.0a signatures from the stored tokens, or OAuth 2.0 bearer tokens kept fresh."""
-    if provider.oauth1 is not None:
-        return signer_for_entry(entry.data)
-    implementation = await async_get_entry_implementation(hass, entry, provider)
-    journal = RefreshTokenJournal(hass, entry.entry_id)
-    entry.async_on_unload(journal.async_cancel)
-    if recovered := await journal.async_recover(entry.data["token"]):
-        LOGGER.info(
-            "%s: using the refresh token saved just before Home Assistant stopped", entry.title
-        )
-        hass.config_entries.async_update_entry(entry, data={**entry.data, "token": recovered})
-    return OAuth2Authenticator(OAuth2Session(hass, entry, implementation), journal)
-
-
 async def async_unload_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntry) -> bool:
     """Stop polling and remove the entities; the event cursor is on disk before the next setup."""
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
@@ -172,14 +154,21 @@ async def async_migrate_entry(hass: HomeAssistant, entry: HealthTrackersConfigEn
     """Bring entries of earlier versions up to date, keeping everything else as it was.
 
     1.2: the user-set poll interval option is gone; each service polls at its own pace.
+    2.1: the provider's key is stored as ``provider`` (1.x: ``service``, although a Boditrax
+    facility's is ``boditrax_facility``). A major version: a release that reads ``service``
+    refuses the entry rather than misread it.
     """
-    if entry.version > 1:
+    if entry.version > 2:
         # A newer version of the integration wrote this entry; it cannot be read back.
         return False
-    if entry.minor_version < 2:
+    if entry.version == 1:
         options = {
             key: value for key, value in entry.options.items() if key not in OBSOLETE_OPTIONS
         }
-        hass.config_entries.async_update_entry(entry, options=options, minor_version=2)
-        LOGGER.debug("Migrated %s to version 1.2", entry.title)
+        data = {key: value for key, value in entry.data.items() if key != PROVIDER_BEFORE_2}
+        data[CONF_PROVIDER] = entry.data.get(PROVIDER_BEFORE_2)
+        hass.config_entries.async_update_entry(
+            entry, data=data, options=options, version=2, minor_version=1
+        )
+        LOGGER.debug("Migrated %s to version 2.1", entry.title)
     return True

@@ -5,8 +5,8 @@ import logging
 DOMAIN = "health_trackers"
 LOGGER = logging.getLogger(__package__)
 
-CONF_SERVICE = "service"
-"""Key in a config entry's data naming the provider module that serves it."""
+CONF_PROVIDER = "provider"
+"""Key in a config entry's data: the key of the provider that serves it (``boditrax_facility``)."""
 
 CONF_PERSONAL_DATA = "personal_data"
 """Option: create the provider's personal sensors (where and with what notes a reading was taken)."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.core import HomeAssistant
@@ -13,18 +14,24 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
+from .auth import EntryRemovedError
 from .clients.exceptions import (
     AuthenticationError,
+    HealthTrackersError,
+    InvalidResponseError,
     MissingScopeError,
     RateLimitedError,
     ServiceError,
+    ServiceTimeoutError,
+    ServiceUnavailableError,
 )
 from .compat import UPDATE_FAILED_RETRY_AFTER, update_failed
-from .const import CONF_SERVICE, DOMAIN, LOGGER
+from .const import CONF_PROVIDER, DOMAIN, LOGGER
 from .feed import RecordFeed
-from .history import AccountHistory
-from .oauth2 import EntryRemovedError
-from .provider import AccountTracker, Provider, SnapshotT
+from .providers.base import AccountTracker, Provider, SnapshotT
+
+if TYPE_CHECKING:
+    from .history import AccountHistory
 
 FIRST_POLL_EARLIEST = 0.1
 """The first poll after setup comes at least this fraction of an interval after it."""
@@ -36,6 +43,25 @@ class RateLimit:
 
     at: datetime
     retry_after: float | None
+
+
+ERROR_MESSAGES: dict[type[HealthTrackersError], str] = {
+    AuthenticationError: "authentication_failed",
+    ServiceUnavailableError: "service_unavailable",
+    ServiceTimeoutError: "service_timeout",
+    RateLimitedError: "rate_limited",
+    MissingScopeError: "missing_scope",
+    InvalidResponseError: "invalid_response",
+}
+"""A client error's message (its key under ``exceptions`` in translations/en.json)."""
+
+
+def error_message(err: HealthTrackersError) -> str:
+    """The translation key of ``err``'s message: its own class's, else the nearest base's."""
+    return next(
+        (ERROR_MESSAGES[kind] for kind in type(err).__mro__ if kind in ERROR_MESSAGES),
+        "service_error",
+    )
 
 
 def scope_issue_id(entry_id: str) -> str:
@@ -53,7 +79,7 @@ def first_poll_delay(hass: HomeAssistant, entry: ConfigEntry, interval: timedelt
     siblings = sorted(
         other.entry_id
         for other in hass.config_entries.async_entries(DOMAIN)
-        if other.data.get(CONF_SERVICE) == entry.data.get(CONF_SERVICE)
+        if other.data.get(CONF_PROVIDER) == entry.data.get(CONF_PROVIDER)
     )
     rank = siblings.index(entry.entry_id) if entry.entry_id in siblings else 0
     share = (rank + 0.5) / max(len(siblings), 1)
@@ -76,7 +102,9 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
         history: AccountHistory | None = None,
     ) -> None:
         """Poll at the service's documented pace, each account at its own point in it."""
-        self.account_id = entry.unique_id or entry.entry_id
+        self.unique_id = entry.unique_id or entry.entry_id
+        """The entry's unique id, ``<provider key>_<account id>``: the device's identifier and the
+        start of its entities' unique ids and statistic ids."""
         self.first_poll_delay = first_poll_delay(hass, entry, provider.update_interval)
         super().__init__(
             hass,
@@ -91,6 +119,9 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
         self.history = history
         """The account's long-term statistics; None without the recorder."""
         self.last_rate_limit: RateLimit | None = None
+        self._polling = asyncio.Lock()
+        """One poll at a time: two reading from the same position would hand on its records twice
+        (not every supported release serialises a coordinator's refreshes itself)."""
         self._pause: float | None = None
         """Seconds the service asked us to wait at this update (429 with ``Retry-After``)."""
 
@@ -115,7 +146,8 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
     async def _async_fetch(self) -> SnapshotT:
         """Poll the tracker; translate its errors into Home Assistant's."""
         try:
-            polled = await self.tracker.async_poll(self.feed.cursor)
+            async with self._polling:
+                polled = await self.tracker.async_poll(self.feed.position)
         except EntryRemovedError:
             if self.data is None:
                 raise
@@ -124,7 +156,7 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
         except AuthenticationError as err:
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN,
-                translation_key=err.translation_key,
+                translation_key=error_message(err),
                 translation_placeholders={"service": self.provider.name},
             ) from err
         except MissingScopeError as err:
@@ -145,6 +177,12 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
                 self._pause = None if err.retry_after is None else max(err.retry_after, interval)
             raise self._update_failed(err) from err
         ir.async_delete_issue(self.hass, DOMAIN, scope_issue_id(self.config_entry.entry_id))
+        if not polled.complete:
+            LOGGER.warning(
+                "%s: more new records than one poll reads; the newest %s handed on, older skipped",
+                self.name,
+                len(polled.new),
+            )
         self.feed.receive(
             polled, setting_up=self.config_entry.state is ConfigEntryState.SETUP_IN_PROGRESS
         )
@@ -156,7 +194,7 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
         return update_failed(
             self._pause,
             translation_domain=DOMAIN,
-            translation_key=err.translation_key,
+            translation_key=error_message(err),
             translation_placeholders={"service": self.provider.name, "detail": str(err)},
         )
 

@@ -25,7 +25,7 @@ async def async_get_config_entry_diagnostics(
     snapshot = coordinator.data
     token = entry.data.get("token", {})
     return {
-        "service": provider.key,
+        "provider": provider.key,
         "origin_overridden": provider.origin != provider.default_origin,
         "token": {key: token[key] for key in TOKEN_FIELDS if key in token},
         "poll_interval_seconds": provider.update_interval.total_seconds(),

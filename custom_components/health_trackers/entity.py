@@ -13,7 +13,7 @@ from .coordinator import HealthTrackersCoordinator
 
 def entity_unique_id(coordinator: HealthTrackersCoordinator[Any], key: str) -> str:
     """``<service>_<account>_<key>``: stable across reloads and new sign-ins of the same account."""
-    return f"{coordinator.account_id}_{key}"
+    return f"{coordinator.unique_id}_{key}"
 
 
 class HealthTrackersEntity(CoordinatorEntity[HealthTrackersCoordinator[Any]]):
@@ -27,7 +27,7 @@ class HealthTrackersEntity(CoordinatorEntity[HealthTrackersCoordinator[Any]]):
         provider = coordinator.provider
         self._attr_unique_id = entity_unique_id(coordinator, key)
         self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, coordinator.account_id)},
+            identifiers={(DOMAIN, coordinator.unique_id)},
             name=coordinator.config_entry.title,
             manufacturer=provider.name,
             entry_type=DeviceEntryType.SERVICE,

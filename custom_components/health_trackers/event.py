@@ -10,15 +10,13 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .clients.base import Record
-from .const import ATTR_MEASURED_AT, CONF_PERSONAL_DATA, MAX_TEXT_LENGTH
+from .const import CONF_PERSONAL_DATA
 from .coordinator import HealthTrackersConfigEntry, HealthTrackersCoordinator
 from .entity import HealthTrackersEntity
-from .provider import HealthTrackersEventDescription
+from .providers.base import HealthTrackersEventDescription, record_data
 
 # The coordinator does all I/O.
 PARALLEL_UPDATES = 0
-
-ATTR_ID = "id"
 
 
 async def async_setup_entry(
@@ -35,23 +33,6 @@ async def async_setup_entry(
     )
 
 
-def event_data(
-    description: HealthTrackersEventDescription[Any], record: Record, *, personal: bool
-) -> dict[str, Any]:
-    """A record as event data: its service id, when it was measured (ISO 8601), its fields."""
-    data: dict[str, Any] = {
-        ATTR_ID: record.id,
-        ATTR_MEASURED_AT: record.measured_at.isoformat(),
-        **description.data_fn(record),
-    }
-    if personal and description.personal_data_fn is not None:
-        data |= description.personal_data_fn(record)
-    return {
-        key: value[:MAX_TEXT_LENGTH] if isinstance(value, str) else value
-        for key, value in data.items()
-    }
-
-
 class HealthTrackersEvent(HealthTrackersEntity, EventEntity):
     """Fires the provider's event for each record the account's polls find new, oldest first."""
 
@@ -66,7 +47,11 @@ class HealthTrackersEvent(HealthTrackersEntity, EventEntity):
         """Describe the entity; ``personal``: the user opted in to where and with what notes."""
         super().__init__(coordinator, description.key)
         self.entity_description = description
-        self._personal = personal
+        self._fields = (
+            *coordinator.provider.record_fields,
+            *description.detail_fields,
+            *(description.personal_fields if personal else ()),
+        )
 
     async def async_added_to_hass(self) -> None:
         """Fire through this entity from now on, starting with what the setup's poll found.
@@ -90,9 +75,6 @@ class HealthTrackersEvent(HealthTrackersEntity, EventEntity):
 
     @callback
     def _fire(self, records: Sequence[Record]) -> None:
-        description = self.entity_description
         for record in records:
-            self._trigger_event(
-                description.key, event_data(description, record, personal=self._personal)
-            )
+            self._trigger_event(self.entity_description.key, record_data(self._fields, record))
             self.async_write_ha_state()

@@ -1,8 +1,9 @@
 """Each new record once, in order: the cursor of the newest record delivered, kept on disk.
 
-A poll hands its tracker the cursor and gets back every record newer than it (``Polled.new``).
-Those wait here until the account's event entity fires them (``deliver``); the cursor then moves
-to the last one fired and is written to the entry's store right away, so a restart, reload,
+A poll reads from the feed's ``position`` (the newest record it was handed) and hands on every
+record newer than it (``Polled.new``): the client alone decides what is new, nothing here filters
+again. Those wait here until the account's event entity fires them (``deliver``); the cursor then
+moves to the last one fired and is written to the entry's store right away, so a restart, reload,
 reauth or outage neither repeats nor skips a record. An account's first poll ever finds no record
 new: the cursor starts at the newest record the service has then.
 """
@@ -20,10 +21,10 @@ from homeassistant.util import dt as dt_util
 
 from .clients.base import Cursor, Record
 from .const import DOMAIN, LOGGER
-from .provider import Polled
+from .providers.base import Polled
 
 STORE_VERSION = 1
-EMPTY = Cursor(datetime.min.replace(tzinfo=UTC), "")
+BEFORE_ANY = Cursor(datetime.min.replace(tzinfo=UTC), "")
 """The cursor of an account that had no record when it was added: every record is new."""
 
 Sink = Callable[[Sequence[Record]], None]
@@ -39,8 +40,9 @@ class RecordFeed:
             hass, STORE_VERSION, f"{DOMAIN}.{entry_id}.events", private=True
         )
         self.cursor: Cursor | None = None
-        """The newest record delivered; None before the account's first successful poll."""
+        """The newest record delivered; None before the account's first successful poll ever."""
         self.pending: list[Record] = []
+        """Records handed on by polls and not fired yet, oldest first."""
         self._sink: Sink | None = None
         self._saving: asyncio.Task[None] | None = None
 
@@ -54,7 +56,7 @@ class RecordFeed:
         if not isinstance(stored, dict) or "cursor" not in stored:
             return
         if (cursor := stored["cursor"]) is None:
-            self.cursor = EMPTY
+            self.cursor = BEFORE_ANY
             return
         at = cursor.get("at") if isinstance(cursor, dict) else None
         parsed = dt_util.parse_datetime(at) if isinstance(at, str) else None
@@ -63,20 +65,22 @@ class RecordFeed:
             return
         self.cursor = Cursor(parsed, cursor["id"])
 
+    @property
+    def position(self) -> Cursor | None:
+        """Where the next poll reads from: the newest record handed on (fired or pending)."""
+        return Cursor.of(self.pending[-1]) if self.pending else self.cursor
+
     @callback
     def receive(self, polled: Polled[Any], *, setting_up: bool) -> None:
-        """Take what a poll found; without an event entity (disabled), skip it.
+        """Take what a poll read from ``position``; without an event entity (disabled), skip it.
 
         While the entry sets up, the entity is not there yet: the records wait for it.
         """
         if self.cursor is None:
-            self.cursor = polled.newest or EMPTY
+            self.cursor = polled.newest or BEFORE_ANY
             self._save()
             return
-        cursor = self.cursor
-        known = {record.id for record in self.pending}
-        fresh = [r for r in polled.new if Cursor.of(r) > cursor and r.id not in known]
-        self.pending = sorted([*self.pending, *fresh], key=Cursor.of)
+        self.pending += polled.new
         if self._sink is None and not setting_up and self.pending:
             LOGGER.debug("No event entity: %s new records not fired", len(self.pending))
             self.cursor, self.pending = Cursor.of(self.pending[-1]), []
@@ -108,7 +112,7 @@ class RecordFeed:
         cursor = self.cursor
         data = {
             "cursor": None
-            if cursor is None or cursor == EMPTY
+            if cursor is None or cursor == BEFORE_ANY
             else {"at": cursor.at.isoformat(), "id": cursor.id}
         }
         self._saving = self._hass.async_create_task(
@@ -126,6 +130,6 @@ class RecordFeed:
 
     def cursor_age(self) -> float | None:
         """Seconds since the newest delivered record was measured; None without one."""
-        if self.cursor is None or self.cursor == EMPTY:
+        if self.cursor is None or self.cursor == BEFORE_ANY:
             return None
         return round((dt_util.utcnow() - self.cursor.at).total_seconds())

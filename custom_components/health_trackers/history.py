@@ -27,12 +27,14 @@ from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.storage import Store
+from homeassistant.helpers.translation import async_get_exception_message
 from homeassistant.util import dt as dt_util
 
 from .clients.base import Cursor, Record, ServiceClient
 from .clients.exceptions import AuthenticationError, RateLimitedError, ServiceError
 from .const import DOMAIN, LOGGER
-from .provider import HealthTrackersStatisticDescription
+from .coordinator import error_message
+from .providers.base import HealthTrackersStatisticDescription
 from .statistics import Bucket, Hour, Rows, StatisticsWriter, Values, hour_of, row, values_of
 
 STORE_VERSION = 1
@@ -49,7 +51,7 @@ RECORDS_PER_STEP = 100
 
 
 def history_issue_id(entry_id: str) -> str:
-    """The repair issue that says an entry's history cannot be imported."""
+    """The repair issue that says an entry's history cannot be imported (``repairs.py`` fixes it)."""
     return f"history_failing_{entry_id}"
 
 
@@ -290,11 +292,17 @@ class AccountHistory:
         title: str,
         client: ServiceClient[Any, Any],
         writer: StatisticsWriter,
+        *,
+        service: str,
     ) -> None:
-        """Nothing read; ``async_load`` reads where an earlier run stopped."""
+        """Nothing read; ``async_load`` reads where an earlier run stopped.
+
+        ``service``: the service's name, as the repair names it.
+        """
         self._hass = hass
         self._entry_id = entry_id
         self._title = title
+        self._service = service
         self._client = client
         self._writer = writer
         self._store = history_store(hass, entry_id)
@@ -351,8 +359,19 @@ class AccountHistory:
     def start(self, entry: ConfigEntry[Any]) -> None:
         """Import in the background from now on, as long as ``entry`` is loaded."""
         self._entry = entry
-        entry.async_on_unload(self._cancel_timer)
+        entry.async_on_unload(self._stop)
         self._run()
+
+    @callback
+    def retry_now(self) -> None:
+        """Try again at once instead of at the next try (the repair's "Submit").
+
+        Nothing to do while an import runs (it raises the repair again if it fails), nor once
+        an expired sign-in stopped it (reauth sets the entry up again).
+        """
+        if self._timer is not None:
+            self._cancel_timer()
+            self._run()
 
     @callback
     def _run(self, _now: datetime | None = None) -> None:
@@ -373,6 +392,12 @@ class AccountHistory:
         if self._timer is not None:
             self._timer()
             self._timer = None
+
+    @callback
+    def _stop(self) -> None:
+        """Unloaded: no next try, and no repair offering one."""
+        self._cancel_timer()
+        ir.async_delete_issue(self._hass, DOMAIN, history_issue_id(self._entry_id))
 
     async def async_run(self) -> None:
         """Read the window when due, then the backfill to its end; then wait for the next read.
@@ -439,11 +464,14 @@ class AccountHistory:
                 await self._store.async_save(self._data())
         # Running sums started at 0 at the boundary and went negative backwards. Raised by the
         # whole history's total, the oldest hour's sum is its own value, as a graph expects.
+        # The window's base and the rows written so far are raised in one step, with no await
+        # between: a poll's rows written later carry the raise and are queued after the
+        # adjustment, so none is raised twice.
         totals = backfill.finish(self.descriptions)
         for key, total in totals.items():
             self.window.base[key] = self.window.base.get(key, 0.0) + total
-        await self._store.async_save(self._data())
         self._writer.adjust(totals, since=horizon)
+        await self._store.async_save(self._data())
         LOGGER.info(
             "History of %s: import done: %s records in %.0f s",
             self._title,
@@ -452,28 +480,45 @@ class AccountHistory:
         )
 
     def _failed(self, err: ServiceError) -> float:
-        """Seconds to wait before trying again; a repair after several failures in a row."""
+        """Seconds to wait before trying again; a repair after several failures in a row.
+
+        The repair says what failed, in words, and when the next try comes; it is raised
+        again at every later failure, so it shows the latest error (and comes back after a
+        "Submit" that failed too).
+        """
         self.failures += 1
         self.last_error = str(err) or type(err).__name__
         delay = float(RETRY_DELAYS[min(self.failures, len(RETRY_DELAYS)) - 1])
         if isinstance(err, RateLimitedError) and err.retry_after is not None:
             delay = max(delay, err.retry_after)
         LOGGER.debug("%s: history import waits %s s after: %s", self._title, delay, err)
-        if self.failures == FAILURES_BEFORE_REPAIR:
+        if self.failures >= FAILURES_BEFORE_REPAIR:
+            error = async_get_exception_message(
+                DOMAIN,
+                error_message(err),
+                {"service": self._service, "detail": self.last_error},
+            )
             ir.async_create_issue(
                 self._hass,
                 DOMAIN,
                 history_issue_id(self._entry_id),
-                is_fixable=False,
+                is_fixable=True,
                 severity=ir.IssueSeverity.WARNING,
                 translation_key="history_failing",
-                translation_placeholders={"account": self._title, "error": self.last_error},
+                translation_placeholders={
+                    "account": self._title,
+                    "service": self._service,
+                    "failures": str(self.failures),
+                    "error": error,
+                    "minutes": str(max(1, round(delay / 60))),
+                },
+                data={"entry_id": self._entry_id},
             )
         return delay
 
     def _recovered(self) -> None:
-        if self.failures:
-            ir.async_delete_issue(self._hass, DOMAIN, history_issue_id(self._entry_id))
+        """An import succeeded: its repair goes, also one raised before a reload."""
+        ir.async_delete_issue(self._hass, DOMAIN, history_issue_id(self._entry_id))
         self.failures = 0
         self.last_error = None
 

@@ -21,7 +21,7 @@ from homeassistant.helpers.typing import StateType
 from .const import ATTR_MEASURED_AT, CONF_PERSONAL_DATA, DOMAIN, MAX_TEXT_LENGTH
 from .coordinator import HealthTrackersConfigEntry, HealthTrackersCoordinator
 from .entity import HealthTrackersEntity, entity_unique_id
-from .provider import HealthTrackersSensorDescription
+from .providers.base import HealthTrackersSensorDescription
 
 # The coordinator does all I/O.
 PARALLEL_UPDATES = 0
@@ -53,16 +53,29 @@ async def async_setup_entry(
     )
     if (listed := provider.listed_sensors) is None:
         return
+    fixed = {
+        entity_unique_id(coordinator, description.key)
+        for description in (*provider.sensors, *provider.personal_sensors)
+    }
     added: set[str] = set()
 
     @callback
     def add_listed() -> None:
-        """Sensors of what the latest snapshot lists for the first time (none before a poll)."""
-        if coordinator.data is None:
+        """Sensors of what the latest snapshot lists for the first time (none before a poll).
+
+        Those of what it no longer lists leave the entity registry, also those registered
+        before a restart: any sensor of the entry that is neither fixed nor listed now.
+        """
+        if coordinator.data is None or (listing := listed(coordinator.data)) is None:
             return
-        new = [
-            description for description in listed(coordinator.data) if description.key not in added
-        ]
+        now = {description.key: description for description in listing}
+        keep = fixed | {entity_unique_id(coordinator, key) for key in now}
+        registry = er.async_get(hass)
+        for registered in er.async_entries_for_config_entry(registry, entry.entry_id):
+            if registered.domain == SENSOR_DOMAIN and registered.unique_id not in keep:
+                registry.async_remove(registered.entity_id)
+        added.intersection_update(now)
+        new = [description for key, description in now.items() if key not in added]
         added.update(description.key for description in new)
         async_add_entities(HealthTrackersSensor(coordinator, description) for description in new)
 

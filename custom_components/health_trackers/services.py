@@ -15,8 +15,8 @@ from .clients.base import ServiceClient
 from .clients.exceptions import ServiceError
 from .compat import vol
 from .const import DOMAIN
-from .coordinator import HealthTrackersConfigEntry
-from .statistics import values_of
+from .coordinator import HealthTrackersConfigEntry, error_message
+from .providers.base import record_data
 
 SERVICE_GET_RECORDS = "get_records"
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"  # homeassistant.const has it only after 2025.4
@@ -76,16 +76,11 @@ async def _async_get_records(call: ServiceCall) -> ServiceResponse:
     except ServiceError as err:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
-            translation_key=err.translation_key,
+            translation_key=error_message(err),
             translation_placeholders={"service": provider.name, "detail": str(err)},
         ) from err
     records: list[JsonValueType] = [
-        {
-            "id": record.id,
-            "measured_at": record.measured_at.isoformat(),
-            **values_of(provider.statistics, record),
-        }
-        for record in reversed(listed)
+        record_data(provider.record_fields, record) for record in reversed(listed)
     ]
     return {"records": records, "complete": complete}
 

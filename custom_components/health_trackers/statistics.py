@@ -27,7 +27,7 @@ from homeassistant.util import slugify
 from .clients.base import Record
 from .compat import statistic_metadata
 from .const import DOMAIN
-from .provider import HealthTrackersStatisticDescription
+from .providers.base import HealthTrackersStatisticDescription
 
 Values = dict[str, float]
 """A record's value of each statistic, by the statistic's key."""
@@ -114,9 +114,9 @@ def row(
     )
 
 
-def statistic_id(account_id: str, key: str) -> str:
+def statistic_id(unique_id: str, key: str) -> str:
     """``health_trackers:<service>_<account>_<key>`` in the characters a statistic id allows."""
-    return f"{DOMAIN}:{slugify(f'{account_id}_{key}')}"
+    return f"{DOMAIN}:{slugify(f'{unique_id}_{key}')}"
 
 
 class StatisticsWriter:
@@ -125,13 +125,13 @@ class StatisticsWriter:
     def __init__(
         self,
         hass: HomeAssistant,
-        account_id: str,
+        unique_id: str,
         title: str,
         descriptions: tuple[HealthTrackersStatisticDescription[Any], ...],
     ) -> None:
         """Nothing written yet; ``async_load_names`` reads the translated names."""
         self._hass = hass
-        self._account_id = account_id
+        self._unique_id = unique_id
         self._title = title
         self.descriptions = {description.key: description for description in descriptions}
         self._names: Mapping[str, str] = {}
@@ -150,7 +150,7 @@ class StatisticsWriter:
 
     def statistic_id(self, key: str) -> str:
         """The id of the statistic ``key`` of this account."""
-        return statistic_id(self._account_id, key)
+        return statistic_id(self._unique_id, key)
 
     def write(self, rows: Rows) -> None:
         """Queue the rows at the recorder, one call per statistic; a row written before is replaced."""

@@ -9,7 +9,14 @@ one, is the same for all of them and lives here.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
@@ -95,23 +102,40 @@ class Page(Generic[ListedT]):
 
 
 @dataclass(frozen=True)
-class NewRecords(Generic[ListedT, RecordT]):
-    """What a read since a cursor found."""
+class RecordsSince(Generic[ListedT, RecordT]):
+    """What one read from the top of a listing found: the one place that says which records are new."""
 
-    records: tuple[RecordT, ...]
-    """The records newer than the cursor, oldest first."""
-    reached: ListedT | None
-    """The newest listed record at or before the cursor: the cursor's own record, or, when that
-    one was deleted, the one before it. None when reading stopped before getting there."""
+    new: tuple[RecordT, ...]
+    """The records newer than the cursor, oldest first, completed; none without a cursor."""
+    listed: tuple[ListedT, ...]
+    """Every record read, once each, newest first, as listed: the top of the listing, no gaps."""
     complete: bool
-    """Whether every record newer than the cursor (and not older than ``not_before``) was read."""
+    """Whether every record newer than the cursor was read (``max_pages`` may stop a read first).
+
+    How far back past ``back_to`` it got is not part of it: a window shows what was read.
+    """
     total: int | None
     """How many records the service holds, where it says."""
 
     @property
-    def newest(self) -> ListedT | RecordT | None:
-        """The newest record the service has now, as far as this read saw."""
-        return self.records[-1] if self.records else self.reached
+    def newest(self) -> Cursor | None:
+        """Where the listing stands: its newest record as this read saw it; None when empty."""
+        return Cursor.of(self.listed[0]) if self.listed else None
+
+    def merged(self, kept: Iterable[ListedT]) -> list[ListedT]:
+        """``kept`` brought up to date, newest first: the read's range replaced by what it listed.
+
+        The read covers the listing down to its oldest record: a kept record newer than that
+        one's instant that the read did not list was deleted at the service. Kept records of
+        that instant or older stay (a service may order the records of one instant otherwise).
+        """
+        kept = sorted(kept, key=Cursor.of, reverse=True)
+        if not self.listed:
+            return [] if self.complete else kept
+        listed = {record.id for record in self.listed}
+        oldest = self.listed[-1].measured_at
+        older = [r for r in kept if r.measured_at <= oldest and r.id not in listed]
+        return sorted([*self.listed, *older], key=Cursor.of, reverse=True)
 
 
 def read_page(
@@ -191,22 +215,22 @@ class ServiceClient(AccountClient, Generic[ListedT, RecordT]):
         *,
         first_page: int | None = None,
         page_size: int | None = None,
+        back_to: datetime | None = None,
         max_pages: int = MAX_PAGES,
-        not_before: datetime | None = None,
-    ) -> NewRecords[ListedT, RecordT]:
-        """The records newer than ``cursor`` (all, without one), oldest first.
+    ) -> RecordsSince[ListedT, RecordT]:
+        """The top of the listing down to ``cursor`` and to ``back_to``: what is new, what is listed.
 
-        Reads pages of ``page_size`` (the largest the service allows) until the cursor, the
-        listing's end, a page reaching back past ``not_before`` or ``max_pages``. ``first_page``:
-        a smaller first page, so that a poll that finds nothing new stays small. With
-        ``not_before``, the last page is returned whole, its older records included: callers
-        that need a time window filter it.
+        Pages of ``page_size`` (the largest the service allows) are read, newest first, until one
+        reaches the cursor (without a cursor: the first page) and reaches back past ``back_to``,
+        until the listing's end, or ``max_pages``. ``first_page``: a smaller first page, so that a
+        poll that finds nothing new stays one small request. Records newer than the cursor come
+        completed (a detail request each, where the list holds less); none are new without one.
         """
         size = page_size or self.page_size
-        new: dict[str, ListedT] = {}
-        reached: ListedT | None = None
+        listed: dict[str, ListedT] = {}
+        reached = cursor is None
         total: int | None = None
-        complete = False
+        ended = False
         count = 0
         pages = self._pages(first_page or size, size, None)
         async with aclosing(pages):
@@ -214,42 +238,18 @@ class ServiceClient(AccountClient, Generic[ListedT, RecordT]):
                 count += 1
                 total = page.total if count == 1 else total
                 for item in page.items:
+                    listed.setdefault(item.id, item)
                     if cursor is not None and Cursor.of(item) <= cursor:
-                        reached = item
-                        break
-                    new.setdefault(item.id, item)
+                        reached = True
                 oldest = page.items[-1].measured_at if page.items else None
-                too_old = not_before is not None and oldest is not None and oldest < not_before
-                if reached is not None or too_old or not page.more:
-                    complete = True
+                far_enough = back_to is None or (oldest is not None and oldest < back_to)
+                ended = not page.more
+                if (reached and far_enough) or ended or count >= max_pages:
                     break
-                if count >= max_pages:
-                    break
-        listed = sorted(new.values(), key=Cursor.of)
-        records = tuple([await self._async_complete(item) for item in listed])
-        return NewRecords(records, reached, complete, total)
-
-    async def async_history_before(
-        self, cursor: Cursor | None, *, limit: int | None = None, max_pages: int = MAX_PAGES
-    ) -> list[ListedT]:
-        """A page of history: up to ``limit`` records listed before ``cursor``, newest first.
-
-        Without a cursor, the newest records. Records come as the list shows them (no detail
-        requests), for a backfill to walk back: the next page is before the last one's cursor.
-        Where the service cannot filter by time, the newer pages are read again first.
-        """
-        limit = limit or self.page_size
-        first = limit if cursor is None else self.page_size
-        found: list[ListedT] = []
-        count = 0
-        pages = self._pages(first, self.page_size, cursor.at if cursor else None)
-        async with aclosing(pages):
-            async for page in pages:
-                count += 1
-                found += [item for item in page.items if cursor is None or Cursor.of(item) < cursor]
-                if len(found) >= limit or not page.more or count >= max_pages:
-                    break
-        return found[:limit]
+        top = sorted(listed.values(), key=Cursor.of, reverse=True)
+        newer = [] if cursor is None else [item for item in top if Cursor.of(item) > cursor]
+        new = tuple([await self._async_complete(item) for item in reversed(newer)])
+        return RecordsSince(new, tuple(top), reached or ended, total)
 
     def history_pages(self, before: Cursor) -> AsyncGenerator[Page[ListedT]]:
         """The listing in the largest pages, newest first, from the records before ``before``.

@@ -11,18 +11,53 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from .base import Account, AccountClient, Page, WholeRecordsClient, index_pages, read_page
 from .exceptions import InvalidResponseError
-from .parsing import as_count, as_local_datetime, as_local_float, as_text
+from .parsing import as_count, as_datetime, as_float, as_text, plausible
 
 REST = "/rest/v2.10"
 READ_SCOPE = "measurement_analysis"
 MEMBER_SCOPE = "front_end"
 REPORTING_SCOPE = "reporting"
+
+
+def as_local_float(value: object) -> float | None:
+    """Like ``as_float``, also reading a decimal comma (``"79,5"``) as exports in many locales write it."""
+    if isinstance(value, str) and "," in value and "." not in value and value.count(",") == 1:
+        value = value.replace(",", ".")
+    return as_float(value)
+
+
+def as_local_datetime(value: object) -> datetime | None:
+    """Like ``as_datetime``, also reading export dates without a zone (taken as UTC).
+
+    ``15/01/2024 08:15:30`` is day first (as in the UK, where Boditrax is); with AM/PM,
+    ``1/15/2024 8:15:30 AM`` is month first, as US exports write it.
+    """
+    if (parsed := as_datetime(value)) is not None or not isinstance(value, str):
+        return parsed
+    text = " ".join(value.split())
+    formats = (
+        ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p")
+        if text[-2:].upper() in ("AM", "PM")
+        else (
+            "%d/%m/%Y %H:%M:%S",
+            "%d/%m/%Y %H:%M",
+            "%d/%m/%Y",
+            "%d.%m.%Y %H:%M:%S",
+            "%d.%m.%Y",
+        )
+    )
+    for pattern in formats:
+        try:
+            return plausible(datetime.strptime(text, pattern).replace(tzinfo=UTC))
+        except ValueError:
+            continue
+    return None
 
 
 def _entity(item: object) -> Mapping[str, Any]:
@@ -144,12 +179,13 @@ class FacilityStatistics:
     scans: ScanCounts
     members_scanned_last_30_days: int | None
     new_members_this_month: int | None
-    machines: tuple[MachineUsage, ...]
-    """The machines the answer lists, in its order; one without an id is left out."""
+    machines: tuple[MachineUsage, ...] | None
+    """The machines the answer lists, in its order; one without an id is left out. None when
+    the answer has no list of machines (it says nothing about them, not that there are none)."""
 
     def machine(self, machine_id: str) -> MachineUsage | None:
         """The machine with this id, if the answer lists it."""
-        return next((machine for machine in self.machines if machine.id == machine_id), None)
+        return next((machine for machine in self.machines or () if machine.id == machine_id), None)
 
     @classmethod
     def parse(cls, answer: object) -> FacilityStatistics:
@@ -159,7 +195,7 @@ class FacilityStatistics:
         members = _field(answer, "members")
         listed = answer.get("machines")
         machines = []
-        for item in listed if isinstance(listed, list) else []:
+        for item in listed if isinstance(listed, list) else ():
             fields = _entity(item)
             if (machine := as_text(fields.get("id"))) is not None:
                 name = as_text(fields.get("name")) or machine
@@ -169,7 +205,7 @@ class FacilityStatistics:
             scans=ScanCounts.parse(_field(answer, "scans")),
             members_scanned_last_30_days=as_count(members.get("scannedlast30days")),
             new_members_this_month=as_count(members.get("newthismonth")),
-            machines=tuple(machines),
+            machines=tuple(machines) if isinstance(listed, list) else None,
         )
 
 

@@ -2,15 +2,11 @@
 
 
 class HealthTrackersError(Exception):
-    """Base error; ``translation_key`` names the message in translations/en.json."""
-
-    translation_key = "service_error"
+    """Base error of every client."""
 
 
 class AuthenticationError(HealthTrackersError):
     """The service rejected our credentials: the user has to sign in again."""
-
-    translation_key = "authentication_failed"
 
 
 class ServiceError(HealthTrackersError):
@@ -20,19 +16,13 @@ class ServiceError(HealthTrackersError):
 class ServiceUnavailableError(ServiceError):
     """Connection failed or the service answered 5xx."""
 
-    translation_key = "service_unavailable"
-
 
 class ServiceTimeoutError(ServiceError):
     """The service did not answer in time."""
 
-    translation_key = "service_timeout"
-
 
 class RateLimitedError(ServiceError):
     """The service answered 429; ``retry_after``: seconds it asked us to wait, if it said."""
-
-    translation_key = "rate_limited"
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         """Keep how long to wait."""
@@ -43,8 +33,6 @@ class RateLimitedError(ServiceError):
 class MissingScopeError(ServiceError):
     """The service answered 403: the app's credential lacks a scope this data needs."""
 
-    translation_key = "missing_scope"
-
     def __init__(self, scope: str) -> None:
         """Name the scope."""
         super().__init__(f"the app's credential lacks the scope {scope}")
@@ -53,5 +41,3 @@ class MissingScopeError(ServiceError):
 
 class InvalidResponseError(ServiceError):
     """The answer was not what the service's contract promises (status, JSON or shape)."""
-
-    translation_key = "invalid_response"

@@ -1,4 +1,7 @@
-"""Tolerant readers for what services really send: numbers as strings, odd offsets, blanks.
+"""Tolerant readers for what services send: numbers as strings, offsets, blanks, odd years.
+
+A service's own quirks (Boditrax's export dates, SportTracks' negative half-hour offsets) are
+read in its client.
 
 Each returns None for anything it cannot read, so one bad field never loses the rest.
 """
@@ -9,8 +12,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import math
 import re
 
-# "+01:00", "+0100", "-02:30" and SportTracks' "-2:-30" / "-02:-30" for negative half hours.
-_OFFSET = re.compile(r"(?P<sign>[+-])(?P<hours>\d{1,2}):?-?(?P<minutes>\d{2})$")
+# "+01:00", "+0100", "-02:30".
+_OFFSET = re.compile(r"(?P<sign>[+-])(?P<hours>\d{2}):?(?P<minutes>\d{2})$")
 
 
 def as_float(value: object) -> float | None:
@@ -47,7 +50,8 @@ LATEST_YEAR = 2100
 """Measurements outside these years are misreadings (year 1, 9999), not history."""
 
 
-def _plausible(moment: datetime | None) -> datetime | None:
+def plausible(moment: datetime | None) -> datetime | None:
+    """``moment`` if its year is one a measurement can have; None otherwise."""
     return moment if moment and EARLIEST_YEAR <= moment.year <= LATEST_YEAR else None
 
 
@@ -72,39 +76,4 @@ def as_datetime(value: object) -> datetime | None:
         parsed = datetime.fromisoformat(f"{date_part}T{time_part or '00:00:00'}")
     except ValueError:
         return None
-    return _plausible(parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone))
-
-
-def as_local_float(value: object) -> float | None:
-    """Like ``as_float``, also reading a decimal comma (``"79,5"``) as exports in many locales write it."""
-    if isinstance(value, str) and "," in value and "." not in value and value.count(",") == 1:
-        value = value.replace(",", ".")
-    return as_float(value)
-
-
-def as_local_datetime(value: object) -> datetime | None:
-    """Like ``as_datetime``, also reading export dates without a zone (taken as UTC).
-
-    ``15/01/2024 08:15:30`` is day first (as in the UK, where Boditrax is); with AM/PM,
-    ``1/15/2024 8:15:30 AM`` is month first, as US exports write it.
-    """
-    if (parsed := as_datetime(value)) is not None or not isinstance(value, str):
-        return parsed
-    text = " ".join(value.split())
-    formats = (
-        ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p")
-        if text[-2:].upper() in ("AM", "PM")
-        else (
-            "%d/%m/%Y %H:%M:%S",
-            "%d/%m/%Y %H:%M",
-            "%d/%m/%Y",
-            "%d.%m.%Y %H:%M:%S",
-            "%d.%m.%Y",
-        )
-    )
-    for pattern in formats:
-        try:
-            return _plausible(datetime.strptime(text, pattern).replace(tzinfo=UTC))
-        except ValueError:
-            continue
-    return None
+    return plausible(parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone))

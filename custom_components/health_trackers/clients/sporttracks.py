@@ -24,6 +24,17 @@ SUMMARY = {"data": "summary"}
 """Asks the list for each workout's summary statistics (its energy), not only its base fields."""
 CONNECT = "/api/v2/system/connect"
 _TRAILING_NUMBER = re.compile(r"(\d+)/?$")
+# SportTracks writes negative half-hour offsets as "-2:-30" or "-02:-30".
+_NEGATIVE_MINUTES = re.compile(r"(?P<sign>[+-])(?P<hours>\d{1,2}):-(?P<minutes>\d{2})$")
+
+
+def as_start_time(value: object) -> datetime | None:
+    """A start time as SportTracks writes it, its odd negative half-hour offsets included."""
+    if isinstance(value, str) and (odd := _NEGATIVE_MINUTES.search(value.strip())):
+        value = (
+            f"{value.strip()[: odd.start()]}{odd['sign']}{int(odd['hours']):02}:{odd['minutes']}"
+        )
+    return as_datetime(value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,7 +64,10 @@ class WorkoutSummary:
     @classmethod
     def parse(cls, item: object) -> WorkoutSummary | None:
         """A list item, or None when it is not an object or its start cannot be read."""
-        if not isinstance(item, Mapping) or (start := as_datetime(item.get("start_time"))) is None:
+        if (
+            not isinstance(item, Mapping)
+            or (start := as_start_time(item.get("start_time"))) is None
+        ):
             return None
         uri = as_text(item.get("uri"))
         number = _TRAILING_NUMBER.search(uri.partition("?")[0]) if uri else None
@@ -93,7 +107,7 @@ class Workout(WorkoutSummary):
         return cls(
             id=summary.id,
             uri=summary.uri,
-            start=as_datetime(detail.get("start_time")) or summary.start,
+            start=as_start_time(detail.get("start_time")) or summary.start,
             type=as_text(detail.get("type")) or summary.type,
             name=as_text(detail.get("name")) or summary.name,
             duration=number("duration", summary.duration),
@@ -119,23 +133,6 @@ class SportTracksClient(ServiceClient[WorkoutSummary, Workout]):
         if not isinstance(user, dict) or (uid := as_text(user.get("uid"))) is None:
             raise InvalidResponseError("connect answered no user id")
         return Account(id=uid)
-
-    async def async_summaries_since(
-        self, since: datetime, *, page_size: int | None = None, max_pages: int
-    ) -> tuple[list[WorkoutSummary], bool]:
-        """Every workout that started after ``since`` as the list shows it, and whether that is all.
-
-        The service filters by time (``noEarlierThan``); at most ``max_pages`` pages are read.
-        """
-        size = page_size or self.page_size
-        found: list[WorkoutSummary] = []
-        query = {"pageSize": str(size), "noEarlierThan": since.isoformat(), **SUMMARY}
-        for index in range(max_pages):
-            page = await self._async_list({**query, "page": str(index)})
-            found += page.items
-            if not page.more:
-                return found, True
-        return found, False
 
     async def _pages(
         self, first: int, size: int, before: datetime | None

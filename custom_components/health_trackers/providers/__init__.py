@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from ..provider import Provider
 from .bactrack import BACTRACK
+from .base import Provider
 from .boditrax import BODITRAX, BODITRAX_FACILITY
 from .sporttracks import SPORTTRACKS
 

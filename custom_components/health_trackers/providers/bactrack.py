@@ -1,9 +1,9 @@
 """BACtrack: each reading's BAC, and the last 24 hours of them, as sensors.
 
 An idle poll reads the newest few readings, which hold the newest one already known, so it is one
-small request; after many new readings, pages of the largest size follow, never past the known
-one or 24 hours back. The tracker keeps the last 24 hours (and always the newest reading) and
-recomputes the 24-hour figures at every poll.
+small request; after many new readings, pages of the largest size follow down to the known one
+(after a start, also 24 hours back). The tracker keeps the last 24 hours (and always the newest
+reading) and recomputes the 24-hour figures at every poll.
 """
 
 from __future__ import annotations
@@ -16,27 +16,23 @@ from homeassistant.const import PERCENTAGE
 from homeassistant.util import dt as dt_util
 
 from ..clients.bactrack import BACtrackClient, Reading
-from ..clients.base import Cursor
+from ..clients.base import RecordsSince
 from ..clients.oauth1 import OAuth1Settings
-from ..provider import (
-    AccountTracker,
-    EventData,
+from .base import (
     HealthTrackersEventDescription,
     HealthTrackersSensorDescription,
     HealthTrackersStatisticDescription,
-    Polled,
     Provider,
+    RecordField,
+    RecordTracker,
     describe_event,
     describe_sensor,
     describe_statistic,
-    new_records,
-    sensor_values,
 )
 
 FIRST_PAGE = 10
 """Readings of a poll's first request: an evening's readings between two polls fit in it, so a
 poll stays one small request; more readings are read in pages of the client's largest."""
-MAX_PAGES = 20
 WINDOW = timedelta(hours=24)
 ELIMINATION_RATE = 0.015
 """Average fall of BAC in % (g/dL) per hour once drinking stops; people range about 0.010 to 0.020."""
@@ -65,8 +61,10 @@ class BACtrackSnapshot:
         return f"{latitude:.5f}, {longitude:.5f}"
 
 
-class BACtrackTracker(AccountTracker[BACtrackClient, BACtrackSnapshot]):
+class BACtrackTracker(RecordTracker[BACtrackClient, BACtrackSnapshot]):
     """Keeps the last 24 hours of readings (and always the newest one)."""
+
+    probe = start_page = FIRST_PAGE
 
     def __init__(self, client: BACtrackClient, account: str) -> None:
         """Nothing read yet."""
@@ -74,30 +72,18 @@ class BACtrackTracker(AccountTracker[BACtrackClient, BACtrackSnapshot]):
         self._readings: list[Reading] = []
         """Newest first."""
 
-    async def async_poll(self, since: Cursor | None) -> Polled[BACtrackSnapshot]:
-        """Read what is new since the newest kept reading (and ``since``), then compute the sensors.
+    def _window_start(self) -> datetime:
+        return dt_util.utcnow() - WINDOW
 
-        The first poll reads the last 24 hours, or back to ``since`` if that is older. Kept
-        readings newer than the one the read stopped at were deleted at BACtrack.
-        """
-        now = dt_util.utcnow()
-        since_window = now - WINDOW
-        bound = Cursor.of(self._readings[0]) if self._readings else Cursor(since_window, "")
-        if since is not None and since < bound:
-            bound = since
-        found = await self.client.async_records_since(
-            bound, first_page=FIRST_PAGE, max_pages=MAX_PAGES
-        )
-        reached = found.reached
-        kept = [r for r in self._readings if reached and r.timestamp <= reached.timestamp]
-        unique = {reading.id: reading for reading in (*kept, *found.records)}
-        readings = sorted(unique.values(), key=lambda reading: reading.timestamp, reverse=True)
+    async def _async_keep(self, found: RecordsSince[Reading, Reading]) -> BACtrackSnapshot:
+        """The kept readings brought up to date; those older than 24 hours go (but the newest)."""
+        since_window = dt_util.utcnow() - WINDOW
+        readings = found.merged(self._readings)
         self._readings = readings[:1] + [r for r in readings[1:] if r.timestamp >= since_window]
-        snapshot = BACtrackSnapshot(
+        return BACtrackSnapshot(
             latest=self._readings[0] if self._readings else None,
             recent=tuple(r for r in self._readings if r.timestamp >= since_window),
         )
-        return new_records(snapshot, found, since, "BACtrack readings")
 
 
 def _peak(snapshot: BACtrackSnapshot) -> float | None:
@@ -145,26 +131,26 @@ PERSONAL_SENSORS: tuple[HealthTrackersSensorDescription[BACtrackSnapshot], ...] 
 )
 
 
-def _reading_data(reading: Reading) -> EventData:
-    """A reading's BAC and when it would be back at 0.000, as its sensors would show them.
+def _sober_at(reading: Reading) -> datetime | None:
+    """When ``reading``'s BAC is back at 0.000 at the average elimination rate."""
+    return BACtrackSnapshot(latest=reading, recent=(reading,)).sober_at
 
-    The sober time is the reading's own, not the newest reading's that the sensor shows: an
-    automation for an earlier reading of the same poll still gets its own estimate.
-    """
-    return sensor_values(
-        (d for d in SENSORS if d.key in ("bac", "sober_at")),
-        BACtrackSnapshot(latest=reading, recent=(reading,)),
-    )
 
+RECORD_FIELDS: tuple[RecordField[Reading], ...] = (
+    RecordField("bac", lambda reading: reading.bac, digits=4),
+    # The reading's own sober time, not the newest reading's that the sensor shows: an
+    # automation for an earlier reading of the same poll still gets its own estimate.
+    RecordField("sober_at", _sober_at),
+)
+"""% BAC, and when it would be back at 0.000."""
 
 EVENT: HealthTrackersEventDescription[Reading] = describe_event(
     "new_reading",
-    _reading_data,
-    lambda reading: {
-        "latitude": reading.location[0] if reading.location else None,
-        "longitude": reading.location[1] if reading.location else None,
-        "notes": reading.notes,
-    },
+    personal_fields=(
+        RecordField("latitude", lambda reading: reading.location[0] if reading.location else None),
+        RecordField("longitude", lambda reading: reading.location[1] if reading.location else None),
+        RecordField("notes", lambda reading: reading.notes),
+    ),
 )
 
 STATISTICS: tuple[HealthTrackersStatisticDescription[Reading], ...] = (
@@ -183,6 +169,7 @@ BACTRACK = Provider(
     tracker_type=BACtrackTracker,
     sensors=SENSORS,
     personal_sensors=PERSONAL_SENSORS,
+    record_fields=RECORD_FIELDS,
     event=EVENT,
     statistics=STATISTICS,
     oauth1=OAuth1Settings(

@@ -11,7 +11,7 @@ as the app itself (client credentials), and each poll reads the facility's stati
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 import re
@@ -20,7 +20,7 @@ from typing import Any
 from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
 from homeassistant.const import PERCENTAGE, UnitOfMass
 
-from ..clients.base import Cursor
+from ..clients.base import Cursor, RecordsSince
 from ..clients.boditrax import (
     MEMBER_SCOPE,
     READ_SCOPE,
@@ -30,7 +30,7 @@ from ..clients.boditrax import (
     Scan,
     ScanCounts,
 )
-from ..provider import (
+from .base import (
     KJ_PER_KCAL,
     AccountTracker,
     HealthTrackersSensorDescription,
@@ -38,11 +38,11 @@ from ..provider import (
     OAuth2Settings,
     Polled,
     Provider,
+    RecordField,
+    RecordTracker,
     describe_event,
     describe_sensor,
     describe_statistic,
-    sensor_values,
-    warn_if_incomplete,
 )
 
 BACKFILL = 20
@@ -52,21 +52,79 @@ SEGMENTAL = tuple(
     for part in ("Trunk", "LeftArm", "RightArm", "LeftLeg", "RightLeg")
     for kind in ("Muscle", "Fat")
 )
-# Sensor key → the export metric it shows as is.
-DIRECT = {
-    "weight": "BodyWeight",
-    "fat_mass": "FatMass",
-    "muscle_mass": "MuscleMass",
-    "water_mass": "WaterMass",
-    "bone_mass": "BoneMass",
-    "fat_free_mass": "FatFreeMass",
-    "visceral_fat_rating": "VisceralFatRating",
-    "metabolic_age": "MetabolicAge",
-    "bmi": "BodyMassIndex",
-    "boditrax_score": "BoditraxScore",
-    "phase_angle": "PhaseAngle",
-    **{re.sub(r"(?<!^)(?=[A-Z])", "_", _segment).lower(): _segment for _segment in SEGMENTAL},
+"""Masses of body parts, from machines with segmental analysis (sensors disabled by default)."""
+WEIGHT = "BodyWeight"
+Metrics = Mapping[str, float]
+"""Boditrax's metrics by its export names: a scan's, or the newest known value of each."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Measure:
+    """A body-composition value in the one unit it has everywhere (sensor, event, statistic)."""
+
+    metrics: tuple[str, ...]
+    """The Boditrax metrics it is computed from."""
+    value_fn: Callable[[Metrics], float | None]
+    unit: str | None
+    precision: int
+    """Decimals shown; states and event data keep one more."""
+    device_class: SensorDeviceClass | None = None
+
+
+def _mass(metric: str) -> Measure:
+    return Measure(
+        metrics=(metric,),
+        value_fn=lambda metrics: metrics.get(metric),
+        unit=UnitOfMass.KILOGRAMS,
+        precision=1,
+        device_class=SensorDeviceClass.WEIGHT,
+    )
+
+
+def _as_sent(metric: str, unit: str | None, precision: int) -> Measure:
+    return Measure(
+        metrics=(metric,),
+        value_fn=lambda metrics: metrics.get(metric),
+        unit=unit,
+        precision=precision,
+    )
+
+
+def _share(metric: str) -> Measure:
+    """``metric`` as a percentage of the body weight."""
+
+    def value(metrics: Metrics) -> float | None:
+        weight, part = metrics.get(WEIGHT), metrics.get(metric)
+        return part / weight * 100 if weight and weight > 0 and part is not None else None
+
+    return Measure(metrics=(metric, WEIGHT), value_fn=value, unit=PERCENTAGE, precision=1)
+
+
+def _kcal_per_day(metrics: Metrics) -> float | None:
+    bmr = metrics.get("BasalMetabolicRatekJ")
+    return None if bmr is None else bmr / KJ_PER_KCAL
+
+
+MEASURES: dict[str, Measure] = {
+    "weight": _mass(WEIGHT),
+    "body_fat": _share("FatMass"),
+    "fat_mass": _mass("FatMass"),
+    "muscle_mass": _mass("MuscleMass"),
+    "water_mass": _mass("WaterMass"),
+    "water_percentage": _share("WaterMass"),
+    "bone_mass": _mass("BoneMass"),
+    "fat_free_mass": _mass("FatFreeMass"),
+    "visceral_fat_rating": _as_sent("VisceralFatRating", None, 0),
+    "metabolic_age": _as_sent("MetabolicAge", "years", 0),
+    "basal_metabolic_rate": Measure(
+        metrics=("BasalMetabolicRatekJ",), value_fn=_kcal_per_day, unit="kcal/d", precision=0
+    ),
+    "bmi": _as_sent("BodyMassIndex", None, 1),
+    "boditrax_score": _as_sent("BoditraxScore", None, 0),
+    "phase_angle": _as_sent("PhaseAngle", "°", 1),
+    **{re.sub(r"(?<!^)(?=[A-Z])", "_", metric).lower(): _mass(metric) for metric in SEGMENTAL},
 }
+"""Every value of a scan Health Trackers shows, by key (the sensor's, the event data's)."""
 
 
 @dataclass(frozen=True)
@@ -84,15 +142,10 @@ class BoditraxSnapshot:
     scan_time: datetime | None = None
     known: dict[str, Known] = field(default_factory=dict)
 
-    def value(self, metric: str) -> float | None:
-        """The newest known value of ``metric``."""
-        known = self.known.get(metric)
-        return known.value if known else None
-
-    def share(self, metric: str) -> float | None:
-        """``metric`` as a percentage of the body weight."""
-        weight, part = self.value("BodyWeight"), self.value(metric)
-        return part / weight * 100 if weight and weight > 0 and part is not None else None
+    @property
+    def values(self) -> dict[str, float]:
+        """The newest known value of each metric."""
+        return {metric: known.value for metric, known in self.known.items()}
 
     def measured_at(self, *metrics: str) -> datetime | None:
         """When the oldest of ``metrics`` was measured, if before the newest scan."""
@@ -102,185 +155,97 @@ class BoditraxSnapshot:
         return min(times)
 
 
-class BoditraxTracker(AccountTracker[BoditraxClient, BoditraxSnapshot]):
+class BoditraxTracker(RecordTracker[BoditraxClient, BoditraxSnapshot]):
     """Remembers the newest scan and the newest value of every metric."""
+
+    probe = 1
+    start_page = BACKFILL
 
     def __init__(self, client: BoditraxClient, account: str) -> None:
         """Nothing known yet."""
         super().__init__(client, account)
         self._newest: Scan | None = None
         self._known: dict[str, Known] = {}
+        """By Boditrax's metric name."""
 
-    async def async_poll(self, since: Cursor | None) -> Polled[BoditraxSnapshot]:
-        """One request when no scan is new; the last scans on the first poll.
+    async def _async_keep(self, found: RecordsSince[Scan, Scan]) -> BoditraxSnapshot:
+        """Each metric's newest value, and the newest scan as listed now.
 
-        New scans since ``since`` (the newest one delivered) are all read, in pages; on the
-        first poll after a start, beyond the last scans if ``since`` lies further back. A newest
-        scan that changed (edited, or deleted so that an older one is the newest) is taken as
-        the newest again.
+        The newest may be an edited scan, or an older one once the newest was deleted.
         """
-        if self._newest is None:
-            scans = list(reversed(await self.client.async_history_before(None, limit=BACKFILL)))
-            reached_since = since is None or (len(scans) < BACKFILL or Cursor.of(scans[0]) <= since)
-            found = None if reached_since else await self.client.async_records_since(since)
-            new = [s for s in scans if since is not None and Cursor.of(s) > since]
-            if found is not None:
-                warn_if_incomplete(found, "Boditrax scans")
-                scans, new = [*scans, *found.records], list(found.records)
-        else:
-            bound = Cursor.of(self._newest)
-            found = await self.client.async_records_since(
-                bound if since is None else min(bound, since), first_page=1
-            )
-            newest = found.newest
-            scans = list(found.records)
-            if not scans and newest is not None and newest != self._newest:
-                scans = [newest]
-            new = [s for s in found.records if since is not None and Cursor.of(s) > since]
-            if since is not None:
-                warn_if_incomplete(found, "Boditrax scans")
-        for scan in sorted(scans, key=Cursor.of):  # oldest first: newer values win
+        known = self._known
+        for scan in reversed(found.listed):  # oldest first: newer values win
             for metric, value in scan.metrics.items():
-                self._known[metric] = Known(value, scan.date)
-        if scans:
-            self._newest = max(scans, key=Cursor.of)
-        snapshot = (
-            BoditraxSnapshot(self._newest.date, dict(self._known))
-            if self._newest is not None
-            else BoditraxSnapshot()
-        )
-        return Polled(snapshot, tuple(new), Cursor.of(self._newest) if self._newest else None)
+                if metric not in known or known[metric].measured_at <= scan.date:
+                    known[metric] = Known(value, scan.date)
+        if found.listed:
+            self._newest = found.listed[0]
+        if self._newest is None:
+            return BoditraxSnapshot()
+        return BoditraxSnapshot(self._newest.date, dict(known))
 
 
-def _describe(
-    key: str,
-    value_fn: Callable[[BoditraxSnapshot], float | datetime | None],
-    measured_at_fn: Callable[[BoditraxSnapshot], datetime | None],
-    **kwargs: Any,
-) -> HealthTrackersSensorDescription[BoditraxSnapshot]:
+def _sensor(key: str, **kwargs: Any) -> HealthTrackersSensorDescription[BoditraxSnapshot]:
+    """The measure ``key`` of each metric's newest value; says when, if older than the scan."""
+    measure = MEASURES[key]
     return describe_sensor(
         key,
-        value_fn,
-        measured_at_fn=measured_at_fn,
+        lambda snapshot: measure.value_fn(snapshot.values),
+        measured_at_fn=lambda snapshot: snapshot.measured_at(*measure.metrics),
         state_class=SensorStateClass.MEASUREMENT,
+        device_class=measure.device_class,
+        native_unit_of_measurement=measure.unit,
+        suggested_display_precision=measure.precision,
         **kwargs,
     )
 
 
-def _metric(
-    key: str, metric: str, **kwargs: Any
-) -> HealthTrackersSensorDescription[BoditraxSnapshot]:
-    """A metric shown as Boditrax sends it."""
-    return _describe(
-        key,
-        lambda snapshot: snapshot.value(metric),
-        lambda snapshot: snapshot.measured_at(metric),
-        **kwargs,
-    )
-
-
-def _mass(key: str, **kwargs: Any) -> HealthTrackersSensorDescription[BoditraxSnapshot]:
-    return _metric(
-        key,
-        DIRECT[key],
-        device_class=SensorDeviceClass.WEIGHT,
-        native_unit_of_measurement=UnitOfMass.KILOGRAMS,
-        suggested_display_precision=1,
-        **kwargs,
-    )
-
-
-def _percentage(key: str, metric: str) -> HealthTrackersSensorDescription[BoditraxSnapshot]:
-    """``metric`` as a share of the body weight."""
-    return _describe(
-        key,
-        lambda snapshot: snapshot.share(metric),
-        lambda snapshot: snapshot.measured_at(metric, "BodyWeight"),
-        native_unit_of_measurement=PERCENTAGE,
-        suggested_display_precision=1,
-    )
-
-
-def _bmr(snapshot: BoditraxSnapshot) -> float | None:
-    bmr = snapshot.value("BasalMetabolicRatekJ")
-    return None if bmr is None else bmr / KJ_PER_KCAL
-
+SEGMENTAL_KEYS = tuple(key for key, measure in MEASURES.items() if measure.metrics[0] in SEGMENTAL)
 
 SENSORS: tuple[HealthTrackersSensorDescription[BoditraxSnapshot], ...] = (
-    _mass("weight"),
-    _percentage("body_fat", "FatMass"),
-    _mass("fat_mass"),
-    _mass("muscle_mass"),
-    _mass("water_mass"),
-    _percentage("water_percentage", "WaterMass"),
-    _mass("bone_mass"),
-    _mass("fat_free_mass"),
-    _metric("visceral_fat_rating", "VisceralFatRating", suggested_display_precision=0),
-    _metric(
-        "metabolic_age",
-        "MetabolicAge",
-        native_unit_of_measurement="years",
-        suggested_display_precision=0,
-    ),
-    _describe(
-        "basal_metabolic_rate",
-        _bmr,
-        lambda snapshot: snapshot.measured_at("BasalMetabolicRatekJ"),
-        native_unit_of_measurement="kcal/d",
-        suggested_display_precision=0,
-    ),
-    _metric("bmi", "BodyMassIndex", suggested_display_precision=1),
-    _metric("boditrax_score", "BoditraxScore", suggested_display_precision=0),
-    _metric(
-        "phase_angle", "PhaseAngle", native_unit_of_measurement="°", suggested_display_precision=1
-    ),
+    *(_sensor(key) for key in MEASURES if key not in SEGMENTAL_KEYS),
     describe_sensor(
         "scan_time",
         lambda snapshot: snapshot.scan_time,
         device_class=SensorDeviceClass.TIMESTAMP,
     ),
-    *(
-        _mass(key, entity_registry_enabled_default=False)
-        for key, metric in DIRECT.items()
-        if metric in SEGMENTAL
-    ),
+    *(_sensor(key, entity_registry_enabled_default=False) for key in SEGMENTAL_KEYS),
 )
 
 
-def _scan_data(scan: Scan) -> dict[str, Any]:
-    """A scan's values as its sensors would show them (kg, %, kcal/d, …); None where it has none."""
-    known = {metric: Known(value, scan.date) for metric, value in scan.metrics.items()}
-    return sensor_values(
-        (d for d in SENSORS if d.key != "scan_time"), BoditraxSnapshot(scan.date, known)
+def _field(key: str) -> RecordField[Scan]:
+    """The measure ``key`` of a scan; None where the scan lacks a metric of it."""
+    measure = MEASURES[key]
+    return RecordField(
+        key, lambda scan: measure.value_fn(scan.metrics), digits=measure.precision + 1
     )
 
 
-STATISTICS_OF_SENSORS = (
-    "weight",
-    "body_fat",
-    "muscle_mass",
-    "water_mass",
-    "bone_mass",
-    "visceral_fat_rating",
-    "basal_metabolic_rate",
-    "metabolic_age",
-    "bmi",
-    "boditrax_score",
+RECORD_FIELDS: tuple[RecordField[Scan], ...] = tuple(_field(key) for key in MEASURES)
+"""Every measure of the scan (kg, %, kcal/d, …)."""
+
+
+def _statistic(key: str) -> HealthTrackersStatisticDescription[Scan]:
+    """The measure ``key`` of each scan, hour by hour (mean, min, max), named as its sensor."""
+    measure = MEASURES[key]
+    return describe_statistic(key, lambda scan: measure.value_fn(scan.metrics), measure.unit)
+
+
+STATISTICS: tuple[HealthTrackersStatisticDescription[Scan], ...] = tuple(
+    _statistic(key)
+    for key in (
+        "weight",
+        "body_fat",
+        "muscle_mass",
+        "water_mass",
+        "bone_mass",
+        "visceral_fat_rating",
+        "basal_metabolic_rate",
+        "metabolic_age",
+        "bmi",
+        "boditrax_score",
+    )
 )
-"""The sensors whose values also go into long-term statistics, scan by scan."""
-
-
-def _scan_statistic(
-    description: HealthTrackersSensorDescription[BoditraxSnapshot],
-) -> HealthTrackersStatisticDescription[Scan]:
-    """A sensor's value of each scan, hour by hour (mean, min, max), in the sensor's unit."""
-
-    def value(scan: Scan) -> float | None:
-        known = {metric: Known(number, scan.date) for metric, number in scan.metrics.items()}
-        shown = description.value_fn(BoditraxSnapshot(scan.date, known))
-        return float(shown) if isinstance(shown, int | float) else None
-
-    return describe_statistic(description.key, value, description.native_unit_of_measurement)
 
 
 OAUTH2 = OAuth2Settings(
@@ -289,7 +254,7 @@ OAUTH2 = OAuth2Settings(
     token_encoding="form",
     scopes=(READ_SCOPE, MEMBER_SCOPE),
     token_lifetime=timedelta(seconds=1800),
-    password_grant=True,
+    linked_accounts=True,
     may_drop_state=True,
 )
 
@@ -301,8 +266,9 @@ BODITRAX = Provider(
     client_type=BoditraxClient,
     tracker_type=BoditraxTracker,
     sensors=SENSORS,
-    event=describe_event("new_scan", _scan_data),
-    statistics=tuple(_scan_statistic(d) for d in SENSORS if d.key in STATISTICS_OF_SENSORS),
+    record_fields=RECORD_FIELDS,
+    event=describe_event("new_scan"),
+    statistics=STATISTICS,
     oauth2=OAUTH2,
     configuration_url="https://boditrax.com",
 )
@@ -368,19 +334,26 @@ def _machine_count(
 
 def _machine_sensors(
     statistics: FacilityStatistics,
-) -> Iterator[HealthTrackersSensorDescription[FacilityStatistics]]:
-    """Scans per machine, named after the machine as the facility names it."""
-    for usage in statistics.machines:
-        for period, count, enabled in MACHINE_PERIODS:
-            yield HealthTrackersSensorDescription(
-                key=f"machine_{usage.id}_scans_{period}",
-                translation_key=f"machine_scans_{period}",
-                translation_placeholders={"machine": usage.name},
-                value_fn=_machine_count(usage.id, count),
-                state_class=COUNTER,
-                restorable=False,
-                entity_registry_enabled_default=enabled,
-            )
+) -> list[HealthTrackersSensorDescription[FacilityStatistics]] | None:
+    """Scans per machine, named after the machine as the facility names it.
+
+    None when the answer lists no machines at all (not even an empty list): it says nothing.
+    """
+    if statistics.machines is None:
+        return None
+    return [
+        HealthTrackersSensorDescription(
+            key=f"machine_{usage.id}_scans_{period}",
+            translation_key=f"machine_scans_{period}",
+            translation_placeholders={"machine": usage.name},
+            value_fn=_machine_count(usage.id, count),
+            state_class=COUNTER,
+            restorable=False,
+            entity_registry_enabled_default=enabled,
+        )
+        for usage in statistics.machines
+        for period, count, enabled in MACHINE_PERIODS
+    ]
 
 
 BODITRAX_FACILITY = Provider(
@@ -396,7 +369,7 @@ BODITRAX_FACILITY = Provider(
     sensors=FACILITY_SENSORS,
     listed_sensors=_machine_sensors,
     oauth2=replace(
-        OAUTH2, scopes=(), password_grant=False, may_drop_state=False, application_access=True
+        OAUTH2, scopes=(), linked_accounts=False, may_drop_state=False, application_access=True
     ),
     configuration_url="https://boditrax.com",
 )

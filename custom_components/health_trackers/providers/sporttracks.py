@@ -1,8 +1,9 @@
 """SportTracks: the latest workout and the last 7 days of training as sensors.
 
-An idle poll asks for one list item; the latest workout's detail and the 7-day list are fetched
-only when that item or the total count changed. 7-day totals are recomputed locally at every
-poll, so workouts still leave the window on time without another request.
+An idle poll asks for one list item; new workouts are read down to the newest known one, each with
+its detail. The last 7 days are read at a start and kept (read again only when the list's count
+changes by other than the new workouts); 7-day totals are recomputed locally at every poll, so
+workouts still leave the window on time without another request.
 """
 
 from __future__ import annotations
@@ -16,33 +17,28 @@ from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
 from homeassistant.const import UnitOfEnergy, UnitOfLength, UnitOfSpeed, UnitOfTime
 from homeassistant.util import dt as dt_util
 
-from ..clients.base import Cursor
+from ..clients.base import RecordsSince
 from ..clients.sporttracks import SportTracksClient, Workout, WorkoutSummary
-from ..const import LOGGER
-from ..provider import (
+from .base import (
     KJ_PER_KCAL,
     KMH_PER_METER_PER_SECOND,
     METERS_PER_KILOMETER,
     SECONDS_PER_HOUR,
     SECONDS_PER_MINUTE,
-    AccountTracker,
     HealthTrackersSensorDescription,
     HealthTrackersStatisticDescription,
     OAuth2Settings,
-    Polled,
     Provider,
+    RecordField,
+    RecordTracker,
     SensorValue,
     describe_event,
     describe_sensor,
     describe_statistic,
     scaled,
-    sensor_values,
-    warn_if_incomplete,
 )
 
 WINDOW = timedelta(days=7)
-WINDOW_PAGE_SIZE = 100
-WINDOW_MAX_PAGES = 10
 HEART_RATE = "bpm"
 
 
@@ -54,74 +50,53 @@ class SportTracksSnapshot:
     week: tuple[WorkoutSummary, ...]
 
 
-class SportTracksTracker(AccountTracker[SportTracksClient, SportTracksSnapshot]):
-    """Reads the newest workout and the last 7 days when the list changed."""
+class SportTracksTracker(RecordTracker[SportTracksClient, SportTracksSnapshot]):
+    """Keeps the newest workout's detail and the last 7 days of workouts as listed."""
+
+    probe = 1
 
     def __init__(self, client: SportTracksClient, account: str) -> None:
-        """Nothing fetched yet."""
+        """Nothing read yet."""
         super().__init__(client, account)
-        self._listed: tuple[int | None, str | None] | None = None
-        """The list's total and its newest workout at the last change."""
         self._latest: Workout | None = None
-        self._recent: list[WorkoutSummary] = []
+        self._week: list[WorkoutSummary] = []
+        """Newest first."""
 
-    async def async_poll(self, since: Cursor | None) -> Polled[SportTracksSnapshot]:
-        """One request when nothing changed; three or more when a workout came or went.
+    def _window_start(self) -> datetime:
+        return dt_util.utcnow() - WINDOW
 
-        Workouts newer than ``since`` come from the 7-day list read anyway, each with its
-        detail (the newest's is read already); from the list since ``since`` when that lies
-        further back.
-        """
-        cursor = Cursor.of(self._latest) if self._latest else None
-        if since is not None and (cursor is None or since < cursor):
-            cursor = since
-        found = await self.client.async_records_since(cursor, first_page=1, max_pages=1)
-        newest = found.newest
-        listed = (found.total, newest.id if newest else None)
-        new: tuple[Workout, ...] = ()
-        start = dt_util.utcnow() - WINDOW
-        if listed != self._listed:
-            self._recent, complete = await self._async_week(start)
-            # Workouts that started in the same second come in the service's order, so the
-            # probe's may not be the newest by (start, id); the 7-day list holds them all.
-            top = max(filter(None, (newest, *self._recent)), key=Cursor.of, default=None)
-            if found.records and top is newest:
-                latest: Workout | None = found.records[-1]
-            else:
-                latest = await self.client.async_workout(top) if top else None
-            if since is not None and latest is not None and Cursor.of(latest) > since:
-                new = await self._async_new(since, latest, start, complete)
-            self._latest, self._listed = latest, listed
-        snapshot = SportTracksSnapshot(
-            self._latest, tuple(item for item in self._recent if item.start >= start)
-        )
-        return Polled(snapshot, new, Cursor.of(self._latest) if self._latest else None)
+    async def _async_keep(
+        self, found: RecordsSince[WorkoutSummary, Workout]
+    ) -> SportTracksSnapshot:
+        """The week brought up to date, and the newest workout with its detail."""
+        week = found.merged(self._week)
+        self._week = [workout for workout in week if workout.start >= self._window_start()]
+        top = week[0] if week else None
+        if top is None:
+            self._latest = None
+        elif found.new and found.new[-1].id == top.id:
+            self._latest = found.new[-1]
+        elif self._latest is None or self._latest.id != top.id:
+            self._latest = await self.client.async_workout(top)
+        return SportTracksSnapshot(self._latest, tuple(self._week))
 
-    async def _async_new(
-        self, since: Cursor, latest: Workout, start: datetime, week_complete: bool
-    ) -> tuple[Workout, ...]:
-        """Every workout newer than ``since``, oldest first, ``latest`` the newest of them."""
-        if since.at >= start and week_complete:
-            listed = sorted(
-                (item for item in self._recent if Cursor.of(item) > since and item.id != latest.id),
-                key=Cursor.of,
-            )
-            return (*[await self.client.async_workout(item) for item in listed], latest)
-        found = await self.client.async_records_since(since)
-        warn_if_incomplete(found, "SportTracks workouts")
-        return found.records
 
-    async def _async_week(self, start: datetime) -> tuple[list[WorkoutSummary], bool]:
-        """Every workout since ``start`` as the list shows it, and whether that is all."""
-        recent, complete = await self.client.async_summaries_since(
-            start, page_size=WINDOW_PAGE_SIZE, max_pages=WINDOW_MAX_PAGES
-        )
-        if not complete:
-            LOGGER.warning(
-                "More than %s SportTracks workouts in 7 days; the 7-day totals count those only",
-                len(recent),
-            )
-        return recent, complete
+def _minutes(workout: WorkoutSummary) -> float | None:
+    """Moving time in minutes."""
+    return scaled(workout.duration, 1 / SECONDS_PER_MINUTE)
+
+
+def _kilometres(workout: WorkoutSummary) -> float | None:
+    return scaled(workout.distance, 1 / METERS_PER_KILOMETER)
+
+
+def _kilocalories(workout: WorkoutSummary) -> float | None:
+    """Energy in kcal (SportTracks sends kJ)."""
+    return scaled(workout.energy, 1 / KJ_PER_KCAL)
+
+
+def _kilometres_per_hour(workout: Workout) -> float | None:
+    return scaled(workout.avg_speed, KMH_PER_METER_PER_SECOND)
 
 
 def _latest(
@@ -156,21 +131,21 @@ SENSORS: tuple[HealthTrackersSensorDescription[SportTracksSnapshot], ...] = (
     _latest("start", lambda workout: workout.start, device_class=SensorDeviceClass.TIMESTAMP),
     _latest(
         "duration",
-        lambda workout: scaled(workout.duration, 1 / SECONDS_PER_MINUTE),
+        _minutes,
         device_class=SensorDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.MINUTES,
         suggested_display_precision=0,
     ),
     _latest(
         "distance",
-        lambda workout: scaled(workout.distance, 1 / METERS_PER_KILOMETER),
+        _kilometres,
         device_class=SensorDeviceClass.DISTANCE,
         native_unit_of_measurement=UnitOfLength.KILOMETERS,
         suggested_display_precision=2,
     ),
     _latest(
         "energy",
-        lambda workout: scaled(workout.energy, 1 / KJ_PER_KCAL),
+        _kilocalories,
         device_class=SensorDeviceClass.ENERGY,
         native_unit_of_measurement=UnitOfEnergy.KILO_CALORIE,
         suggested_display_precision=0,
@@ -196,7 +171,7 @@ SENSORS: tuple[HealthTrackersSensorDescription[SportTracksSnapshot], ...] = (
     ),
     _latest(
         "average_speed",
-        lambda workout: scaled(workout.avg_speed, KMH_PER_METER_PER_SECOND),
+        _kilometres_per_hour,
         device_class=SensorDeviceClass.SPEED,
         native_unit_of_measurement=UnitOfSpeed.KILOMETERS_PER_HOUR,
         suggested_display_precision=1,
@@ -218,23 +193,29 @@ SENSORS: tuple[HealthTrackersSensorDescription[SportTracksSnapshot], ...] = (
     ),
 )
 
-LATEST = "latest_workout_"
+RECORD_FIELDS: tuple[RecordField[WorkoutSummary], ...] = (
+    RecordField("type", lambda workout: workout.type),
+    RecordField("name", lambda workout: workout.name),
+    RecordField("start", lambda workout: workout.start),
+    RecordField("duration", _minutes, digits=1),
+    RecordField("distance", _kilometres, digits=3),
+    RecordField("energy", _kilocalories, digits=1),
+)
+"""What the list shows of a workout: moving time in min, distance in km, energy in kcal."""
 
-
-def _workout_data(workout: Workout) -> dict[str, Any]:
-    """A workout's values as the latest-workout sensors would show them (min, km, kcal, …)."""
-    return sensor_values(
-        (d for d in SENSORS if d.key.startswith(LATEST)),
-        SportTracksSnapshot(workout, ()),
-        prefix=LATEST,
-    ) | {"name": workout.name}
-
+DETAIL_FIELDS: tuple[RecordField[Workout], ...] = (
+    RecordField("average_heart_rate", lambda workout: workout.avg_heart_rate, digits=1),
+    RecordField("maximum_heart_rate", lambda workout: workout.max_heart_rate, digits=1),
+    RecordField("elevation_gain", lambda workout: workout.elevation_gain, digits=1),
+    RecordField("average_speed", _kilometres_per_hour, digits=2),
+)
+"""What only a workout's detail holds: heart rates in bpm, elevation gain in m, speed in km/h."""
 
 STATISTICS: tuple[HealthTrackersStatisticDescription[WorkoutSummary], ...] = (
     describe_statistic("workouts", lambda workout: 1.0, None, summed=True),
     describe_statistic(
         "workout_distance",
-        lambda workout: scaled(workout.distance, 1 / METERS_PER_KILOMETER),
+        _kilometres,
         UnitOfLength.KILOMETERS,
         summed=True,
     ),
@@ -246,7 +227,7 @@ STATISTICS: tuple[HealthTrackersStatisticDescription[WorkoutSummary], ...] = (
     ),
     describe_statistic(
         "workout_energy",
-        lambda workout: scaled(workout.energy, 1 / KJ_PER_KCAL),
+        _kilocalories,
         UnitOfEnergy.KILO_CALORIE,
         summed=True,
     ),
@@ -261,7 +242,8 @@ SPORTTRACKS = Provider(
     client_type=SportTracksClient,
     tracker_type=SportTracksTracker,
     sensors=SENSORS,
-    event=describe_event("new_workout", _workout_data),
+    record_fields=RECORD_FIELDS,
+    event=describe_event("new_workout", detail_fields=DETAIL_FIELDS),
     statistics=STATISTICS,
     oauth2=OAuth2Settings(
         authorize_path="/oauth2/authorize",

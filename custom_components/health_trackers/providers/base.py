@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import os
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from homeassistant.components.event import EventEntityDescription
 from homeassistant.components.sensor import SensorEntityDescription
@@ -16,10 +16,10 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import StateType
 from yarl import URL
 
-from .clients.api import Authenticator
-from .clients.base import Account, AccountClient, Cursor, NewRecords, Record
-from .clients.oauth1 import OAuth1Settings
-from .const import LOGGER
+from ..clients.api import Authenticator
+from ..clients.base import Account, AccountClient, Cursor, Record, RecordsSince, ServiceClient
+from ..clients.oauth1 import OAuth1Settings
+from ..const import ATTR_MEASURED_AT, LOGGER, MAX_TEXT_LENGTH
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -36,8 +36,8 @@ SensorValue = StateType | datetime
 SnapshotT = TypeVar("SnapshotT")
 """What a provider shows of one account after a poll: its typed snapshot."""
 ClientT = TypeVar("ClientT", bound=AccountClient)
+ServiceClientT = TypeVar("ServiceClientT", bound=ServiceClient[Any, Any])
 RecordT = TypeVar("RecordT", bound=Record)
-EventData = dict[str, Any]
 
 
 def _not_earlier(snapshot: Any) -> datetime | None:
@@ -56,31 +56,76 @@ class HealthTrackersSensorDescription(SensorEntityDescription, Generic[SnapshotT
     shows it until the service answers; not a figure over a window ending now (last 7 days)."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class HealthTrackersEventDescription(EventEntityDescription, Generic[RecordT]):
-    """The event a provider fires for each new record, and how a record becomes its data.
+Value = float | str | datetime | None
+"""A record's value as automations receive it."""
 
-    The key is the event type (``new_workout``), the entity's translation key and the last part
-    of its unique id. ``data_fn`` gives the record's fields in the units the README documents;
-    ``personal_data_fn`` the private ones (where, notes), added only when the user opted in.
+
+@dataclass(frozen=True)
+class RecordField(Generic[RecordT]):
+    """One value of a record as automations and scripts receive it, in the one unit it has there.
+
+    Event data and the ``get_records`` action hold the same key with the same unit; numbers keep
+    ``digits`` decimals (None: as measured), times come as ISO 8601.
     """
 
-    data_fn: Callable[[RecordT], EventData]
-    personal_data_fn: Callable[[RecordT], EventData] | None = None
+    key: str
+    value_fn: Callable[[RecordT], Value]
+    digits: int | None = None
+
+    def value(self, record: RecordT) -> Any:
+        """The field of ``record``, rounded and serialisable."""
+        value = self.value_fn(record)
+        if isinstance(value, float) and self.digits is not None:
+            return round(value, self.digits)
+        if isinstance(value, datetime):
+            return value.isoformat()
+        return value
+
+
+def record_data(fields: Iterable[RecordField[Any]], record: Record) -> dict[str, Any]:
+    """A record as automations and scripts receive it.
+
+    Its service id, when it was measured (ISO 8601), then ``fields``; texts cut to what a state
+    attribute holds.
+    """
+    data: dict[str, Any] = {
+        "id": record.id,
+        ATTR_MEASURED_AT: record.measured_at.isoformat(),
+        **{field.key: field.value(record) for field in fields},
+    }
+    return {
+        key: value[:MAX_TEXT_LENGTH] if isinstance(value, str) else value
+        for key, value in data.items()
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class HealthTrackersEventDescription(EventEntityDescription, Generic[RecordT]):
+    """The event a provider fires for each new record.
+
+    The key is the event type (``new_workout``), the entity's translation key and the last part
+    of its unique id. The data holds the provider's ``record_fields`` of the record, then
+    ``detail_fields`` (values only a completed record has: a workout's heart rate) and, when the
+    user opted in, ``personal_fields`` (where, notes).
+    """
+
+    detail_fields: tuple[RecordField[RecordT], ...] = ()
+    personal_fields: tuple[RecordField[RecordT], ...] = ()
 
 
 def describe_event(
     key: str,
-    data_fn: Callable[[RecordT], EventData],
-    personal_data_fn: Callable[[RecordT], EventData] | None = None,
+    *,
+    detail_fields: tuple[RecordField[RecordT], ...] = (),
+    personal_fields: tuple[RecordField[RecordT], ...] = (),
 ) -> HealthTrackersEventDescription[RecordT]:
     """An event entity with the one event type ``key``, named by its translation key."""
     return HealthTrackersEventDescription(
         key=key,
         translation_key=key,
         event_types=[key],
-        data_fn=data_fn,
-        personal_data_fn=personal_data_fn,
+        detail_fields=detail_fields,
+        personal_fields=personal_fields,
     )
 
 
@@ -123,39 +168,15 @@ def describe_statistic(
 
 @dataclass(frozen=True)
 class Polled(Generic[SnapshotT]):
-    """What one poll found: the values to show and the records newer than the poll's cursor."""
+    """What one poll found: the values to show and the records newer than the poll's position."""
 
     snapshot: SnapshotT
     new: tuple[Record, ...] = ()
-    """Records newer than the cursor the poll was given, oldest first; none without a cursor."""
+    """Records newer than the position the poll was given, oldest first; none without one."""
     newest: Cursor | None = None
-    """The newest record the service holds, as far as the poll saw: where a new cursor starts."""
-
-
-def warn_if_incomplete(found: NewRecords[Any, Any], what: str) -> None:
-    """Say so when a read since the cursor stopped before it got back there."""
-    if not found.complete:
-        LOGGER.warning(
-            "More new %s than one poll reads: the newest %s delivered, older ones skipped",
-            what,
-            len(found.records),
-        )
-
-
-def new_records(
-    snapshot: SnapshotT, found: NewRecords[Any, Any], since: Cursor | None, what: str
-) -> Polled[SnapshotT]:
-    """The snapshot with the records of ``found`` newer than ``since``.
-
-    ``found`` was read from ``since`` or from an older cursor. A read cut short before it got
-    back to ``since`` (more new records than a poll reads) delivers the newest of them and says so.
-    """
-    newest = found.newest
-    at_newest = Cursor.of(newest) if newest is not None else None
-    if since is None:
-        return Polled(snapshot, (), at_newest)
-    warn_if_incomplete(found, what)
-    return Polled(snapshot, tuple(r for r in found.records if Cursor.of(r) > since), at_newest)
+    """The newest record the service holds, as far as the poll saw: where a new feed starts."""
+    complete: bool = True
+    """Whether the poll read back to its position; if not, older new records were skipped."""
 
 
 class AccountTracker(ABC, Generic[ClientT, SnapshotT]):
@@ -174,35 +195,65 @@ class AccountTracker(ABC, Generic[ClientT, SnapshotT]):
         self.account = account
 
     @abstractmethod
-    async def async_poll(self, since: Cursor | None) -> Polled[SnapshotT]:
+    async def async_poll(self, position: Cursor | None) -> Polled[SnapshotT]:
         """Read what is new and return the values to show.
 
-        ``since``: the newest record already delivered as an event; the poll also returns every
-        record newer than it, oldest first. None on an account's first poll ever: no record is
-        new then, and the poll says which is the newest.
+        ``position``: the newest record already handed on; the poll also returns every record
+        newer than it, oldest first. None on an account's first poll ever: nothing is new then.
         """
 
 
-def sensor_values(
-    descriptions: Iterable[HealthTrackersSensorDescription[SnapshotT]],
-    snapshot: SnapshotT,
-    *,
-    prefix: str = "",
-) -> EventData:
-    """What the sensors would show of ``snapshot``, by key (``prefix`` cut off), for event data.
+class RecordTracker(AccountTracker[ServiceClientT, SnapshotT]):
+    """A person's records: each poll is one read from the top of the listing to its position.
 
-    Numbers keep one digit more than they are shown with, as the sensors' states do.
+    Which records are new is the client's answer (``async_records_since``); the tracker keeps
+    from what the read listed only what its sensors need until the next poll. After a start the
+    first poll also reads back through the window the sensors show (``_window_start``).
     """
-    values: EventData = {}
-    for description in descriptions:
-        value = description.value_fn(snapshot)
-        digits = description.suggested_display_precision
-        if isinstance(value, float) and digits is not None:
-            value = round(value, digits + 1)
-        elif isinstance(value, datetime):
-            value = value.isoformat()
-        values[description.key.removeprefix(prefix)] = value
-    return values
+
+    probe: ClassVar[int | None] = None
+    """The first page of a poll: a few records, so that a poll finding nothing new is one small
+    request; None: the largest page."""
+    start_page: ClassVar[int | None] = None
+    """The first page of the first poll after a start (records the sensors need besides the
+    window); None: the largest page."""
+
+    def __init__(self, client: ServiceClientT, account: str) -> None:
+        """Nothing read yet."""
+        super().__init__(client, account)
+        self._started = False
+        self._total: int | None = None
+        """How many records the service held at the last poll, where it says."""
+
+    async def async_poll(self, position: Cursor | None) -> Polled[SnapshotT]:
+        """Read down to ``position``; then keep what was listed.
+
+        A listing whose count changed by other than the new records (one was deleted, came late,
+        or shares the newest one's instant but is listed after it) is read again from its top in
+        the largest pages, back through the window.
+        """
+        found = await self.client.async_records_since(
+            position,
+            first_page=self.probe if self._started else self.start_page,
+            back_to=None if self._started else self._window_start(),
+        )
+        if self._started and self._changed_beyond_new(found):
+            found = await self.client.async_records_since(position, back_to=self._window_start())
+        self._started, self._total = True, found.total
+        return Polled(await self._async_keep(found), found.new, found.newest, found.complete)
+
+    def _changed_beyond_new(self, found: RecordsSince[Any, Any]) -> bool:
+        if self._total is None or found.total is None:
+            return False
+        return found.total != self._total + len(found.new)
+
+    def _window_start(self) -> datetime | None:
+        """Where the window the sensors show starts (the last 24 hours); None: no window."""
+        return None
+
+    @abstractmethod
+    async def _async_keep(self, found: RecordsSince[Any, Any]) -> SnapshotT:
+        """Keep what the sensors need of ``found``; the values to show."""
 
 
 def scaled(value: float | None, factor: float) -> float | None:
@@ -229,13 +280,14 @@ class OAuth2Settings:
     scopes: tuple[str, ...] = ()
     token_lifetime: timedelta
     """The documented access-token lifetime, used when a token answer has no expires_in."""
-    password_grant: bool = False
-    """Linked accounts of partner apps sign in with ``grant_type=password``, sent as a GET."""
+    linked_accounts: bool = False
+    """Users of partner apps sign in too, with the partner app's username and secret for them
+    (``grant_type=password``, sent as a GET): a way in of its own (``Provider.ways_in``)."""
     may_drop_state: bool = False
     """The service may send the browser back without ``state`` (its docs show none).
 
     Home Assistant's own callback then cannot tell which flow to resume, so the sign-in goes
-    through our views instead (oauth2_redirect), which also know the browser by a cookie.
+    through our views instead (``views``), which also know the browser by a cookie.
     """
     application_access: bool = False
     """Entries sign in as the application itself (``grant_type=client_credentials``).
@@ -243,6 +295,20 @@ class OAuth2Settings:
     No person signs in and there is no sign-in page: the credential's client id and secret get
     a token, and a new one when it expires. A refresh token in the answer is not kept.
     """
+
+
+@dataclass(frozen=True)
+class WayIn:
+    """An option of the config flow's menu: a provider's accounts, signed in one way."""
+
+    provider: Provider[Any, Any]
+    linked: bool = False
+    """A partner app's user, signing in with that app's username and secret."""
+
+    @property
+    def option(self) -> str:
+        """The menu option and its step: the provider's key, ``<key>_linked`` for linked ones."""
+        return f"{self.provider.key}_linked" if self.linked else self.provider.key
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -260,6 +326,9 @@ class Provider(Generic[ClientT, SnapshotT]):
     kind: str | None = None
     """What else than a person's account the entries are (``facility``): a second provider of
     the same service, with entries, sensors and a menu step of its own."""
+    record_fields: tuple[RecordField[Any], ...] = ()
+    """A record as automations and scripts receive it (event data, ``get_records``), from what
+    the service's list shows of it."""
     event: HealthTrackersEventDescription[Any] | None = None
     """The event each new record fires; None where the account has no records."""
     statistics: tuple[HealthTrackersStatisticDescription[Any], ...] = ()
@@ -269,15 +338,26 @@ class Provider(Generic[ClientT, SnapshotT]):
     personal_sensors: tuple[HealthTrackersSensorDescription[SnapshotT], ...] = ()
     """Sensors that reveal private details (where, notes): created only when the user opts in."""
     listed_sensors: (
-        Callable[[SnapshotT], Iterable[HealthTrackersSensorDescription[SnapshotT]]] | None
+        Callable[[SnapshotT], Iterable[HealthTrackersSensorDescription[SnapshotT]] | None] | None
     ) = None
-    """Sensors of what a snapshot lists (a facility's machines), added as each first appears."""
+    """Sensors of what a snapshot lists (a facility's machines): added as each first appears,
+    removed once a snapshot no longer lists it; None from a snapshot that says nothing of them."""
     configuration_url: str | None = None
 
     @property
     def key(self) -> str:
         """The provider's name in entry data, in the menu and in unique ids: ``boditrax_facility``."""
         return f"{self.service}_{self.kind}" if self.kind else self.service
+
+    @property
+    def ways_in(self) -> tuple[WayIn, ...]:
+        """The config flow's menu options for this provider's accounts, in order.
+
+        Its own sign-in, then partner apps' linked accounts where its OAuth 2.0 settings allow them.
+        """
+        if self.oauth2 is not None and self.oauth2.linked_accounts:
+            return WayIn(self), WayIn(self, linked=True)
+        return (WayIn(self),)
 
     def unique_id(self, account: Account) -> str:
         """The unique id of the account's entry: ``<key>_<account id>``."""
