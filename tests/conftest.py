@@ -7,11 +7,13 @@ import contextlib
 from datetime import UTC, datetime, timedelta
 import logging
 import re
+import socket
 import traceback
 from typing import Any
 from unittest.mock import patch
 
-from aiohttp import ClientSession
+from aiohttp import ClientSession, TCPConnector
+from aiohttp.abc import ResolveResult
 from aiohttp.resolver import AsyncResolver
 import freezegun
 from freezegun.api import FrozenDateTimeFactory
@@ -39,6 +41,8 @@ from fakes.bactrack import DEFAULT_CONSUMER
 from fakes.boditrax import DEFAULT_CLIENT as BODITRAX_CLIENT
 from fakes.sporttracks import DEFAULT_CLIENT
 
+from .matrix_report import MatrixReport
+
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SPORTTRACKS_CREDENTIAL = "sporttracks_credential"
 BODITRAX_CREDENTIAL = "bx"
@@ -48,6 +52,19 @@ BACTRACK_CONSUMER = {
     "consumer_key": DEFAULT_CONSUMER.key,
     "consumer_secret": DEFAULT_CONSUMER.secret,
 }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Print the fault matrix at the end of the run; keep the recorder's chatter off the console.
+
+    The test plugin logs everything from INFO up to stderr (``logging.basicConfig``); the
+    recorder's thread writes SQL there between tests, where no capture hides it. Tests read logs
+    through ``caplog``, which this leaves alone.
+    """
+    config.pluginmanager.register(MatrixReport(), "health-trackers-fault-matrix")
+    for handler in logging.getLogger().handlers:
+        if type(handler) is logging.StreamHandler:
+            handler.setLevel(logging.WARNING)
 
 
 @pytest.fixture(autouse=True)
@@ -158,6 +175,16 @@ async def boditrax(
         yield fake
 
 
+class _IPv4Resolver(AsyncResolver):
+    """Names resolved to IPv4 only: tests may open sockets to 127.0.0.1, never to ``::1``."""
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        """``host``'s IPv4 addresses, whatever family the connector asks for."""
+        return await super().resolve(host, port, socket.AF_INET)
+
+
 @pytest.fixture
 async def name_resolver(mock_zeroconf_resolver: Any) -> AsyncGenerator[None]:
     """A DNS resolver on this test's event loop for Home Assistant's shared session.
@@ -166,7 +193,7 @@ async def name_resolver(mock_zeroconf_resolver: Any) -> AsyncGenerator[None]:
     name, and Home Assistant's real one would start mDNS.
     """
     mock_zeroconf_resolver.stop()
-    resolver = AsyncResolver()
+    resolver = _IPv4Resolver()
     resolver.real_close = resolver.close  # type: ignore[attr-defined]
     try:
         with patch(
@@ -217,7 +244,7 @@ async def boditrax_credential(hass: HomeAssistant) -> None:
 @pytest.fixture
 async def browser(socket_enabled: None) -> AsyncGenerator[ClientSession]:
     """The user's browser, for the service's consent page."""
-    async with ClientSession() as session:
+    async with ClientSession(connector=TCPConnector(family=socket.AF_INET)) as session:
         yield session
 
 

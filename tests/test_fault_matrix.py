@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntry, ConfigEntryState
-from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, __version__ as HA_VERSION
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
@@ -67,6 +67,7 @@ from fakes.oauth2 import OAuth2Service
 from fakes.sporttracks import Workout
 
 from .conftest import NOT_TESTED_NOTICE, SERVICES, AddAccount, ExpectedLog, _about_us, async_poll
+from .matrix_report import Row
 
 DATA, TOKEN = "data", "token"
 FAKE_SCOPE = {DATA: "api", TOKEN: "token"}
@@ -709,69 +710,6 @@ def _rows() -> Iterator[Any]:
                 )
 
 
-# -- the matrix printed at the end --------------------------------------------------------
-
-
-@dataclass
-class Result:
-    """How one row went."""
-
-    survived: bool = False
-    tokens_lost: bool = False
-    failure: str = ""
-    known: str = ""
-    """Why the row is expected to fail (its xfail reason), if it is."""
-
-
-MATRIX: dict[tuple[str, str, str], Result] = {}
-"""(service, scope, fault) → result, in the order the rows ran."""
-
-
-class MatrixReport:
-    """Prints the matrix in pytest's terminal summary (so also with ``-q``)."""
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        """Totals per service, then every row."""
-        if not MATRIX:
-            return
-        write = terminalreporter.write_line
-        terminalreporter.section(f"fault matrix (issue 10), Home Assistant {HA_VERSION}")
-        write(f"{'service':<18} {'tried':>5} {'survived':>8} {'tokens lost':>11}")
-        for service in SERVICES:
-            rows = [result for key, result in MATRIX.items() if key[0] == service]
-            if rows:
-                write(
-                    f"{service:<18} {len(rows):>5} "
-                    f"{sum(r.survived for r in rows):>8} {sum(r.tokens_lost for r in rows):>11}"
-                )
-        write("")
-        faults = list(dict.fromkeys((scope, fault) for _, scope, fault in MATRIX))
-        width = max(len(f"{scope} {fault}") for scope, fault in faults) + 2
-        write(f"{'fault':<{width}}" + "".join(f"{s:<20}" for s in SERVICES))
-        for scope, fault in faults:
-            cells = [_cell(MATRIX.get((service, scope, fault))) for service in SERVICES]
-            write(f"{scope + ' ' + fault:<{width}}" + "".join(f"{cell:<20}" for cell in cells))
-        write("(xfail: fails as expected, an integration bug being fixed; - : does not apply)")
-        for (service, scope, fault), result in MATRIX.items():
-            if not result.survived:
-                verdict = "xfail" if result.known else "FAILED"
-                write(f"{verdict} {service} {scope} {fault}: {result.failure}")
-
-
-def _cell(result: Result | None) -> str:
-    if result is None:
-        return "-"
-    verdict = "ok" if result.survived else "xfail" if result.known else "FAILED"
-    return verdict + (", tokens lost" if result.tokens_lost else "")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _matrix_report(request: pytest.FixtureRequest) -> None:
-    """Have the matrix printed once the run ends."""
-    if not request.config.pluginmanager.has_plugin("health-trackers-fault-matrix"):
-        request.config.pluginmanager.register(MatrixReport(), "health-trackers-fault-matrix")
-
-
 @contextlib.contextmanager
 def memory_peak(watch: bool) -> Iterator[list[int]]:
     """The most Python allocated inside the block (bytes), when ``watch``; tracemalloc is slow."""
@@ -856,9 +794,11 @@ async def subject(
 
 
 @pytest.mark.parametrize(("service", "scope", "case"), list(_rows()))
-async def test_fault(subject: Subject, service: str, scope: str, case: Case) -> None:
+async def test_fault(
+    request: pytest.FixtureRequest, subject: Subject, service: str, scope: str, case: Case
+) -> None:
     """One fault against one service: see the module docstring for what every row asserts."""
-    result = MATRIX[service, scope, case.name] = Result(known=case.xfail.get((service, scope), ""))
+    result = Row(service, scope, case.name, known=case.xfail.get((service, scope), ""))
     try:
         await RUNNERS[case.outcome_for(scope)](subject, scope, case)
         subject.assert_no_traceback()
@@ -870,6 +810,7 @@ async def test_fault(subject: Subject, service: str, scope: str, case: Case) -> 
         result.survived = True
     finally:
         result.tokens_lost = subject.tokens_lost()
+        result.attach(request.node)
 
 
 async def _down(subject: Subject, scope: str, case: Case) -> None:
