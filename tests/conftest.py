@@ -242,6 +242,23 @@ async def boditrax_credential(hass: HomeAssistant) -> None:
 
 
 @pytest.fixture
+def hass_client_no_auth(
+    hass: HomeAssistant, hass_client_no_auth: ClientSessionGenerator
+) -> ClientSessionGenerator:
+    """The test plugin's client of Home Assistant's server, without a login.
+
+    Home Assistant's own server takes views registered after it started (ours are, at the first
+    sign-in); aiohttp's test server freezes its router when it starts, so it is told not to.
+    """
+
+    async def client(*args: Any, **kwargs: Any) -> Any:
+        hass.http.app._router.freeze = lambda: None  # type: ignore[method-assign]
+        return await hass_client_no_auth(*args, **kwargs)
+
+    return client
+
+
+@pytest.fixture
 async def browser(socket_enabled: None) -> AsyncGenerator[ClientSession]:
     """The user's browser, for the service's consent page."""
     async with ClientSession(connector=TCPConnector(family=socket.AF_INET)) as session:
@@ -266,9 +283,6 @@ def consent(
 
     async def answer(result: ConfigFlowResult, decision: str = "allow") -> ConfigFlowResult:
         assert result["type"] is FlowResultType.EXTERNAL_STEP
-        # Home Assistant's own server takes views registered after it started (ours are, on the
-        # first sign-in); the test server must too, for flows started after this one.
-        hass.http.app._router.freeze = lambda: None  # type: ignore[method-assign]
         client = await hass_client_no_auth()
         url = URL(result["url"])
         ours = url.path == f"/api/{DOMAIN}/oauth2/authorize"
@@ -296,17 +310,22 @@ def consent(
 type AddAccount = Callable[..., Awaitable[ConfigFlowResult]]
 
 
+async def choose_way(hass: HomeAssistant, option: str) -> ConfigFlowResult:
+    """Open the config flow's menu and choose ``option``, a way in, as a user does."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.MENU
+    assert option in result["menu_options"]
+    return await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": option}
+    )
+
+
 @pytest.fixture
 def add_account(hass: HomeAssistant, consent: Consent, credentials: None) -> AddAccount:
     """Add a SportTracks account the way a user does: menu, consent page, back home."""
 
     async def add(service: str = "sporttracks", decision: str = "allow") -> ConfigFlowResult:
-        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-        assert result["type"] is FlowResultType.MENU
-        result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {"next_step_id": service}
-        )
-        result = await consent(result, decision)
+        result = await consent(await choose_way(hass, service), decision)
         await hass.async_block_till_done()
         return result
 
@@ -344,10 +363,7 @@ async def decide_at_bactrack(browser: ClientSession, authorize_url: str, decisio
 
 async def start_bactrack(hass: HomeAssistant, **consumer: Any) -> ConfigFlowResult:
     """Menu → BACtrack → the consumer form, submitted."""
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "bactrack"}
-    )
+    result = await choose_way(hass, "bactrack")
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "consumer"
     return await hass.config_entries.flow.async_configure(
@@ -437,10 +453,7 @@ def sign_in(
     consent: Consent | None = request.getfixturevalue("consent") if service == "boditrax" else None
 
     async def add() -> ConfigFlowResult:
-        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-        result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {"next_step_id": service}
-        )
+        result = await choose_way(hass, service)
         if consent is not None:
             result = await consent(result, "allow")
         await hass.async_block_till_done()

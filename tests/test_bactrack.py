@@ -45,6 +45,7 @@ from .conftest import (
     Approve,
     ExpectedLog,
     async_poll,
+    choose_way,
     decide_at_bactrack,
     flow_message,
     start_bactrack,
@@ -134,10 +135,7 @@ async def test_consumer_form_explains_fields(
     hass: HomeAssistant, bactrack: FakeBACtrack, current_request_with_host: None
 ) -> None:
     """The form asks for key, secret (hidden) and the manual-code fallback."""
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "bactrack"}
-    )
+    result = await choose_way(hass, "bactrack")
     assert result["step_id"] == "consumer"
     fields = [str(key) for key in result["data_schema"].schema]  # type: ignore[union-attr]
     assert fields == ["consumer_key", "consumer_secret", "manual_code"]

@@ -29,8 +29,15 @@ from custom_components.health_trackers.const import DOMAIN
 from fakes import BACReading, FakeBACtrack, FakeBoditrax, FakeSportTracks, Reading
 from fakes.sporttracks import Workout
 
-from .conftest import BACTRACK_USER_ID, NOW, AddBACtrack, Consent, ExpectedLog, async_poll
-from .test_boditrax import _start as start_boditrax
+from .conftest import (
+    BACTRACK_USER_ID,
+    NOW,
+    AddBACtrack,
+    Consent,
+    ExpectedLog,
+    async_poll,
+    choose_way,
+)
 
 REPOSITORY = Path(__file__).parent.parent
 BLUEPRINTS = REPOSITORY / "blueprints" / "automation" / DOMAIN
@@ -271,7 +278,7 @@ async def test_no_scan_reminder(
     """
     member = boditrax.members["m_123"]
     member.add_reading(Reading("last", NOW - timedelta(days=2), {"BodyWeight": 80.0}))
-    await consent(await start_boditrax(hass, "boditrax"), "allow")
+    await consent(await choose_way(hass, "boditrax"), "allow")
     await hass.async_block_till_done()
     await use_blueprint(
         "no_scan_reminder.yaml",

@@ -9,10 +9,8 @@ import logging
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
-    SOURCE_USER,
     ConfigEntry,
     ConfigEntryState,
-    ConfigFlowResult,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -24,16 +22,11 @@ from custom_components.health_trackers.const import DOMAIN
 from fakes import BoditraxMember, FakeBoditrax, OAuth2Client, Reading
 from fakes.boditrax import DEFAULT_CLIENT
 
-from .conftest import NOW, Consent, ExpectedLog, async_poll, flow_message, reauth_flow
+from .conftest import NOW, Consent, ExpectedLog, async_poll, choose_way, flow_message, reauth_flow
 from .test_sensor import sensor_states
 
 PREFIX = "sensor.jo_lifter_"
 LINKED = {"username": "partner-user-42", "password": "partner-secret"}
-
-
-async def _start(hass: HomeAssistant, step: str) -> ConfigFlowResult:
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    return await hass.config_entries.flow.async_configure(result["flow_id"], {"next_step_id": step})
 
 
 @pytest.fixture
@@ -41,7 +34,7 @@ async def entry(
     hass: HomeAssistant, boditrax: FakeBoditrax, boditrax_credential: None, consent: Consent
 ) -> ConfigEntry:
     """A Boditrax member added through the authorization-code flow."""
-    result = await consent(await _start(hass, "boditrax"), "allow")
+    result = await consent(await choose_way(hass, "boditrax"), "allow")
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
     await hass.async_block_till_done()
     return result["result"]
@@ -118,7 +111,7 @@ async def test_export_style_values(
     """Decimal commas and day-first dates without a zone are read as the export means them."""
     member = boditrax.members["m_123"]
     member.export_style = True
-    result = await consent(await _start(hass, "boditrax"), "allow")
+    result = await consent(await choose_way(hass, "boditrax"), "allow")
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     newest = member.readings[0]
@@ -133,7 +126,7 @@ async def test_member_known_by_id_only(
 ) -> None:
     """A members collection that gives ids only: the entry is named after the service and id."""
     boditrax.fail(200, '["m_123"]', path="/rest/v2.10/members")
-    result = await consent(await _start(hass, "boditrax"), "allow")
+    result = await consent(await choose_way(hass, "boditrax"), "allow")
     assert result["result"].title == "Boditrax m_123"
     await hass.async_block_till_done()
     assert hass.states.get("sensor.boditrax_m_123_weight") is not None
@@ -145,7 +138,7 @@ async def test_member_without_scans(
     """A member who was never scanned loads with unknown values."""
     boditrax.members = {"m_9": BoditraxMember("m_9", "New")}
     boditrax.current_user = "m_9"
-    await consent(await _start(hass, "boditrax"), "allow")
+    await consent(await choose_way(hass, "boditrax"), "allow")
     await hass.async_block_till_done()
     assert hass.states.get("sensor.new_weight").state == "unknown"
 
@@ -164,7 +157,7 @@ async def test_missing_scope_raises_a_repair(
     )
     expect_log("Config entry setup failed while fetching Jo Lifter data")
     expect_log("lacks the scope measurement_analysis")
-    entry = (await consent(await _start(hass, "boditrax"), "allow"))["result"]
+    entry = (await consent(await choose_way(hass, "boditrax"), "allow"))["result"]
     await hass.async_block_till_done()
     # Retrying cannot help until Boditrax grants the scope: no retries, a repair says what to do.
     assert entry.state is ConfigEntryState.SETUP_ERROR
@@ -195,7 +188,7 @@ async def test_repair_goes_with_its_entry(
     boditrax.register_client(
         OAuth2Client(DEFAULT_CLIENT.client_id, DEFAULT_CLIENT.client_secret, scopes=("front_end",))
     )
-    entry = (await consent(await _start(hass, "boditrax"), "allow"))["result"]
+    entry = (await consent(await choose_way(hass, "boditrax"), "allow"))["result"]
     await hass.async_block_till_done()
     issue_id = f"missing_scope_{entry.entry_id}"
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
@@ -212,7 +205,7 @@ async def test_app_without_member_scope_cannot_identify(
             DEFAULT_CLIENT.client_id, DEFAULT_CLIENT.client_secret, scopes=("measurement_analysis",)
         )
     )
-    result = await consent(await _start(hass, "boditrax"), "allow")
+    result = await consent(await choose_way(hass, "boditrax"), "allow")
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "missing_scope"
     assert await flow_message(hass, result) == (
@@ -231,7 +224,7 @@ async def test_linked_account(
 ) -> None:
     """A partner app's linked account: checked before the entry exists; the secret is not kept or logged."""
     caplog.set_level(logging.DEBUG)
-    result = await _start(hass, "boditrax_linked")
+    result = await choose_way(hass, "boditrax_linked")
     assert result["step_id"] == "linked_account"
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {**LINKED, "password": "wrong"}
@@ -258,7 +251,7 @@ async def test_linked_account_service_down(
     hass: HomeAssistant, boditrax: FakeBoditrax, boditrax_credential: None
 ) -> None:
     """A token endpoint that is down is a retryable form error, not an abort."""
-    result = await _start(hass, "boditrax_linked")
+    result = await choose_way(hass, "boditrax_linked")
     boditrax.fail(503, "{}", scope="token", times=1)
     result = await hass.config_entries.flow.async_configure(result["flow_id"], LINKED)
     assert result["errors"] == {"base": "cannot_connect"}
@@ -278,7 +271,7 @@ async def test_linked_account_reauth(
     """A revoked linked account asks for its secret again, with the username filled in."""
     expect_log("Authentication failed while fetching Jo Lifter data")
     result = await hass.config_entries.flow.async_configure(
-        (await _start(hass, "boditrax_linked"))["flow_id"], LINKED
+        (await choose_way(hass, "boditrax_linked"))["flow_id"], LINKED
     )
     entry = result["result"]
     await hass.async_block_till_done()
@@ -312,7 +305,7 @@ async def test_sparse_and_odd_readings(
         {"id": "r_0", "date": "2026-11-01T08:00:00Z", "measurements": "none"},
     ]
     boditrax.fail(200, json.dumps(odd), path="/rest/v2.10/readings", times=1)
-    await consent(await _start(hass, "boditrax"), "allow")
+    await consent(await choose_way(hass, "boditrax"), "allow")
     await hass.async_block_till_done()
     assert hass.states.get(f"{PREFIX}weight").state == "81.5"
     for unknown in ("fat_mass", "body_fat", "basal_metabolic_rate", "phase_angle"):
@@ -334,7 +327,7 @@ async def test_wrong_shapes(
     """Answers of the wrong shape: no member means no entry; bad readings mean retry later."""
     expect_log("Could not identify the Boditrax account")
     boditrax.fail(200, body, path=path, times=1)
-    result = await consent(await _start(hass, "boditrax"), "allow")
+    result = await consent(await choose_way(hass, "boditrax"), "allow")
     await hass.async_block_till_done()
     if path.endswith("members"):
         assert result["type"] is FlowResultType.ABORT
@@ -349,7 +342,7 @@ async def test_linked_account_reconfigure(
 ) -> None:
     """Reconfiguring a linked account asks for its secret again, username filled in."""
     result = await hass.config_entries.flow.async_configure(
-        (await _start(hass, "boditrax_linked"))["flow_id"], LINKED
+        (await choose_way(hass, "boditrax_linked"))["flow_id"], LINKED
     )
     entry = result["result"]
     await hass.async_block_till_done()
@@ -367,7 +360,7 @@ async def test_same_member_both_ways_aborts(
 ) -> None:
     """The member added by sign-in cannot be added again as a linked account."""
     result = await hass.config_entries.flow.async_configure(
-        (await _start(hass, "boditrax_linked"))["flow_id"], LINKED
+        (await choose_way(hass, "boditrax_linked"))["flow_id"], LINKED
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
@@ -378,5 +371,5 @@ async def test_token_without_expires_in(
 ) -> None:
     """Boditrax's documented 1800 s stand in for a missing expires_in."""
     boditrax.include_expires_in = False
-    result = await consent(await _start(hass, "boditrax"), "allow")
+    result = await consent(await choose_way(hass, "boditrax"), "allow")
     assert result["result"].data["token"]["expires_in"] == 1800

@@ -16,7 +16,6 @@ from homeassistant.components.application_credentials import (
 from homeassistant.components.sensor import ATTR_STATE_CLASS, SensorStateClass
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
-    SOURCE_USER,
     ConfigEntry,
     ConfigEntryState,
     ConfigFlowResult,
@@ -48,6 +47,7 @@ from .conftest import (
     NOW,
     ExpectedLog,
     async_poll,
+    choose_way,
     flow_message,
     reauth_flow,
 )
@@ -71,10 +71,7 @@ pytestmark = pytest.mark.usefixtures("boditrax_credential")
 
 async def _add(hass: HomeAssistant) -> ConfigFlowResult:
     """Menu → Boditrax facility; the one credential named Boditrax is picked by itself."""
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "boditrax_facility"}
-    )
+    result = await choose_way(hass, "boditrax_facility")
     await hass.async_block_till_done()
     return result
 
@@ -321,10 +318,7 @@ async def test_member_and_facility_share_the_credential(
     hass: HomeAssistant, entry: ConfigEntry, boditrax: FakeBoditrax
 ) -> None:
     """The credential a facility uses is still Boditrax's: a member picks it by itself."""
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "boditrax_linked"}
-    )
+    result = await choose_way(hass, "boditrax_linked")
     assert result["step_id"] == "linked_account"
 
 

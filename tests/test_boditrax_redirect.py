@@ -20,7 +20,7 @@ from homeassistant.components.application_credentials import (
     ClientCredential,
     async_import_client_credential,
 )
-from homeassistant.config_entries import SOURCE_USER, ConfigEntryState, ConfigFlowResult
+from homeassistant.config_entries import ConfigEntryState, ConfigFlowResult
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.config_entry_oauth2_flow import HEADER_FRONTEND_BASE
@@ -43,7 +43,7 @@ from custom_components.health_trackers.views import (
 from fakes import FakeBoditrax
 from fakes.boditrax import DEFAULT_CLIENT
 
-from .conftest import start_reauth
+from .conftest import choose_way, start_reauth
 
 WEIGHT = "sensor.jo_lifter_weight"
 
@@ -76,8 +76,6 @@ async def home(
     current_request: MagicMock,
 ) -> str:
     """Home Assistant's test server, and the address the user's browser knows it by."""
-    # Home Assistant's own server takes views registered after it started; the test server, too.
-    hass.http.app._router.freeze = lambda: None  # type: ignore[method-assign]
     client = await hass_client_no_auth()
     base = str(client.make_url("/")).rstrip("/")
     _frontend_base(current_request, base)
@@ -97,10 +95,7 @@ async def window(socket_enabled: None) -> AsyncGenerator[ClientSession]:
 
 
 async def _start(hass: HomeAssistant) -> ConfigFlowResult:
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "boditrax"}
-    )
+    result = await choose_way(hass, "boditrax")
     assert result["type"] is FlowResultType.EXTERNAL_STEP, result
     return result
 
@@ -416,7 +411,6 @@ async def test_cookie_is_secure_over_https(
     current_request_with_host: None,
 ) -> None:
     """A browser that reaches Home Assistant over https gets a Secure cookie."""
-    hass.http.app._router.freeze = lambda: None  # type: ignore[method-assign]
     client = await hass_client_no_auth()
     result = await _start(hass)
     url = URL(result["url"])
@@ -462,10 +456,7 @@ async def test_address_without_a_browser_request(
         raise NoURLAvailableError
 
     monkeypatch.setattr(views, "get_url", no_url)
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "boditrax"}
-    )
+    result = await choose_way(hass, "boditrax")
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "no_url_available"
 

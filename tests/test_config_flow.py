@@ -35,7 +35,7 @@ from fakes import FakeSportTracks, OAuth2Client, SportTracksAccount
 from fakes.boditrax import DEFAULT_CLIENT as BODITRAX_CLIENT
 from fakes.sporttracks import DEFAULT_CLIENT
 
-from .conftest import NOW, AddAccount, Consent, ExpectedLog, flow_message, start_reauth
+from .conftest import NOW, AddAccount, Consent, ExpectedLog, choose_way, flow_message, start_reauth
 
 
 async def test_add_sporttracks_account(
@@ -142,10 +142,7 @@ async def test_service_errors_are_told_as_they_are(
     message: str,
 ) -> None:
     """Whatever ``error`` the service sends back reaches the user as what it means."""
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "sporttracks"}
-    )
+    result = await choose_way(hass, "sporttracks")
     state = URL(result["url"]).query["state"]
     client = await hass_client_no_auth()
     answer = await client.get(f"/auth/external/callback?state={state}&error={error}")
@@ -161,10 +158,7 @@ async def test_no_credential_asks_for_one(
 ) -> None:
     """Without a credential the flow aborts so the frontend opens the add-credential dialog."""
     assert await async_setup_component(hass, "application_credentials", {})
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "sporttracks"}
-    )
+    result = await choose_way(hass, "sporttracks")
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "missing_credentials"
 
@@ -173,13 +167,6 @@ async def _store(hass: HomeAssistant, name: str | None, auth_domain: str, client
     assert await async_setup_component(hass, "application_credentials", {})
     await async_import_client_credential(
         hass, DOMAIN, ClientCredential(client_id, DEFAULT_CLIENT.client_secret, name), auth_domain
-    )
-
-
-async def _choose(hass: HomeAssistant, service: str) -> config_flow.ConfigFlowResult:
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    return await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": service}
     )
 
 
@@ -202,11 +189,11 @@ async def test_credentials_of_two_services_stay_apart(
     """Each service auto-picks its own credential and reaches only its own authorize page."""
     await _store(hass, "SportTracks", "st_cred", DEFAULT_CLIENT.client_id)
     await _store(hass, "Boditrax app", "other_cred", BODITRAX_CLIENT.client_id)
-    result = await _choose(hass, "sporttracks")
+    result = await choose_way(hass, "sporttracks")
     assert result["type"] is FlowResultType.EXTERNAL_STEP
     assert result["url"].startswith(f"{sporttracks.origin}/oauth2/authorize?")
     assert f"client_id={DEFAULT_CLIENT.client_id}" in result["url"]
-    result = await _choose(hass, "boditrax")
+    result = await choose_way(hass, "boditrax")
     assert result["type"] is FlowResultType.EXTERNAL_STEP
     url = await _service_url(hass_client_no_auth, result)
     assert url.startswith(f"{os.environ['HEALTH_TRACKERS_BODITRAX_URL']}/oauth/auth?")
@@ -220,7 +207,7 @@ async def test_single_credential_of_other_service_is_not_used(
 ) -> None:
     """The only stored credential is named for the other service: ask for a new one."""
     await _store(hass, "Boditrax", "other_cred", BODITRAX_CLIENT.client_id)
-    result = await _choose(hass, "sporttracks")
+    result = await choose_way(hass, "sporttracks")
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "missing_credentials"
 
@@ -234,7 +221,7 @@ async def test_unnamed_credential_is_chosen_by_hand_then_belongs_to_its_service(
 ) -> None:
     """A credential we cannot place is never auto-picked; once used, it is that service's."""
     await _store(hass, None, "plain_cred", DEFAULT_CLIENT.client_id)
-    result = await _choose(hass, "sporttracks")
+    result = await choose_way(hass, "sporttracks")
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "pick_implementation"
     result = await hass.config_entries.flow.async_configure(
@@ -243,11 +230,11 @@ async def test_unnamed_credential_is_chosen_by_hand_then_belongs_to_its_service(
     result = await consent(result, "allow")
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
-    result = await _choose(hass, "boditrax")
+    result = await choose_way(hass, "boditrax")
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "missing_credentials"
     await _store(hass, "Boditrax", "other_cred", BODITRAX_CLIENT.client_id)
-    result = await _choose(hass, "boditrax")
+    result = await choose_way(hass, "boditrax")
     assert result["type"] is FlowResultType.EXTERNAL_STEP
     url = await _service_url(hass_client_no_auth, result)
     assert url.startswith(f"{os.environ['HEALTH_TRACKERS_BODITRAX_URL']}/oauth/auth?")
@@ -262,7 +249,7 @@ async def test_several_candidates_are_offered_not_guessed(
     await _store(hass, "SportTracks home", "st_home", DEFAULT_CLIENT.client_id)
     await _store(hass, None, "plain_cred", "plain-client")
     await _store(hass, "Boditrax", "other_cred", BODITRAX_CLIENT.client_id)
-    result = await _choose(hass, "sporttracks")
+    result = await choose_way(hass, "sporttracks")
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "pick_implementation"
     assert result["description_placeholders"] == {"service": "SportTracks"}
@@ -299,7 +286,7 @@ async def test_wrong_client_secret(
     """A credential whose secret the service rejects aborts as unauthorized."""
     sporttracks.register_client(OAuth2Client(DEFAULT_CLIENT.client_id, "rotated-secret"))
     await _store(hass, "SportTracks", "st_cred", DEFAULT_CLIENT.client_id)
-    result = await consent(await _choose(hass, "sporttracks"), "allow")
+    result = await consent(await choose_way(hass, "sporttracks"), "allow")
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "oauth_unauthorized"
 
@@ -417,7 +404,7 @@ async def test_menu_comes_from_the_registry(
     )
     assert result["type"] is FlowResultType.EXTERNAL_STEP
     assert result["url"].startswith(f"{sporttracks.origin}/oauth2/authorize?")
-    result = await _choose(hass, "example_linked")
+    result = await choose_way(hass, "example_linked")
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "linked_account"
     assert result["description_placeholders"] == {"service": "Example"}
@@ -483,10 +470,7 @@ async def test_credential_provider_unavailable(
 
     assert await async_setup_component(hass, "application_credentials", {})
     config_entry_oauth2_flow.async_add_implementation_provider(hass, "cloud", unavailable)
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "sporttracks"}
-    )
+    result = await choose_way(hass, "sporttracks")
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "oauth_implementation_unavailable"
     assert await flow_message(hass, result)

@@ -8,7 +8,6 @@ account's first setup (its history is not new).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Generator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +18,7 @@ from homeassistant.components.application_credentials import (
 )
 from homeassistant.config_entries import SOURCE_RECONFIGURE, ConfigEntry, ConfigEntryState
 from homeassistant.const import EVENT_STATE_CHANGED, STATE_UNAVAILABLE, STATE_UNKNOWN
-from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
@@ -36,52 +35,15 @@ from .conftest import (
     AddBACtrack,
     Consent,
     ExpectedLog,
+    Fired,
     async_poll,
+    choose_way,
     start_reauth,
 )
-from .test_boditrax import _start as start_boditrax
 
 POLL = timedelta(minutes=15)
 LIST = "/api/v2/fitnessActivities"
 WORKOUT_EVENT = "event.sporttracks_16964_new_workout"
-
-
-class Fired:
-    """Every event an automation sees: a change of an event entity from and to a real event.
-
-    Changes from or to ``unavailable`` (an outage, a reload, a restart restoring the last event)
-    are not events; the README's example automation uses the same rule.
-    """
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    @callback
-    def listen(self, event: Event[EventStateChangedData]) -> None:
-        """On the event loop, in order (a callable object would run in the executor)."""
-        old, new = event.data["old_state"], event.data["new_state"]
-        if not event.data["entity_id"].startswith("event.") or old is None or new is None:
-            return
-        if old.state == STATE_UNAVAILABLE or new.state in (STATE_UNAVAILABLE, STATE_UNKNOWN):
-            return
-        if new.attributes.get("id") == old.attributes.get("id"):
-            return
-        self.events.append((new.attributes["event_type"], dict(new.attributes)))
-
-    def ids(self) -> list[str]:
-        """The record ids fired, in order; cleared."""
-        ids = [attributes["id"] for _, attributes in self.events]
-        self.events.clear()
-        return ids
-
-
-@pytest.fixture
-def fired(hass: HomeAssistant) -> Generator[Fired]:
-    """What fired as events from now on."""
-    fired = Fired()
-    unsubscribe = hass.bus.async_listen(EVENT_STATE_CHANGED, fired.listen)
-    yield fired
-    unsubscribe()
 
 
 def _workout(workout_id: int, start: datetime, **values: Any) -> Workout:
@@ -414,7 +376,7 @@ async def test_boditrax_scans(
     frozen_now: FrozenDateTimeFactory,
 ) -> None:
     """No event for the history; then each new scan once, oldest first, in kg, % and kcal/d."""
-    result = await consent(await start_boditrax(hass, "boditrax"), "allow")
+    result = await consent(await choose_way(hass, "boditrax"), "allow")
     entry = result["result"]
     await hass.async_block_till_done()
     assert _event_entity(hass, entry) == "event.jo_lifter_new_scan"
@@ -557,7 +519,7 @@ async def test_boditrax_restart_after_many_scans(
     frozen_now: FrozenDateTimeFactory,
 ) -> None:
     """More scans while stopped than the first poll's 20: it reads on back to the last delivered."""
-    result = await consent(await start_boditrax(hass, "boditrax"), "allow")
+    result = await consent(await choose_way(hass, "boditrax"), "allow")
     entry = result["result"]
     await hass.async_block_till_done()
     assert await hass.config_entries.async_unload(entry.entry_id)

@@ -17,7 +17,7 @@ from homeassistant.components.application_credentials import (
     async_import_client_credential,
 )
 from homeassistant.components.recorder import Recorder
-from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.setup import async_setup_component
@@ -27,7 +27,7 @@ from custom_components.health_trackers.const import DOMAIN
 from custom_components.health_trackers.diagnostics import async_get_config_entry_diagnostics
 from custom_components.health_trackers.providers import PROVIDERS
 
-from .conftest import NOW, Consent, async_poll, serving
+from .conftest import NOW, Consent, async_poll, choose_way, serving
 from .scales import CLIENT, SCALES, FakeScales
 from .test_statistics import hourly_means, means
 
@@ -61,13 +61,7 @@ async def test_a_fourth_service_needs_only_its_provider(
     consent: Consent,
     frozen_now: FrozenDateTimeFactory,
 ) -> None:
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    assert result["type"] is FlowResultType.MENU
-    assert "scales" in result["menu_options"]
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "scales"}
-    )
-    result = await consent(result, "allow")
+    result = await consent(await choose_way(hass, "scales"), "allow")  # in the menu, too
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
     entry = result["result"]
     assert (entry.title, entry.unique_id) == ("Pat Scales", "scales_u1")

@@ -43,9 +43,9 @@ from .conftest import (
     ExpectedLog,
     Fired,
     async_poll,
+    choose_way,
     reauth_flow,
 )
-from .test_boditrax import _start as start_boditrax
 
 LIST = "/api/v2/fitnessActivities"
 SPORTTRACKS = "sensor.sporttracks_16964_"
@@ -182,7 +182,7 @@ async def test_boditrax_values_and_measured_at_survive_two_starts_while_down(
     frozen_now: FrozenDateTimeFactory,
 ) -> None:
     """A value older than the latest scan keeps saying when it was measured, restart after restart."""
-    entry = (await consent(await start_boditrax(hass, "boditrax"), "allow"))["result"]
+    entry = (await consent(await choose_way(hass, "boditrax"), "allow"))["result"]
     await hass.async_block_till_done()
     member = boditrax.members["m_123"]
     older = member.readings[0]
@@ -348,7 +348,7 @@ async def test_missing_scope_at_start_fails_setup(
     """A scope withdrawn while stopped: the setup fails with its repair; retrying cannot help."""
     expect_log("Config entry setup failed while fetching Jo Lifter data")
     expect_log("lacks the scope measurement_analysis")
-    entry = (await consent(await start_boditrax(hass, "boditrax"), "allow"))["result"]
+    entry = (await consent(await choose_way(hass, "boditrax"), "allow"))["result"]
     await hass.async_block_till_done()
 
     def withdraw() -> None:

@@ -38,8 +38,7 @@ from custom_components.health_trackers.history import history_issue_id
 from fakes import FakeBACtrack, FakeBoditrax, FakeSportTracks
 from fakes.sporttracks import Workout
 
-from .conftest import NOW, AddAccount, AddBACtrack, Consent, async_poll
-from .test_boditrax import _start as start_boditrax
+from .conftest import NOW, AddAccount, AddBACtrack, Consent, async_poll, choose_way
 
 SPORTTRACKS = "health_trackers:sporttracks_16964"
 BODITRAX = "health_trackers:boditrax_m_123"
@@ -466,7 +465,7 @@ async def boditrax_entry(
     boditrax_credential: None,
     consent: Consent,
 ) -> ConfigEntry:
-    return await added(hass, await consent(await start_boditrax(hass, "boditrax"), "allow"))
+    return await added(hass, await consent(await choose_way(hass, "boditrax"), "allow"))
 
 
 async def test_scans_hour_by_hour(
