@@ -16,7 +16,7 @@ import math
 import time
 from typing import Any
 
-from aiohttp import ClientPayloadError, ClientResponseError, RequestInfo
+from aiohttp import ClientPayloadError, ClientResponseError
 from homeassistant.components.application_credentials import (
     AuthImplementation,
     AuthorizationServer,
@@ -118,22 +118,19 @@ class ServiceOAuth2Implementation(AuthImplementation):
         )
 
     async def _token_request(self, data: dict[str, Any]) -> dict[str, Any]:
-        """Code exchange and refresh, encoded as the service wants."""
+        """Code exchange, refresh and the application's grant, encoded as the service wants."""
         data = {**data, "client_id": self.client_id, "client_secret": self.client_secret}
-        as_json = self.settings.token_encoding == "json"
-        answer = await self._send(
-            "POST", json=data if as_json else None, data=None if as_json else data
-        )
-        return self._checked(answer, data["grant_type"])
+        encoding = "json" if self.settings.token_encoding == "json" else "data"
+        return await self._send("POST", data["grant_type"], **{encoding: data})
 
     async def async_client_credentials_grant(self) -> dict[str, Any]:
         """A token for the application itself, with the credential's client id and secret."""
-        return _expiring(await self._token_request({"grant_type": "client_credentials"}))
+        return await self._token_request({"grant_type": "client_credentials"})
 
     async def _async_refresh_token(self, token: dict[str, Any]) -> dict[str, Any]:
         """A fresh access token: refreshed, or for an application a new one of its own."""
         if self.settings.application_access:
-            return await self._token_request({"grant_type": "client_credentials"})
+            return await self.async_client_credentials_grant()
         return await super()._async_refresh_token(token)
 
     async def async_password_grant(self, username: str, secret: str) -> dict[str, Any]:
@@ -144,10 +141,10 @@ class ServiceOAuth2Implementation(AuthImplementation):
             "username": username,
             "password": secret,
         }
-        return _expiring(self._checked(await self._send("GET", params=params), "password"))
+        return await self._send("GET", "password", params=params)
 
-    async def _send(self, method: str, **kwargs: Any) -> Any:
-        """One token-endpoint request; errors as Home Assistant's own token requests raise them.
+    async def _send(self, method: str, grant_type: str, **kwargs: Any) -> dict[str, Any]:
+        """One token request, its answer checked; errors as Home Assistant's own raise them.
 
         Never logs the request: its body or query holds secrets. The answer is read within
         ``MAX_TOKEN_ANSWER_BYTES``, however it is compressed.
@@ -181,25 +178,17 @@ class ServiceOAuth2Implementation(AuthImplementation):
             except ClientResponseError as err:
                 # The URL's query may hold a linked account's secret: keep it out of the error.
                 info = err.request_info
-                clean = ClientResponseError(
-                    RequestInfo(
-                        info.url.with_query(None),
-                        info.method,
-                        info.headers,
-                        info.real_url.with_query(None),
-                    ),
-                    err.history,
-                    status=err.status,
-                    message=err.message,
-                    headers=err.headers,
+                err.request_info = info._replace(
+                    url=info.url.with_query(None), real_url=info.real_url.with_query(None)
                 )
-                raise token_request_error(clean, self.domain) from None
+                raise token_request_error(err, self.domain) from None
             if response.status >= HTTPStatus.MULTIPLE_CHOICES:
                 raise ClientPayloadError(f"token endpoint redirected ({response.status})")
         try:
-            return json.loads(body)
+            answer = json.loads(body)
         except (ValueError, RecursionError):
             raise ClientPayloadError("token answer is not JSON") from None
+        return self._checked(answer, grant_type)
 
     def _checked(self, token: Any, grant_type: str) -> dict[str, Any]:
         """The token answer, with what Home Assistant relies on present and well typed.
@@ -226,13 +215,9 @@ class ServiceOAuth2Implementation(AuthImplementation):
         if not 0 < lifetime <= MAX_TOKEN_LIFETIME.total_seconds():  # also NaN and infinity
             lifetime = self.settings.token_lifetime.total_seconds()
         token["expires_in"] = int(lifetime)
+        # As Home Assistant's own flow and refresh add it; the grants they do not make need it.
+        token["expires_at"] = time.time() + token["expires_in"]
         return token
-
-
-def _expiring(token: dict[str, Any]) -> dict[str, Any]:
-    """``token`` with the instant it expires, as Home Assistant's own flow adds it."""
-    token["expires_at"] = time.time() + token["expires_in"]
-    return token
 
 
 def _error_code(body: bytes) -> str:

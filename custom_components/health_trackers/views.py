@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 import secrets
 import time
-from typing import Any
 
 from aiohttp import web
 from homeassistant.core import HomeAssistant, callback
@@ -192,10 +191,13 @@ def async_expect_callback(hass: HomeAssistant, request_token: str, flow_id: str)
 
 @callback
 def async_forget_flow(hass: HomeAssistant, flow_id: str) -> None:
-    """A flow ended: its request tokens no longer resume anything."""
-    tokens = hass.data[DATA_SIGN_INS].request_tokens if DATA_SIGN_INS in hass.data else {}
-    for token in [token for token, item in tokens.items() if item.flow_id == flow_id]:
-        del tokens[token]
+    """A flow ended: its keys no longer resume anything.
+
+    Home Assistant calls the flow's ``async_remove`` whenever a flow leaves its progress, so no
+    key outlives its flow and the views need not ask whether it is still there.
+    """
+    if DATA_SIGN_INS in hass.data:
+        hass.data[DATA_SIGN_INS].forget(lambda item: item.flow_id == flow_id)
 
 
 @callback
@@ -212,14 +214,6 @@ def async_begin_sign_in(
     ticket = _sign_ins(hass).issue(sign_in)
     base = redirect_uri.removesuffix(OAUTH2_CALLBACK_PATH)
     return str(URL(base + OAUTH2_AUTHORIZE_PATH).with_query(ticket=ticket))
-
-
-def _flow_waits(hass: HomeAssistant, flow_id: str) -> bool:
-    try:
-        hass.config_entries.flow.async_get(flow_id)
-    except UnknownFlow:
-        return False
-    return True
 
 
 class OAuth1CallbackView(HomeAssistantView):
@@ -268,8 +262,6 @@ class OAuth2AuthorizeView(HomeAssistantView):
         sign_in = sign_ins.redeem(request.query.get("ticket", ""))
         if sign_in is None:
             return _refused("unknown, expired or used ticket")
-        if not _flow_waits(hass, sign_in.flow_id):
-            return _refused("the flow of the ticket has ended")
         state, cookie = sign_ins.bind(sign_in)
         response = web.Response(
             status=HTTPStatus.FOUND,
@@ -305,18 +297,12 @@ class OAuth2CallbackView(HomeAssistantView):
         elif "code" not in query and "error" not in query:
             response = _refused("neither code nor error")
         else:
-            user_input: dict[str, Any] = {
-                "state": {"flow_id": sign_in.flow_id, "redirect_uri": sign_in.redirect_uri}
+            key = "code" if "code" in query else "error"
+            user_input = {
+                "state": {"flow_id": sign_in.flow_id, "redirect_uri": sign_in.redirect_uri},
+                key: query[key],
             }
-            if "code" in query:
-                user_input["code"] = query["code"]
-            else:
-                user_input["error"] = query["error"]
-            try:
-                await hass.config_entries.flow.async_configure(sign_in.flow_id, user_input)
-            except UnknownFlow:
-                response = _refused("the flow has ended")
-            else:
-                response = _page(NOT_GRANTED_PAGE if "error" in query else CONTINUE_PAGE)
+            await hass.config_entries.flow.async_configure(sign_in.flow_id, user_input)
+            response = _page(NOT_GRANTED_PAGE if "error" in query else CONTINUE_PAGE)
         response.del_cookie(OAUTH2_COOKIE, path=OAUTH2_PREFIX)
         return response
