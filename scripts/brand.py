@@ -23,7 +23,7 @@ SUPERSAMPLE = 4
 
 
 def heart(centre: tuple[float, float], scale: float) -> list[tuple[float, float]]:
-    """The classic heart curve (x = 16 sin³t, y = 13 cos t − 5 cos 2t − 2 cos 3t − cos 4t)."""
+    """The classic heart curve (x = 16 sin³t, y = 13 cos t - 5 cos 2t - 2 cos 3t - cos 4t)."""
     steps = 720
     points = []
     for step in range(steps):
@@ -63,7 +63,7 @@ def logo(height: int, theme: str) -> Image.Image:
     text = "Health Trackers"
     left, top, right, bottom = font.getbbox(text)
     gap = height // 4
-    image = Image.new("RGBA", (height + gap + right - left, height))
+    image = Image.new("RGBA", (height + gap + round(right - left), height))
     image.paste(icon(height), (0, 0))
     ImageDraw.Draw(image).text(
         (height + gap - left, (height - (bottom - top)) // 2 - top),
