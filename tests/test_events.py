@@ -278,6 +278,33 @@ async def test_reload_and_reauth_in_between(
     assert fired.ids() == ["84"]
 
 
+async def test_a_poll_answered_while_the_account_unloads_skips_nothing(
+    hass: HomeAssistant,
+    fired: Fired,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    hass_storage: dict[str, Any],
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """A poll still waiting for its answer when the account unloads (a reload after a reauth,
+    a restart) finds its event entity gone: what it read is not skipped, the next start fires it.
+    """
+    cursor = _stored_cursor(hass_storage, entry)
+    _add(sporttracks, (81, dt_util.utcnow() + timedelta(minutes=1)))
+    sporttracks.fail(delay=0.5, times=1)
+    poll = hass.async_create_task(entry.runtime_data.async_refresh())
+    while not sporttracks.held:  # noqa: ASYNC110 - the request travels over real sockets
+        await asyncio.sleep(0)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    frozen_now.tick(1)  # the clock is frozen: the fake answers once it has moved on
+    await poll
+    await hass.async_block_till_done()
+    assert _stored_cursor(hass_storage, entry) == cursor
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert fired.ids() == ["81"]
+
+
 async def test_deleted_workout_is_never_new(
     hass: HomeAssistant,
     fired: Fired,

@@ -177,15 +177,18 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
                 self._pause = None if err.retry_after is None else max(err.retry_after, interval)
             raise self._update_failed(err) from err
         ir.async_delete_issue(self.hass, DOMAIN, scope_issue_id(self.config_entry.entry_id))
+        state = self.config_entry.state
+        if state not in (ConfigEntryState.LOADED, ConfigEntryState.SETUP_IN_PROGRESS):
+            # The account unloaded while this poll waited for its answer (its event entity is
+            # gone): what it read is for the next setup, which reads it again from the cursor.
+            return polled.snapshot
         if not polled.complete:
             LOGGER.warning(
                 "%s: more new records than one poll reads; the newest %s handed on, older skipped",
                 self.name,
                 len(polled.new),
             )
-        self.feed.receive(
-            polled, setting_up=self.config_entry.state is ConfigEntryState.SETUP_IN_PROGRESS
-        )
+        self.feed.receive(polled, setting_up=state is ConfigEntryState.SETUP_IN_PROGRESS)
         if self.history is not None:
             self.history.receive(polled.new)
         return polled.snapshot
