@@ -7,7 +7,9 @@ value the service does not hold (``Subject.truth`` reads it from the fake); valu
 back once the fault clears; the tokens still work at the service, in memory and on disk, and
 reauth is asked for only when the service refused them (401 on data, 400/401 on a refresh); one
 log line while down, saying what failed (``Case.says``), and one when back, never a traceback.
-The matrix is the one place for these faults: other tests switch on only faults it does not.
+JSON of a shape the client does not read (``Case.reported``) also raises one repair naming the
+service, the endpoint and what the answer lacked, while diagnostics show the answer's shape and
+none of its values; no such repair outlives the fault. The matrix is the one place for these faults: other tests switch on only faults it does not.
 
 Each row adds data at the fake before every poll, so a poll that "succeeds" with stale or
 misread values is caught. Timeouts use a small patched request timeout and the frozen clock, so
@@ -25,6 +27,7 @@ import copy
 from dataclasses import dataclass, field
 from datetime import timedelta
 import enum
+import json
 import logging
 import math
 import time
@@ -36,7 +39,7 @@ from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntry, ConfigEntry
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
@@ -45,6 +48,7 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from custom_components.health_trackers import application_credentials
 from custom_components.health_trackers.clients import api
 from custom_components.health_trackers.const import CONF_PERSONAL_DATA, DOMAIN
+from custom_components.health_trackers.diagnostics import async_get_config_entry_diagnostics
 from custom_components.health_trackers.providers import PROVIDERS
 from fakes import (
     BACReading,
@@ -87,6 +91,8 @@ refusal takes about 33 MB); reading the 48 MB body in full takes twice that at l
 SPIN = 200_000
 """Event-loop turns to wait for a request to reach the fake (it travels over real sockets)."""
 STATE_LENGTH = 255
+UNREAD_TEXT, UNREAD_NUMBER = "not the list 7f3a", 91.375
+"""Values in a wrong-shape answer: its shape reaches diagnostics, they never do."""
 OAUTH2 = tuple(key for key in SERVICES if PROVIDERS[key].oauth2 is not None)
 REFRESHING = tuple(
     key
@@ -303,6 +309,28 @@ class Subject(ABC):
         """Nobody is asked to sign in again."""
         assert not self.reauth_flows(), "reauth was started although the service refused nothing"
 
+    def answer_issue(self) -> ir.IssueEntry | None:
+        """The repair that says the service answers in a shape we do not read, if raised."""
+        issue_id = f"unexpected_answer_{self.entry.entry_id}"
+        return ir.async_get(self.hass).async_get_issue(DOMAIN, issue_id)
+
+    async def assert_reported(self) -> None:
+        """A repair names the service, the endpoint and what its answer lacked, and links the
+        bug form; diagnostics show the answer's shape and none of its values."""
+        issue = self.answer_issue()
+        assert issue is not None, "no repair says the answer could not be read"
+        placeholders = issue.translation_placeholders or {}
+        assert placeholders["service"] == PROVIDERS[self.entry.data["provider"]].name
+        assert placeholders["endpoint"].startswith("GET /"), placeholders
+        assert placeholders["expected"], placeholders
+        assert "issues/new" in (issue.learn_more_url or "")
+        diagnostics = await async_get_config_entry_diagnostics(self.hass, self.entry)
+        text = json.dumps(diagnostics)
+        for value in (UNREAD_TEXT, str(UNREAD_NUMBER)):
+            assert value not in text, f"diagnostics hold {value!r} from the answer"
+        shape = json.dumps(diagnostics["answers"][placeholders["endpoint"]])
+        assert f'"string({len(UNREAD_TEXT)})"' in shape, shape
+
     def about(self, record: logging.LogRecord) -> bool:
         """A log record about this integration or this account."""
         message = record.getMessage()
@@ -326,6 +354,10 @@ class Subject(ABC):
             for record in self.caplog.records[since:]
             if record.levelno >= level and self.about(record)
         ]
+
+    def assert_not_reported(self) -> None:
+        """No repair about an unreadable answer (any there was went with a good answer)."""
+        assert self.answer_issue() is None, "a repair still says the answer could not be read"
 
     def assert_logged(
         self, since: int, *, at_most: int, recovered: int = 0, saying: str = ""
@@ -369,7 +401,7 @@ class SportTracksSubject(Subject):
 
     service = "sporttracks"
     interval = timedelta(minutes=15)
-    wrong_shape = '{"items": "none", "size": "3"}'
+    wrong_shape = json.dumps({"items": UNREAD_TEXT, "size": UNREAD_NUMBER})
     long_text_keys = ("type", "name")
     fake: FakeSportTracks
 
@@ -409,7 +441,7 @@ class BoditraxSubject(Subject):
 
     service = "boditrax"
     interval = timedelta(minutes=30)
-    wrong_shape = '{"readings": []}'
+    wrong_shape = json.dumps({"readings": UNREAD_TEXT, "weight": UNREAD_NUMBER})
     long_text_keys = ("id", "facility")
     fake: FakeBoditrax
 
@@ -440,7 +472,7 @@ class BoditraxFacilitySubject(Subject):
 
     service = "boditrax_facility"
     interval = timedelta(minutes=15)
-    wrong_shape = '[{"scans": {"today": 3}}]'
+    wrong_shape = json.dumps([{"scans": {"today": UNREAD_NUMBER}, "note": UNREAD_TEXT}])
     long_text_keys = ("name",)
     fake: FakeBoditrax
 
@@ -475,7 +507,9 @@ class BACtrackSubject(Subject):
 
     service = "bactrack"
     interval = timedelta(minutes=5)
-    wrong_shape = '{"meta": {"next": null}, "objects": 3}'
+    wrong_shape = json.dumps(
+        {"meta": {"next": None, "note": UNREAD_TEXT}, "objects": UNREAD_NUMBER}
+    )
     long_text_keys = ("notes",)
     fake: FakeBACtrack
 
@@ -602,6 +636,8 @@ class Case:
     """The services it applies to, where not every one of its scope."""
     says: str | dict[str, str] = ""
     """What the one log line while the fault lasts says (per scope, where they differ)."""
+    reported: tuple[str, ...] = ()
+    """Scopes where the answer is JSON of a shape we do not read: a repair says so."""
 
     def outcome_for(self, scope: str) -> Outcome:
         """What the fault must lead to in a scope."""
@@ -670,7 +706,7 @@ CASES: tuple[Case, ...] = (
         fail(status=200, body=HTML_PAGE, content_type="text/html"),
         says=UNREADABLE,
     ),
-    Case("wrong-shape", Outcome.DOWN, _wrong_shape, says=UNREADABLE),
+    Case("wrong-shape", Outcome.DOWN, _wrong_shape, says=UNREADABLE, reported=(DATA,)),
     Case("deep", Outcome.DOWN, _deep, says=UNREADABLE),
     Case("huge", Outcome.DOWN, _huge, memory=True, says=TOO_LARGE),
     Case("gzip-bomb", Outcome.DOWN, _gzip_bomb, memory=True, says=TOO_LARGE),
@@ -833,6 +869,8 @@ async def _down(subject: Subject, scope: str, case: Case) -> None:
     subject.assert_no_reauth()
     subject.assert_logged(mark, at_most=1, saying=case.said(scope))
     assert not subject.fake.count("/elsewhere"), "a redirect was followed"
+    if scope in case.reported:
+        await subject.assert_reported()
     await _recovers(subject)
 
 
@@ -845,6 +883,7 @@ async def _recovers(subject: Subject) -> None:
     subject.assert_loaded()
     subject.assert_shown()
     subject.assert_no_reauth()
+    subject.assert_not_reported()
     subject.assert_logged(mark, at_most=0, recovered=1)
     await subject.assert_tokens_kept()
 

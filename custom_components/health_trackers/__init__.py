@@ -17,7 +17,12 @@ from homeassistant.helpers.typing import ConfigType
 from .auth import RefreshTokenJournal, async_authenticator
 from .clients.base import ServiceClient
 from .const import CONF_PROVIDER, DOMAIN, LOGGER
-from .coordinator import HealthTrackersConfigEntry, HealthTrackersCoordinator, scope_issue_id
+from .coordinator import (
+    HealthTrackersConfigEntry,
+    HealthTrackersCoordinator,
+    answer_issue_id,
+    scope_issue_id,
+)
 from .feed import RecordFeed
 from .history import AccountHistory, history_issue_id, history_store
 from .providers import PROVIDERS
@@ -145,6 +150,7 @@ async def async_remove_entry(hass: HomeAssistant, entry: HealthTrackersConfigEnt
     """
     ir.async_delete_issue(hass, DOMAIN, scope_issue_id(entry.entry_id))
     ir.async_delete_issue(hass, DOMAIN, history_issue_id(entry.entry_id))
+    ir.async_delete_issue(hass, DOMAIN, answer_issue_id(entry.entry_id))
     await RefreshTokenJournal(hass, entry.entry_id).async_remove()
     await RecordFeed(hass, entry.entry_id).async_remove()
     await history_store(hass, entry.entry_id).async_remove()

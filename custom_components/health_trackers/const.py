@@ -5,6 +5,11 @@ import logging
 DOMAIN = "health_trackers"
 LOGGER = logging.getLogger(__package__)
 
+BUG_REPORT_URL = (
+    "https://github.com/health-trackers/health_trackers/issues/new?template=bug_report.yml"
+)
+"""The project's bug form, which asks for the diagnostics download."""
+
 CONF_PROVIDER = "provider"
 """Key in a config entry's data: the key of the provider that serves it (``boditrax_facility``)."""
 

@@ -24,9 +24,10 @@ from .clients.exceptions import (
     ServiceError,
     ServiceTimeoutError,
     ServiceUnavailableError,
+    UnexpectedAnswerError,
 )
 from .compat import UPDATE_FAILED_RETRY_AFTER, update_failed
-from .const import CONF_PROVIDER, DOMAIN, LOGGER
+from .const import BUG_REPORT_URL, CONF_PROVIDER, DOMAIN, LOGGER
 from .feed import RecordFeed
 from .providers.base import AccountTracker, Provider, SnapshotT
 
@@ -67,6 +68,11 @@ def error_message(err: HealthTrackersError) -> str:
 def scope_issue_id(entry_id: str) -> str:
     """The repair issue that says an entry's credential lacks a scope."""
     return f"missing_scope_{entry_id}"
+
+
+def answer_issue_id(entry_id: str) -> str:
+    """The repair issue that says an entry's service answered in a shape we do not read."""
+    return f"unexpected_answer_{entry_id}"
 
 
 def first_poll_delay(hass: HomeAssistant, entry: ConfigEntry, interval: timedelta) -> timedelta:
@@ -170,13 +176,16 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
                 ) from err
             raise self._update_failed(err) from err
         except ServiceError as err:
+            if isinstance(err, UnexpectedAnswerError):
+                self._raise_answer_issue(err)
             if isinstance(err, RateLimitedError):
                 self.last_rate_limit = RateLimit(dt_util.utcnow(), err.retry_after)
                 # Never sooner than the usual pace: Retry-After says "not before".
                 interval = self.provider.update_interval.total_seconds()
                 self._pause = None if err.retry_after is None else max(err.retry_after, interval)
             raise self._update_failed(err) from err
-        ir.async_delete_issue(self.hass, DOMAIN, scope_issue_id(self.config_entry.entry_id))
+        for issue_id in (scope_issue_id, answer_issue_id):
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id(self.config_entry.entry_id))
         state = self.config_entry.state
         if state not in (ConfigEntryState.LOADED, ConfigEntryState.SETUP_IN_PROGRESS):
             # The account unloaded while this poll waited for its answer (its event entity is
@@ -214,6 +223,28 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
                 "service": self.provider.name,
                 "scope": scope,
                 "account": self.config_entry.title,
+            },
+        )
+
+    def _raise_answer_issue(self, err: UnexpectedAnswerError) -> None:
+        """Tell the user, once, that the service answers otherwise than we assumed, and where.
+
+        The services' data APIs are partly assumptions; a report with the diagnostics (shapes,
+        no values) is what lets us read the real answer.
+        """
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            answer_issue_id(self.config_entry.entry_id),
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            learn_more_url=BUG_REPORT_URL,
+            translation_key="unexpected_answer",
+            translation_placeholders={
+                "service": self.provider.name,
+                "account": self.config_entry.title,
+                "endpoint": err.endpoint,
+                "expected": err.expected,
             },
         )
 

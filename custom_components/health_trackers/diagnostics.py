@@ -18,6 +18,9 @@ async def async_get_config_entry_diagnostics(
 ) -> dict[str, Any]:
     """Token lifetime, polling state, and which values the service gave (not the values).
 
+    ``answers``: each endpoint's last answer as a shape (keys, types, lengths; never a value), so
+    a report shows how a real service differs from what we assumed.
+
     Which values: None before the first successful poll (set up while the service was down).
     """
     coordinator = entry.runtime_data
@@ -45,6 +48,14 @@ async def async_get_config_entry_diagnostics(
             "pending": len(coordinator.feed.pending),
         },
         "history": coordinator.history.diagnostics() if coordinator.history else {"state": "off"},
+        "answers": {
+            endpoint: {
+                "status": answer.status,
+                "content_type": answer.content_type,
+                "shape": answer.shape,
+            }
+            for endpoint, answer in sorted(coordinator.tracker.client.api.answers.items())
+        },
         "last_update_success": coordinator.last_update_success,
         "last_exception": repr(coordinator.last_exception) if coordinator.last_exception else None,
         "values_present": None

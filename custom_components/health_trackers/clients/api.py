@@ -22,7 +22,9 @@ from .exceptions import (
     RateLimitedError,
     ServiceTimeoutError,
     ServiceUnavailableError,
+    UnexpectedAnswerError,
 )
+from .shapes import Answer, endpoint, shape
 
 REQUEST_TIMEOUT = 30
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -122,6 +124,14 @@ class ServiceApi:
         self.origin = URL(origin)
         self._auth = auth
         self._query = dict(query or {})
+        self.answers: dict[str, Answer] = {}
+        """Each endpoint's last answer, as a shape (``shapes``): what diagnostics show."""
+        self._last = ""
+        """The endpoint of the last request: the answer a client is reading."""
+
+    def unexpected(self, expected: str) -> UnexpectedAnswerError:
+        """The error for the last answer, which lacks ``expected`` (in words: "a list of scans")."""
+        return UnexpectedAnswerError(self._last, expected)
 
     def url(self, path_or_url: str) -> URL:
         """A URL on our origin, from a path or from a link the service sent.
@@ -162,11 +172,14 @@ class ServiceApi:
             method, path_or_url, params=params, json_body=json_body, scope=scope
         )
         try:
-            return json.loads(body)
+            answer = json.loads(body)
         except (ValueError, RecursionError) as err:  # RecursionError: absurdly deep nesting
             raise InvalidResponseError(
                 f"{method} {self.url(path_or_url).path} answered a body that is not JSON"
             ) from err
+        last = self.answers[self._last]
+        self.answers[self._last] = Answer(last.status, last.content_type, shape(answer))
+        return answer
 
     async def async_request_body(
         self,
@@ -187,6 +200,7 @@ class ServiceApi:
             "Authorization": await self._auth.async_authorization(method, url),
         }
         body = b""
+        self._last = endpoint(method, url)
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
                 async with self._session.request(
@@ -199,6 +213,7 @@ class ServiceApi:
                 ) as response:
                     status = response.status
                     retry_after = response.headers.get("Retry-After")
+                    self.answers[self._last] = Answer(status, response.content_type)
                     if HTTPStatus.OK <= status < HTTPStatus.MULTIPLE_CHOICES:
                         body = await read_limited(response)
         except InvalidResponseError as err:  # from reading the body: name the request

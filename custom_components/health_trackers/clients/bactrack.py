@@ -14,7 +14,6 @@ import logging
 from typing import Any, ClassVar
 
 from .base import Account, Page, WholeRecordsClient, read_page
-from .exceptions import InvalidResponseError
 from .parsing import as_datetime, as_float, as_text
 
 _LOGGER = logging.getLogger(__name__)
@@ -79,7 +78,7 @@ class BACtrackClient(WholeRecordsClient[Reading]):
         profile = await self.api.async_request("GET", PROFILE)
         user_id = as_text(profile.get("id")) if isinstance(profile, Mapping) else None
         if user_id is None:
-            raise InvalidResponseError("the profile has no id")
+            raise self.api.unexpected("the profile's id")
         full_name = " ".join(
             name for key in ("first_name", "last_name") if (name := as_text(profile.get(key)))
         )
@@ -94,16 +93,18 @@ class BACtrackClient(WholeRecordsClient[Reading]):
         while path is not None:
             answer = await self.api.async_request("GET", path, params=params)
             params = None  # the service's next link carries the query
-            objects, path, total = _page(answer)
+            if (page := _page(answer)) is None:
+                raise self.api.unexpected("a list of readings under objects")
+            objects, path, total = page
             if path is not None and size != first:
                 path = str(self.api.url(path).update_query(limit=str(size)))
             yield read_page(objects, Reading.parse, more=path is not None, total=total)
 
 
-def _page(answer: Any) -> tuple[list[Any], str | None, int | None]:
+def _page(answer: Any) -> tuple[list[Any], str | None, int | None] | None:
     """A tastypie page's objects, the link to the next (older) page and the total count."""
     if not isinstance(answer, Mapping) or not isinstance(answer.get("objects"), list):
-        raise InvalidResponseError("readings answered no objects list")
+        return None
     meta = answer.get("meta")
     if not isinstance(meta, Mapping):
         return answer["objects"], None, None

@@ -16,8 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .base import Account, AccountClient, Page, WholeRecordsClient, index_pages, read_page
-from .exceptions import InvalidResponseError
-from .parsing import as_count, as_datetime, as_float, as_text, plausible
+from .parsing import as_count, as_datetime, as_float, as_list, as_text, plausible
 
 REST = "/rest/v2.10"
 READ_SCOPE = "measurement_analysis"
@@ -116,7 +115,7 @@ class BoditraxClient(WholeRecordsClient[Scan]):
         fields = _entity(answer[0] if isinstance(answer, list) and answer else None)
         member = as_text(fields.get("id"))
         if member is None:
-            raise InvalidResponseError("members answered no member")
+            raise self.api.unexpected("a member with an id")
         name = " ".join(
             part for key in ("firstname", "lastname") if (part := as_text(fields.get(key)))
         )
@@ -131,8 +130,8 @@ class BoditraxClient(WholeRecordsClient[Scan]):
             answer: Any = await self.api.async_request(
                 "GET", f"{REST}/readings", params=params, scope=READ_SCOPE
             )
-            if not isinstance(answer, list):
-                raise InvalidResponseError("readings is not a list")
+            if (answer := as_list(answer, "readings")) is None:
+                raise self.api.unexpected("a list of scans")
             yield read_page(answer, Scan.parse, more=len(answer) >= limit)
             if len(answer) < limit:
                 return
@@ -188,10 +187,8 @@ class FacilityStatistics:
         return next((machine for machine in self.machines or () if machine.id == machine_id), None)
 
     @classmethod
-    def parse(cls, answer: object) -> FacilityStatistics:
+    def parse(cls, answer: Mapping[str, Any]) -> FacilityStatistics:
         """The statistics of an answer; anything missing or unreadable is None or left out."""
-        if not isinstance(answer, Mapping):
-            raise InvalidResponseError("statistics is not an object")
         members = _field(answer, "members")
         listed = answer.get("machines")
         machines = []
@@ -215,8 +212,8 @@ class BoditraxFacilityClient(AccountClient):
     async def async_get_accounts(self) -> list[Account]:
         """The facilities that consented to the app, each as an object with its name or an id."""
         answer = await self.api.async_request("GET", f"{REST}/facilities", scope=REPORTING_SCOPE)
-        if not isinstance(answer, list):
-            raise InvalidResponseError("facilities is not a list")
+        if (answer := as_list(answer, "facilities")) is None:
+            raise self.api.unexpected("a list of facilities")
         facilities = []
         for item in answer:
             fields = _entity(item)
@@ -228,4 +225,6 @@ class BoditraxFacilityClient(AccountClient):
         """The facility's statistics field: one request."""
         path = f"{REST}/facilities/{quote(facility, safe='')}/statistics"
         answer = await self.api.async_request("GET", path, scope=REPORTING_SCOPE)
+        if not isinstance(answer, Mapping):
+            raise self.api.unexpected("the facility's statistics (an object)")
         return FacilityStatistics.parse(answer)

@@ -41,3 +41,13 @@ class MissingScopeError(ServiceError):
 
 class InvalidResponseError(ServiceError):
     """The answer was not what the service's contract promises (status, JSON or shape)."""
+
+
+class UnexpectedAnswerError(InvalidResponseError):
+    """JSON that is not the shape the service's contract promises: what we expected, and where."""
+
+    def __init__(self, endpoint: str, expected: str) -> None:
+        """Name the endpoint (ids masked) and what its answer lacked."""
+        super().__init__(f"{endpoint} answered without {expected}")
+        self.endpoint = endpoint
+        self.expected = expected

@@ -8,9 +8,11 @@ Each returns None for anything it cannot read, so one bad field never loses the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 import math
 import re
+from typing import Any
 
 # "+01:00", "+0100", "-02:30".
 _OFFSET = re.compile(r"(?P<sign>[+-])(?P<hours>\d{2}):?(?P<minutes>\d{2})$")
@@ -42,6 +44,15 @@ def as_text(value: object) -> str | None:
     """A non-blank string, stripped."""
     if isinstance(value, (str, int)) and not isinstance(value, bool):
         return str(value).strip() or None
+    return None
+
+
+def as_list(answer: object, key: str) -> list[Any] | None:
+    """A list the service sends bare, also when it comes wrapped in an object under ``key``."""
+    if isinstance(answer, list):
+        return answer
+    if isinstance(answer, Mapping) and isinstance(inner := answer.get(key), list):
+        return inner
     return None
 
 

@@ -16,7 +16,6 @@ import re
 from typing import Any
 
 from .base import Account, Page, ServiceClient, index_pages, read_page
-from .exceptions import InvalidResponseError
 from .parsing import as_datetime, as_float, as_text
 
 ACTIVITIES = "/api/v2/fitnessActivities"
@@ -131,7 +130,7 @@ class SportTracksClient(ServiceClient[WorkoutSummary, Workout]):
         answer = await self.api.async_request("POST", CONNECT)
         user = answer.get("user") if isinstance(answer, dict) else None
         if not isinstance(user, dict) or (uid := as_text(user.get("uid"))) is None:
-            raise InvalidResponseError("connect answered no user id")
+            raise self.api.unexpected("the user's id")
         return Account(id=uid)
 
     async def _pages(
@@ -153,7 +152,7 @@ class SportTracksClient(ServiceClient[WorkoutSummary, Workout]):
         """One page of the list; ``next`` absent or a short page ends it."""
         answer = await self.api.async_request("GET", ACTIVITIES, params=params)
         if not isinstance(answer, dict) or not isinstance(items := answer.get("items"), list):
-            raise InvalidResponseError("workout list without items")
+            raise self.api.unexpected("a list of workouts under items")
         size = as_float(answer.get("size"))
         more = bool(answer.get("next")) and len(items) >= int(params["pageSize"])
         return read_page(
@@ -166,7 +165,7 @@ class SportTracksClient(ServiceClient[WorkoutSummary, Workout]):
             return Workout.of(summary, {})
         detail = await self.api.async_request("GET", summary.uri)
         if not isinstance(detail, dict):
-            raise InvalidResponseError("workout detail is not an object")
+            raise self.api.unexpected("the workout (an object)")
         return Workout.of(summary, detail)
 
     async def _async_complete(self, listed: WorkoutSummary) -> Workout:
