@@ -639,3 +639,14 @@ def test_a_shape_holds_no_value() -> None:
         "empty": {"list": 0, "first": None},
     }
     assert not {"81.5", "secret", "2026", "7"} & set(re.findall(r"[\w.]+", json.dumps(found)))
+
+
+def test_a_shape_stays_small() -> None:
+    """Deep nesting is cut off and an object's keys past the first 40 are counted, not listed."""
+    deep: object = "leaf"
+    for _ in range(10):
+        deep = {"a": deep}
+    assert json.dumps(shape(deep)).count('"a"') == 6
+    found = shape({f"{chr(97 + n % 26)}{chr(97 + n // 26)}": n for n in range(45)})
+    assert len(found) == 41
+    assert found["…"] == "5 more keys"
