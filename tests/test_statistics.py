@@ -399,7 +399,7 @@ async def test_a_failing_import_raises_a_repair_that_tries_again_now(
         in text
     )
     assert "re-authenticate SportTracks 16964" in text
-    assert "tries again by itself in 15 minutes" in text
+    assert "tries again by itself in 15 min" in text
 
     flows = repairs_flow_manager(hass)
     assert flows is not None
