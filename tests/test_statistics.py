@@ -415,7 +415,7 @@ async def test_a_failing_import_raises_a_repair_that_tries_again_now(
     issue = issues.async_get_issue(DOMAIN, issue_id)
     assert issue is not None, "failed again: the repair is back"
     assert "failed 4 times in a row" in await repair_text(hass, issue)
-    assert "tries again by itself in 60 minutes" in await repair_text(hass, issue)
+    assert "tries again by itself in 60 min" in await repair_text(hass, issue)
 
     sporttracks.faults.remove(outage)
     result = await flows.async_init(DOMAIN, data={"issue_id": issue_id})
