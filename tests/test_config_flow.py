@@ -12,6 +12,7 @@ from homeassistant.components.application_credentials import (
     async_import_client_credential,
 )
 from homeassistant.config_entries import (
+    SOURCE_REAUTH,
     SOURCE_RECONFIGURE,
     SOURCE_USER,
     ConfigEntryState,
@@ -356,19 +357,23 @@ async def test_reauth_same_account(
 async def test_reauth_other_account_is_refused(
     hass: HomeAssistant, sporttracks: FakeSportTracks, add_account: AddAccount, consent: Consent
 ) -> None:
-    """Signing in as someone else does not hijack the entry."""
+    """Signing in as someone else does not hijack the entry, and the reauth is offered again."""
     entry = (await add_account())["result"]
     token = dict(entry.data["token"])
     other = sporttracks.add_account(
         SportTracksAccount.generate("777", "Sam", seed=2, count=3, now=NOW)
     )
     sporttracks.current_user = other.uid
-    result = await start_reauth(hass, entry)
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    first = await start_reauth(hass, entry)
+    result = await hass.config_entries.flow.async_configure(first["flow_id"], {})
     result = await consent(result, "allow")
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "wrong_account"
     assert entry.data["token"] == token
+    await hass.async_block_till_done()
+    (again,) = entry.async_get_active_flows(hass, {SOURCE_REAUTH})
+    assert again["flow_id"] != first["flow_id"]
+    assert again["step_id"] == "reauth_confirm"
 
 
 async def test_credential_dialog_names_the_services(hass: HomeAssistant) -> None:

@@ -116,6 +116,8 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
     """Whose account the access token signs in, found while the callback waited."""
     _failure: AbortFlow
     """Why signing in failed after the callback: the abort to show."""
+    _reauth_again = False
+    """A reauth signed in someone else: the entry still needs one, offered again when this ends."""
 
     @property
     @override
@@ -445,8 +447,16 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
 
     @callback
     def async_remove(self) -> None:
-        """The flow ended or was closed: its request token resumes nothing any more."""
+        """The flow ended or was closed: its keys resume nothing any more.
+
+        A reauth that signed in another account leaves its entry as broken as before: the reauth
+        is offered again, so "Needs attention" stays until the right account signs in.
+        """
         async_forget_flow(self.hass, self.flow_id)
+        if self._reauth_again and (
+            entry := self.hass.config_entries.async_get_entry(self.context["entry_id"])
+        ):
+            entry.async_start_reauth(self.hass)
 
     # Every way ends here: whose account it is, then the entry.
 
@@ -473,6 +483,10 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
         account = self._account_to_add(accounts)
         await self.async_set_unique_id(self._provider.unique_id(account))
         if self.source in (SOURCE_REAUTH, SOURCE_RECONFIGURE):
+            entry = self._existing_entry()
+            self._reauth_again = self.source == SOURCE_REAUTH and (
+                entry is None or entry.unique_id != self.unique_id
+            )
             self._abort_if_unique_id_mismatch(reason="wrong_account")
         else:
             self._abort_if_unique_id_configured()
