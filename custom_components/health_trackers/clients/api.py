@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
@@ -127,7 +128,7 @@ class ServiceApi:
         self.answers: dict[str, Answer] = {}
         """Each endpoint's last answer, as a shape (``shapes``): what diagnostics show."""
         self._last = ""
-        """The endpoint of the last request: the answer a client is reading."""
+        """The endpoint of the last JSON answer returned: the one a client is reading."""
 
     def unexpected(self, expected: str) -> UnexpectedAnswerError:
         """The error for the last answer, which lacks ``expected`` (in words: "a list of scans")."""
@@ -177,8 +178,9 @@ class ServiceApi:
             raise InvalidResponseError(
                 f"{method} {self.url(path_or_url).path} answered a body that is not JSON"
             ) from err
-        last = self.answers[self._last]
-        self.answers[self._last] = Answer(last.status, last.content_type, shape(answer))
+        # Set with no await before the caller reads the answer, whatever else runs meanwhile.
+        self._last = endpoint(method, self.url(path_or_url))
+        self.answers[self._last] = replace(self.answers[self._last], shape=shape(answer))
         return answer
 
     async def async_request_body(
@@ -200,7 +202,6 @@ class ServiceApi:
             "Authorization": await self._auth.async_authorization(method, url),
         }
         body = b""
-        self._last = endpoint(method, url)
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
                 async with self._session.request(
@@ -213,7 +214,7 @@ class ServiceApi:
                 ) as response:
                     status = response.status
                     retry_after = response.headers.get("Retry-After")
-                    self.answers[self._last] = Answer(status, response.content_type)
+                    self.answers[endpoint(method, url)] = Answer(status, response.content_type)
                     if HTTPStatus.OK <= status < HTTPStatus.MULTIPLE_CHOICES:
                         body = await read_limited(response)
         except InvalidResponseError as err:  # from reading the body: name the request
