@@ -607,7 +607,10 @@ async def test_reconfigure_with_a_new_key(
         result["flow_id"], {"consumer_key": new.key, "consumer_secret": new.secret}
     )
     result = await approve(result)
-    assert result["reason"] == "reconfigure_successful"
+    assert result["reason"] == "reconfigured_consumer"
+    assert await flow_message(hass, result) == (
+        "The account is signed in again with the consumer key you entered."
+    )
     assert bactrack_entry.data["consumer_key"] == "second-key"
 
 

@@ -351,7 +351,7 @@ async def test_linked_account_reconfigure(
     )
     assert result["step_id"] == "linked_account"
     result = await hass.config_entries.flow.async_configure(result["flow_id"], LINKED)
-    assert result["reason"] == "reconfigure_successful"
+    assert result["reason"] == "reconfigured_linked"
 
 
 @pytest.mark.usefixtures("current_request_with_host")

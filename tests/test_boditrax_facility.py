@@ -558,7 +558,7 @@ async def test_reconfigure_switches_credential(
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"implementation": "bx_backup"}
     )
-    assert result["reason"] == "reconfigure_successful"
+    assert result["reason"] == "reconfigured_application"
     assert entry.data["auth_implementation"] == "bx_backup"
     (grant,) = _credential_requests(boditrax)[-1:]
     assert grant["client_id"] == [backup.client_id]

@@ -521,9 +521,19 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
             )
         if self.source == SOURCE_RECONFIGURE:
             return self.async_update_reload_and_abort(
-                self._get_reconfigure_entry(), data_updates=data, reason="reconfigure_successful"
+                self._get_reconfigure_entry(), data_updates=data, reason=self._reconfigured()
             )
         return self.async_create_entry(title=self._provider.entry_title(account), data=data)
+
+    def _reconfigured(self) -> str:
+        """The words a reconfigure ends with: what was chosen again, in the way it signs in."""
+        if self._provider.oauth1 is not None:
+            return "reconfigured_consumer"
+        if self._way.linked:
+            return "reconfigured_linked"
+        if self._application:
+            return "reconfigured_application"
+        return "reconfigure_successful"
 
     def _existing_entry(self) -> ConfigEntry | None:
         """The entry being re-authenticated or reconfigured; None for a new one."""
