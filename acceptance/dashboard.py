@@ -132,12 +132,16 @@ async def chart_drawn(card: Locator, title: str) -> None:
 
 
 async def charts_drawn(page: Page, graphs: list[Graph]) -> None:
-    """A card per graph, with its title and its statistics' names, its chart drawn; no warning."""
+    """A card per graph, with its title and its statistics' names, its chart drawn; no warning.
+
+    Cards are found by title: the dashboard lays them out in columns, not in the YAML's order.
+    """
     cards = page.locator(CARD)
     await expect(cards).to_have_count(len(graphs))
-    for index, (title, names) in enumerate(graphs):
-        card = cards.nth(index)
-        for text in (title, *names):
+    for title, names in graphs:
+        card = cards.filter(has_text=title)
+        await expect(card).to_have_count(1)
+        for text in names:
             await expect(card).to_contain_text(text)
         await chart_drawn(card, title)
         await expect(card.locator("hui-warning, ha-alert")).to_have_count(0)
