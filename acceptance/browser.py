@@ -52,7 +52,7 @@ VIEWPORT = ViewportSize(width=1280, height=800)
 FINISH = re.compile(r"finish", re.IGNORECASE)
 """The success dialog's button: "Skip and finish" on 2026.10 and 2026.11, "Finish" on 2025.4."""
 DENIED = (
-    "Access was not granted: Home Assistant was not allowed on SportTracks's page. "
+    "Access was not granted: Home Assistant was not allowed on the SportTracks page. "
     "Add the account again and select Allow to link it."
 )
 """What the dialog says after Deny on SportTracks's consent page (the README quotes it)."""

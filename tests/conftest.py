@@ -547,9 +547,13 @@ async def reauth_flow(hass: HomeAssistant, entry: ConfigEntry) -> ConfigFlowResu
 
 
 async def flow_message(hass: HomeAssistant, result: ConfigFlowResult) -> str:
-    """The text the frontend shows for an aborted flow: its translation, placeholders filled."""
-    assert result["type"] is FlowResultType.ABORT
+    """The text the frontend shows when a flow ends: its translation, placeholders filled."""
     domain = result.get("translation_domain") or DOMAIN
     strings = await async_get_translations(hass, "en", "config", [domain])
-    template = strings[f"component.{domain}.config.abort.{result['reason']}"]
+    if result["type"] is FlowResultType.CREATE_ENTRY:
+        key = f"create_entry.{result.get('description') or 'default'}"
+    else:
+        assert result["type"] is FlowResultType.ABORT
+        key = f"abort.{result['reason']}"
+    template = strings[f"component.{domain}.config.{key}"]
     return template.format(**(result.get("description_placeholders") or {}))

@@ -76,6 +76,18 @@ async def _add(hass: HomeAssistant) -> ConfigFlowResult:
     return result
 
 
+async def test_a_facility_is_added_in_its_own_words(
+    hass: HomeAssistant, boditrax: FakeBoditrax, device_registry: dr.DeviceRegistry
+) -> None:
+    """Not "Account added.": a facility is read with the app's credential; its device says so."""
+    result = await _add(hass)
+    assert await flow_message(hass, result) == (
+        "Added. Home Assistant reads it with the app's own credential; nobody signs in."
+    )
+    (device,) = dr.async_entries_for_config_entry(device_registry, result["result"].entry_id)
+    assert (device.manufacturer, device.model) == ("Boditrax", "Facility")
+
+
 @pytest.fixture
 async def entry(hass: HomeAssistant, boditrax: FakeBoditrax) -> ConfigEntry:
     """The fake's facility, added through the flow."""

@@ -102,7 +102,7 @@ async def test_user_denies(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "access_denied"
     assert await flow_message(hass, result) == (
-        "Access was not granted: Home Assistant was not allowed on SportTracks's page. "
+        "Access was not granted: Home Assistant was not allowed on the SportTracks page. "
         "Add the account again and select Allow to link it."
     )
     assert not hass.config_entries.async_entries(DOMAIN)

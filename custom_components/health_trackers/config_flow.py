@@ -523,7 +523,12 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
             return self.async_update_reload_and_abort(
                 self._get_reconfigure_entry(), data_updates=data, reason=self._reconfigured()
             )
-        return self.async_create_entry(title=self._provider.entry_title(account), data=data)
+        return self.async_create_entry(
+            title=self._provider.entry_title(account),
+            data=data,
+            # An application's entry is not a person's account: its own words.
+            description="application_added" if self._application else None,
+        )
 
     def _reconfigured(self) -> str:
         """The words a reconfigure ends with: what was chosen again, in the way it signs in."""
