@@ -483,9 +483,9 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
         account = self._account_to_add(accounts)
         await self.async_set_unique_id(self._provider.unique_id(account))
         if self.source in (SOURCE_REAUTH, SOURCE_RECONFIGURE):
-            entry = self._existing_entry()
-            self._reauth_again = self.source == SOURCE_REAUTH and (
-                entry is None or entry.unique_id != self.unique_id
+            self._reauth_again = (
+                self.source == SOURCE_REAUTH
+                and self._get_reauth_entry().unique_id != self.unique_id
             )
             self._abort_if_unique_id_mismatch(reason="wrong_account")
         else:
