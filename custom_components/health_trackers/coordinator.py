@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -212,39 +213,42 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
 
     def _raise_scope_issue(self, scope: str) -> None:
         """A repair the user can act on: ask the service to add the scope to their app."""
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            scope_issue_id(self.config_entry.entry_id),
-            is_fixable=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key="missing_scope",
-            translation_placeholders={
-                "service": self.provider.name,
-                "scope": scope,
-                "account": self.config_entry.title,
-            },
-        )
+        self._raise_issue(scope_issue_id, "missing_scope", scope=scope)
 
     def _raise_answer_issue(self, err: UnexpectedAnswerError) -> None:
         """Tell the user, once, that the service answers otherwise than we assumed, and where.
 
         The services' data APIs are partly assumptions; a report with the diagnostics (shapes,
-        no values) is what lets us read the real answer.
+        no values) is what lets us read the real answer: the repair links the bug form.
         """
+        self._raise_issue(
+            answer_issue_id,
+            "unexpected_answer",
+            learn_more_url=BUG_REPORT_URL,
+            endpoint=err.endpoint,
+            expected=err.expected,
+        )
+
+    def _raise_issue(
+        self,
+        issue_id: Callable[[str], str],
+        key: str,
+        learn_more_url: str | None = None,
+        **placeholders: str,
+    ) -> None:
+        """The entry's repair ``key`` (one per entry), naming the service and the account."""
         ir.async_create_issue(
             self.hass,
             DOMAIN,
-            answer_issue_id(self.config_entry.entry_id),
+            issue_id(self.config_entry.entry_id),
             is_fixable=False,
             severity=ir.IssueSeverity.ERROR,
-            learn_more_url=BUG_REPORT_URL,
-            translation_key="unexpected_answer",
+            learn_more_url=learn_more_url,
+            translation_key=key,
             translation_placeholders={
                 "service": self.provider.name,
                 "account": self.config_entry.title,
-                "endpoint": err.endpoint,
-                "expected": err.expected,
+                **placeholders,
             },
         )
 
