@@ -30,7 +30,7 @@ from .clients.exceptions import (
 from .compat import UPDATE_FAILED_RETRY_AFTER, update_failed
 from .const import BUG_REPORT_URL, CONF_PROVIDER, DOMAIN, LOGGER
 from .feed import RecordFeed
-from .providers.base import AccountTracker, Provider, SnapshotT
+from .providers.base import AccountTracker, Polled, Provider, SnapshotT
 
 if TYPE_CHECKING:
     from .history import AccountHistory
@@ -177,21 +177,30 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
                 ) from err
             raise self._update_failed(err) from err
         except ServiceError as err:
-            if isinstance(err, UnexpectedAnswerError):
-                self._raise_answer_issue(err)
-            if isinstance(err, RateLimitedError):
-                self.last_rate_limit = RateLimit(dt_util.utcnow(), err.retry_after)
-                # Never sooner than the usual pace: Retry-After says "not before".
-                interval = self.provider.update_interval.total_seconds()
-                self._pause = None if err.retry_after is None else max(err.retry_after, interval)
-            raise self._update_failed(err) from err
+            raise self._service_failed(err) from err
         for issue_id in (scope_issue_id, answer_issue_id):
             ir.async_delete_issue(self.hass, DOMAIN, issue_id(self.config_entry.entry_id))
+        self._hand_on(polled)
+        return polled.snapshot
+
+    def _service_failed(self, err: ServiceError) -> Exception:
+        """What a poll the service could not answer raises; a repair or a pause where it says so."""
+        if isinstance(err, UnexpectedAnswerError):
+            self._raise_answer_issue(err)
+        if isinstance(err, RateLimitedError):
+            self.last_rate_limit = RateLimit(dt_util.utcnow(), err.retry_after)
+            # Never sooner than the usual pace: Retry-After says "not before".
+            interval = self.provider.update_interval.total_seconds()
+            self._pause = None if err.retry_after is None else max(err.retry_after, interval)
+        return self._update_failed(err)
+
+    def _hand_on(self, polled: Polled[SnapshotT]) -> None:
+        """Give the poll's new records to the events and the history."""
         state = self.config_entry.state
         if state not in (ConfigEntryState.LOADED, ConfigEntryState.SETUP_IN_PROGRESS):
             # The account unloaded while this poll waited for its answer (its event entity is
             # gone): what it read is for the next setup, which reads it again from the cursor.
-            return polled.snapshot
+            return
         if not polled.complete:
             LOGGER.warning(
                 "%s: more new records than one poll reads; the newest %s handed on, older skipped",
@@ -201,7 +210,6 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
         self.feed.receive(polled, setting_up=state is ConfigEntryState.SETUP_IN_PROGRESS)
         if self.history is not None:
             self.history.receive(polled.new)
-        return polled.snapshot
 
     def _update_failed(self, err: ServiceError) -> Exception:
         return update_failed(
