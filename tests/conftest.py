@@ -414,13 +414,18 @@ def add_bactrack(
     return add
 
 
-@pytest.fixture
-async def bactrack_entry(add_bactrack: AddBACtrack) -> ConfigEntry:
-    """A loaded BACtrack entry, added through the flow."""
-    result = await add_bactrack()
+async def entry_added(sign_in: AddAccount) -> ConfigEntry:
+    """The entry a sign-in created, loaded (the sign-in must create one)."""
+    result = await sign_in()
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
     entry: ConfigEntry = result["result"]
     return entry
+
+
+@pytest.fixture
+async def bactrack_entry(add_bactrack: AddBACtrack) -> ConfigEntry:
+    """A loaded BACtrack entry, added through the flow."""
+    return await entry_added(add_bactrack)
 
 
 # -- any service, for tests that hold for each ----------------------------------------------
@@ -465,10 +470,7 @@ def sign_in(
 @pytest.fixture
 async def service_entry(sign_in: AddAccount) -> ConfigEntry:
     """A loaded entry of ``service``, added through the config flow as a user does."""
-    result = await sign_in()
-    assert result["type"] is FlowResultType.CREATE_ENTRY, result
-    entry: ConfigEntry = result["result"]
-    return entry
+    return await entry_added(sign_in)
 
 
 # -- events as automations see them --------------------------------------------------------

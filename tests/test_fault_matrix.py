@@ -38,7 +38,6 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntry, ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
@@ -70,7 +69,15 @@ from fakes.boditrax import DEFAULT_CLIENT as BODITRAX_CLIENT, FacilityScan
 from fakes.oauth2 import OAuth2Service
 from fakes.sporttracks import Workout
 
-from .conftest import NOT_TESTED_NOTICE, SERVICES, AddAccount, ExpectedLog, _about_us, async_poll
+from .conftest import (
+    NOT_TESTED_NOTICE,
+    SERVICES,
+    AddAccount,
+    ExpectedLog,
+    _about_us,
+    async_poll,
+    entry_added,
+)
 from .matrix_report import Row
 
 DATA, TOKEN = "data", "token"
@@ -784,9 +791,7 @@ def test_every_provider_has_a_subject() -> None:
 
 async def _add(hass: HomeAssistant, service: str, sign_in: AddAccount) -> ConfigEntry:
     """Add the fake's account through the config flow, as a user does."""
-    result = await sign_in()
-    assert result["type"] is FlowResultType.CREATE_ENTRY, result
-    entry: ConfigEntry = result["result"]
+    entry = await entry_added(sign_in)
     if service == "bactrack":  # the notes sensor: the one text BACtrack has
         hass.config_entries.async_update_entry(entry, options={CONF_PERSONAL_DATA: True})
         assert await hass.config_entries.async_reload(entry.entry_id)
