@@ -29,9 +29,7 @@ from custom_components.health_trackers.providers import PROVIDERS
 
 from .conftest import NOW, Consent, async_poll, choose_way, serving
 from .scales import CLIENT, SCALES, FakeScales
-from .test_statistics import hourly_means, means
-
-STATISTIC = "health_trackers:scales_u1_weight"
+from .test_statistics import before_the_sensors, hourly_means, means
 
 
 @pytest.fixture(autouse=True)
@@ -79,12 +77,12 @@ async def test_a_fourth_service_needs_only_its_provider(
     assert (event.attributes["id"], event.attributes["weight"]) == ("1001", 79.35)
     assert hass.states.get("sensor.pat_scales_weight").state == "79.35"
 
-    # Statistics: every weigh-in, hour by hour, as the fake holds them.
+    # Statistics: every weigh-in before the account was added, hour by hour, in the sensor's.
     await hass.async_block_till_done(wait_background_tasks=True)
     expected = means(
         scales.weigh_ins, lambda item: datetime.fromisoformat(item["at"]), lambda item: item["kg"]
     )
-    assert await hourly_means(hass, STATISTIC) == expected
+    assert await hourly_means(hass, "sensor.pat_scales_weight") == before_the_sensors(expected)
 
     # get_records: the records of a range, with the event's fields.
     response = await hass.services.async_call(

@@ -2,7 +2,8 @@
 
 Each service's account is added the way a user adds it; its backfill and window run against the
 fake, and every statistic is compared with what the fake holds, computed here on its own: per
-UTC hour, the change of each summed statistic and the mean, min and max of the others.
+UTC hour, the change of each total and the mean, min and max of each measure, the latter in the
+statistics of the measure's sensor up to the hour the account was added.
 """
 
 from __future__ import annotations
@@ -15,33 +16,41 @@ from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.recorder import Recorder
+from homeassistant.components.recorder.models import StatisticData
 from homeassistant.components.recorder.statistics import (
+    async_add_external_statistics,
+    async_import_statistics,
     list_statistic_ids,
     statistics_during_period,
 )
 from homeassistant.components.repairs import repairs_flow_manager
+from homeassistant.components.sensor import SensorStateClass
 from homeassistant.config_entries import ConfigEntry, ConfigFlowResult
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.translation import async_get_translations
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
+    do_adhoc_statistics,
 )
 
+from custom_components.health_trackers.compat import statistic_metadata
 from custom_components.health_trackers.const import DOMAIN
 from custom_components.health_trackers.diagnostics import async_get_config_entry_diagnostics
 from custom_components.health_trackers.history import history_issue_id
+from custom_components.health_trackers.providers import PROVIDERS
+from custom_components.health_trackers.providers.base import Provider
 from fakes import FakeBACtrack, FakeBoditrax, FakeSportTracks
 from fakes.sporttracks import Workout
 
 from .conftest import NOW, AddAccount, AddBACtrack, Consent, async_poll, choose_way
+from .scales import SCALES
 
 SPORTTRACKS = "health_trackers:sporttracks_16964"
-BODITRAX = "health_trackers:boditrax_m_123"
 BACTRACK = "health_trackers:bactrack_10261"
 FOREVER = NOW - timedelta(days=3660)
 
@@ -173,7 +182,8 @@ async def test_workouts_hour_by_hour(
     metadata = {item["statistic_id"]: item for item in ids if item["source"] == "health_trackers"}
     assert metadata[f"{SPORTTRACKS}_workout_distance"]["statistics_unit_of_measurement"] == "km"
     assert (
-        metadata[f"{SPORTTRACKS}_workout_distance"]["name"] == "SportTracks 16964 Workout distance"
+        metadata[f"{SPORTTRACKS}_workout_distance"]["name"]
+        == "SportTracks 16964 Distance of all workouts"
     )
     assert metadata[f"{SPORTTRACKS}_workout_moving_time"]["statistics_unit_of_measurement"] == "h"
     assert metadata[f"{SPORTTRACKS}_workouts"]["has_sum"] is True
@@ -468,37 +478,195 @@ async def boditrax_entry(
     return await added(hass, await consent(await choose_way(hass, "boditrax"), "allow"))
 
 
-async def test_scans_hour_by_hour(
+def sensor_of(hass: HomeAssistant, unique_id: str) -> str:
+    """The entity id of the sensor with ``unique_id``."""
+    entity_id = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, unique_id)
+    assert entity_id is not None, unique_id
+    return entity_id
+
+
+def before_the_sensors(
+    hourly: dict[datetime, tuple[float, float, float]],
+) -> dict[datetime, tuple[float, float, float]]:
+    """The hours before the account was added (at ``NOW``): the sensor recorded the later ones."""
+    return {start: value for start, value in hourly.items() if start < NOW}
+
+
+async def external_ids(hass: HomeAssistant) -> set[str]:
+    ids = await hass.async_add_executor_job(list_statistic_ids, hass)
+    return {item["statistic_id"] for item in ids if item["source"] == DOMAIN}
+
+
+@pytest.mark.parametrize(
+    "provider", [*PROVIDERS.values(), SCALES], ids=[*PROVIDERS, SCALES.service]
+)
+def test_every_measure_has_its_sensor(provider: Provider[Any, Any]) -> None:
+    """A measure's history goes into the statistics of the sensor of its key: one that keeps
+    statistics (a measurement), in the same unit."""
+    sensors = {description.key: description for description in provider.sensors}
+    for statistic in provider.statistics:
+        if not statistic.summed:
+            sensor = sensors[statistic.key]
+            assert sensor.state_class is SensorStateClass.MEASUREMENT, statistic.key
+            assert sensor.native_unit_of_measurement == statistic.unit, statistic.key
+
+
+async def test_scans_in_their_sensors_statistics(
     hass: HomeAssistant, boditrax_entry: ConfigEntry, boditrax: FakeBoditrax
 ) -> None:
-    """Each scan's weight and score: mean, min and max in the hour it was taken."""
+    """Each scan's weight and score: mean, min and max in the hour it was taken, in the
+    statistics of the sensor a person opens; no second series of the same measure."""
     await history_done(hass, boditrax_entry)
     scans = boditrax.members["m_123"].readings
     for key, metric in (("weight", "BodyWeight"), ("boditrax_score", "BoditraxScore")):
         expected = means(
             scans, lambda scan: scan.date, lambda scan, m=metric: scan.measurements.get(m)
         )
-        assert await hourly_means(hass, f"{BODITRAX}_{key}") == expected, key
+        assert len(before_the_sensors(expected)) > 10, "the seed has years of scans"
+        sensor = sensor_of(hass, f"boditrax_m_123_{key}")
+        assert await hourly_means(hass, sensor) == before_the_sensors(expected), key
     ids = await hass.async_add_executor_job(list_statistic_ids, hass)
-    weight = next(item for item in ids if item["statistic_id"] == f"{BODITRAX}_weight")
+    weight = next(item for item in ids if item["statistic_id"] == "sensor.jo_lifter_weight")
+    assert weight["source"] == "recorder"
     assert weight["statistics_unit_of_measurement"] == "kg"
     assert weight["has_mean"] is True
-    assert weight["name"] == "Jo Lifter Weight"
+    assert weight["name"] is None, "named as the sensor"
+    assert await external_ids(hass) == set(), "a member has measures only"
 
 
-async def test_readings_hour_by_hour(
+async def test_readings_in_the_sensor_and_counted(
     hass: HomeAssistant,
     bactrack: FakeBACtrack,
     add_bactrack: AddBACtrack,
 ) -> None:
-    """BAC: mean and max per hour; the count of readings as a sum."""
+    """BAC: mean and max per hour in the BAC sensor's statistics; the count of readings as a sum."""
     entry = await added(hass, await add_bactrack())
     await history_done(hass, entry)
     readings = bactrack.accounts[10261].readings
     expected = means(readings, lambda reading: reading.timestamp, lambda reading: reading.bac)
-    assert await hourly_means(hass, f"{BACTRACK}_bac") == expected
+    sensor = sensor_of(hass, "bactrack_10261_bac")
+    assert await hourly_means(hass, sensor) == before_the_sensors(expected)
     count = totals(readings, lambda reading: reading.timestamp, lambda reading: 1.0)
     assert await changes(hass, f"{BACTRACK}_readings") == count
+    assert await external_ids(hass) == {f"{BACTRACK}_readings"}
+
+
+async def test_the_recorder_goes_on_from_the_imported_hours(
+    hass: HomeAssistant,
+    boditrax_entry: ConfigEntry,
+    boditrax: FakeBoditrax,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The hours since the account was added are the recorder's, compiled from the sensor's
+    state: a scan found then is the sensor's, the imported hours stay, no row is written twice."""
+    await history_done(hass, boditrax_entry)
+    sensor = sensor_of(hass, "boditrax_m_123_weight")
+    imported = await hourly_means(hass, sensor)
+    before = float(hass.states.get(sensor).state)  # type: ignore[union-attr]
+    boditrax.add_record("m_123", NOW + timedelta(minutes=10))
+    await async_poll(hass, freezer, timedelta(minutes=30))
+    after = float(hass.states.get(sensor).state)  # type: ignore[union-attr]
+    assert after < before
+    freezer.tick(timedelta(minutes=31))
+    for minutes in range(0, 60, 5):
+        do_adhoc_statistics(hass, start=NOW + timedelta(minutes=minutes))
+    await async_wait_recording_done(hass)
+    compiled = await hourly_means(hass, sensor)
+    mean, low, high = compiled.pop(NOW)
+    assert compiled == imported
+    assert (low, high) == (after, before)
+    assert after < mean < before, "time-weighted: the scan's value from the poll on"
+    assert "Unexpected exception" not in caplog.text
+    assert "IntegrityError" not in caplog.text
+
+
+async def test_statistics_kept_in_pounds_get_pounds(
+    recorder_mock: Recorder,
+    hass: HomeAssistant,
+    boditrax: FakeBoditrax,
+    boditrax_credential: None,
+    consent: Consent,
+) -> None:
+    """A weight sensor whose statistics are in lb (the user's display unit) is imported in lb:
+    read back in kg (the sensor's unit), every hour holds the scans' weight."""
+    before = NOW - timedelta(days=3660)
+    async_import_statistics(
+        hass,
+        statistic_metadata(
+            statistic_id="sensor.jo_lifter_weight",
+            source="recorder",
+            name=None,
+            unit="lb",
+            summed=False,
+        ),
+        [StatisticData(start=hour(before), mean=150.0, min=150.0, max=150.0)],
+    )
+    er.async_get(hass).async_get_or_create(
+        "sensor", DOMAIN, "boditrax_m_123_weight", suggested_object_id="jo_lifter_weight"
+    )
+    entry = await added(hass, await consent(await choose_way(hass, "boditrax"), "allow"))
+    await history_done(hass, entry)
+    scans = boditrax.members["m_123"].readings
+    kilograms = means(scans, lambda scan: scan.date, lambda scan: scan.measurements["BodyWeight"])
+    read_back = await hourly_means(hass, "sensor.jo_lifter_weight")
+    assert read_back.pop(hour(before)) == pytest.approx((68.038856,) * 3)
+    assert read_back.keys() == before_the_sensors(kilograms).keys()
+    for start, values in before_the_sensors(kilograms).items():
+        assert read_back[start] == pytest.approx(values, abs=1e-5)
+    ids = await hass.async_add_executor_job(list_statistic_ids, hass)
+    weight = next(item for item in ids if item["statistic_id"] == "sensor.jo_lifter_weight")
+    assert weight["statistics_unit_of_measurement"] == "lb"
+
+
+async def test_an_install_of_version_1_moves_its_measures_to_the_sensors(
+    recorder_mock: Recorder,
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    bactrack: FakeBACtrack,
+    add_bactrack: AddBACtrack,
+) -> None:
+    """Version 1 kept every statistic external: they are cleared and the history imported again,
+    the BAC into its sensor's statistics and the readings counted once, at the same boundary."""
+    entry = await added(hass, await add_bactrack())
+    await history_done(hass, entry)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    key = f"{DOMAIN}.{entry.entry_id}.history"
+    boundary = hass_storage[key]["data"]["boundary"]
+    for statistic, summed in ((f"{BACTRACK}_bac", False), (f"{BACTRACK}_readings", True)):
+        async_add_external_statistics(
+            hass,
+            statistic_metadata(
+                statistic_id=statistic,
+                source=DOMAIN,
+                name="version 1",
+                unit="%" if not summed else None,
+                summed=summed,
+            ),
+            [StatisticData(start=hour(NOW) - timedelta(days=1), state=5.0, sum=99.0)]
+            if summed
+            else [StatisticData(start=hour(NOW) - timedelta(days=1), mean=1.0, min=1.0, max=1.0)],
+        )
+    hass_storage[key] = {
+        "version": 1,
+        "minor_version": 1,
+        "key": key,
+        "data": {"boundary": boundary, "backfill": {"done": True}, "window": {}},
+    }
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await history_done(hass, entry)
+    readings = bactrack.accounts[10261].readings
+    expected = means(readings, lambda reading: reading.timestamp, lambda reading: reading.bac)
+    assert await hourly_means(hass, sensor_of(hass, "bactrack_10261_bac")) == before_the_sensors(
+        expected
+    )
+    count = totals(readings, lambda reading: reading.timestamp, lambda reading: 1.0)
+    assert await changes(hass, f"{BACTRACK}_readings") == count
+    assert await external_ids(hass) == {f"{BACTRACK}_readings"}
+    assert hass_storage[key]["version"] == 2
+    assert hass_storage[key]["data"]["boundary"] == boundary
+    assert "clear_external" not in hass_storage[key]["data"]
 
 
 async def all_rows(hass: HomeAssistant, prefix: str) -> dict[str, list[dict[str, Any]]]:

@@ -28,7 +28,6 @@ from .history import AccountHistory, history_issue_id, history_store
 from .providers import PROVIDERS
 from .providers.base import Provider
 from .services import async_setup_services
-from .statistics import StatisticsWriter
 
 PLATFORMS: list[Platform] = [Platform.EVENT, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -89,7 +88,7 @@ def _start_history(
         nonlocal started
         if coordinator.last_update_success and not started:
             started = True
-            history.start(entry)
+            history.start()
 
     start_once_answered()
     if not started:
@@ -105,9 +104,7 @@ def _history(
     """The account's long-term statistics; none without the recorder (or statistics)."""
     if not provider.statistics or "recorder" not in hass.config.components:
         return None
-    unique_id = entry.unique_id or entry.entry_id
-    writer = StatisticsWriter(hass, unique_id, entry.title, provider.statistics)
-    return AccountHistory(hass, entry.entry_id, entry.title, client, writer, service=provider.name)
+    return AccountHistory(hass, entry, client, provider)
 
 
 async def _async_first_refresh(

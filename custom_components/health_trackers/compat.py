@@ -108,9 +108,9 @@ _METADATA_HAS_UNIT_CLASS = "unit_class" in StatisticMetaData.__annotations__
 
 
 def statistic_metadata(
-    *, statistic_id: str, source: str, name: str, unit: str | None, summed: bool
+    *, statistic_id: str, source: str, name: str | None, unit: str | None, summed: bool
 ) -> StatisticMetaData:
-    """An external statistic's metadata with the fields the running release asks for.
+    """A statistic's metadata with the fields the running release asks for.
 
     ``mean_type`` on every release; ``unit_class`` where the release knows it (2025.11 and later
     warn without it, 2025.4 has no such field), the class the recorder itself would derive.

@@ -10,7 +10,9 @@ When an account is added, its *boundary* is fixed: the start of the hour ``WINDO
   late is corrected in its hour; every poll's new records go into it at once, without a request.
   Records that leave it are folded into the running sums' base.
 
-Both write through ``statistics``; a record read twice writes the same rows again.
+Both write through ``statistics``; a record read twice writes the same rows again. A measure's
+hours from the account's addition on are its sensor's own (``StatisticsWriter``); once the window
+has passed that hour and the provider has no totals, there is nothing left to read again.
 """
 
 from __future__ import annotations
@@ -34,10 +36,10 @@ from .clients.base import Cursor, Record, ServiceClient
 from .clients.exceptions import AuthenticationError, RateLimitedError, ServiceError
 from .const import DOMAIN, LOGGER
 from .coordinator import error_message
-from .providers.base import HealthTrackersStatisticDescription
+from .providers.base import HealthTrackersStatisticDescription, Provider
 from .statistics import Bucket, Hour, Rows, StatisticsWriter, Values, hour_of, row, values_of
 
-STORE_VERSION = 1
+STORE_VERSION = 2
 WINDOW = timedelta(days=7)
 """How far back records are read again (daily and at every start) to correct their hours."""
 HORIZON = timedelta(days=3653)
@@ -55,9 +57,23 @@ def history_issue_id(entry_id: str) -> str:
     return f"history_failing_{entry_id}"
 
 
-def history_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
+class HistoryStore(Store[dict[str, Any]]):
     """Where an entry's backfill progress and window place are kept."""
-    return Store(hass, STORE_VERSION, f"{DOMAIN}.{entry_id}.history", private=True)
+
+    async def _async_migrate_func(
+        self, old_major_version: int, old_minor_version: int, old_data: dict[str, Any]
+    ) -> dict[str, Any]:
+        """1 → 2: measures moved from external statistics to their sensors' own.
+
+        The account keeps its boundary; its history is imported again, into the new places,
+        after the statistics version 1 wrote are cleared (``AccountHistory.async_load``).
+        """
+        return {"boundary": old_data.get("boundary"), "clear_external": True}
+
+
+def history_store(hass: HomeAssistant, entry_id: str) -> HistoryStore:
+    """The store of an entry's history."""
+    return HistoryStore(hass, STORE_VERSION, f"{DOMAIN}.{entry_id}.history", private=True)
 
 
 def _time(stored: object) -> datetime | None:
@@ -288,41 +304,42 @@ class AccountHistory:
     def __init__(
         self,
         hass: HomeAssistant,
-        entry_id: str,
-        title: str,
+        entry: ConfigEntry[Any],
         client: ServiceClient[Any, Any],
-        writer: StatisticsWriter,
-        *,
-        service: str,
+        provider: Provider[Any, Any],
     ) -> None:
-        """Nothing read; ``async_load`` reads where an earlier run stopped.
-
-        ``service``: the service's name, as the repair names it.
-        """
+        """Nothing read; ``async_load`` reads where an earlier run stopped."""
         self._hass = hass
-        self._entry_id = entry_id
-        self._title = title
-        self._service = service
+        self._entry = entry
+        self._entry_id = entry.entry_id
+        self._title = entry.title
+        self._service = provider.name
         self._client = client
-        self._writer = writer
-        self._store = history_store(hass, entry_id)
+        self._statistics = provider.statistics
+        self.descriptions = {description.key: description for description in self._statistics}
+        """The account's statistics, by key."""
+        self._writer: StatisticsWriter | None = None
+        self._store = history_store(hass, entry.entry_id)
         self.boundary: datetime | None = None
         self.backfill: Backfill | None = None
         self.window: Window | None = None
         self._pending: list[Record] = []
         self.failures = 0
         self.last_error: str | None = None
-        self._entry: ConfigEntry[Any] | None = None
         self._timer: CALLBACK_TYPE | None = None
         self._window_read_at: datetime | None = None
 
     @property
-    def descriptions(self) -> dict[str, HealthTrackersStatisticDescription[Any]]:
-        """The account's statistics, by key."""
-        return self._writer.descriptions
+    def writer(self) -> StatisticsWriter:
+        """Where the rows go; known once loaded."""
+        assert self._writer is not None
+        return self._writer
 
     async def async_load(self) -> None:
-        """Read where the backfill stopped and the window's place; a new account starts now."""
+        """Read where the backfill stopped and the window's place; a new account starts now.
+
+        The sensors record from the hour the account was added (``WINDOW`` after the boundary).
+        """
         stored = await self._store.async_load()
         boundary = _time(stored.get("boundary")) if isinstance(stored, dict) else None
         if boundary is None:
@@ -330,8 +347,19 @@ class AccountHistory:
             stored = {}
         assert isinstance(stored, dict)
         self.boundary = boundary
+        self._writer = StatisticsWriter(
+            self._hass,
+            self._entry.unique_id or self._entry_id,
+            self._title,
+            self._statistics,
+            boundary + WINDOW,
+        )
         self.backfill = Backfill.from_dict(stored.get("backfill"), boundary)
         self.window = Window.from_dict(stored.get("window"), boundary)
+        if stored.get("clear_external") is True:
+            # Queued before any row of the new import, and done once.
+            self._writer.clear_external()
+            await self._store.async_save(self._data())
 
     def _data(self) -> dict[str, Any]:
         assert self.boundary is not None
@@ -346,20 +374,19 @@ class AccountHistory:
     @callback
     def receive(self, records: tuple[Record, ...]) -> None:
         """A poll's new records go into the window's hours at once (once it has been read)."""
-        if not records or self.window is None:
+        if not records or self.window is None or not self._window_writes():
             return
         if self.window.records is None:
             self._pending += records
             return
         self.window.add(list(records), self.descriptions)
-        self._writer.write(self.window.rows(self.descriptions))
+        self.writer.write(self.window.rows(self.descriptions))
         self._store.async_delay_save(self._data, 1)
 
     @callback
-    def start(self, entry: ConfigEntry[Any]) -> None:
-        """Import in the background from now on, as long as ``entry`` is loaded."""
-        self._entry = entry
-        entry.async_on_unload(self._stop)
+    def start(self) -> None:
+        """Import in the background from now on, as long as the entry is loaded."""
+        self._entry.async_on_unload(self._stop)
         self._run()
 
     @callback
@@ -375,7 +402,6 @@ class AccountHistory:
 
     @callback
     def _run(self, _now: datetime | None = None) -> None:
-        assert self._entry is not None
         self._timer = None
         self._entry.async_create_background_task(
             self._hass, self.async_run(), f"{DOMAIN} history of {self._title}"
@@ -405,11 +431,11 @@ class AccountHistory:
         Failures wait (429: as long as the service asks) and try again; an expired sign-in
         stops here until the entry is set up again after reauth.
         """
-        await self._writer.async_load_names()
+        await self.writer.async_prepare()
         assert self.backfill is not None
         try:
             now = dt_util.utcnow()
-            if self._window_read_at is None or now - self._window_read_at >= REREAD_EVERY:
+            if self._window_due(now):
                 await self._async_read_window()
                 self._window_read_at = now
             if not self.backfill.done:
@@ -423,6 +449,18 @@ class AccountHistory:
         self._recovered()
         self._run_in(REREAD_EVERY.total_seconds())
 
+    def _window_writes(self) -> bool:
+        """Whether the window's hours have rows to write: totals, or measures before the sensors'."""
+        assert self.window is not None
+        totals = any(description.summed for description in self._statistics)
+        return totals or self.window.start < self.writer.sensors_since
+
+    def _window_due(self, now: datetime) -> bool:
+        """A day after the last read, while the window has rows to write."""
+        if self._window_read_at is not None and now - self._window_read_at < REREAD_EVERY:
+            return False
+        return self._window_writes()
+
     async def _async_read_window(self) -> None:
         """Read the window whole, rewrite its hours, then move it on."""
         assert self.window is not None
@@ -432,7 +470,7 @@ class AccountHistory:
             return
         self.window.replace(listed, self.descriptions, self._pending)
         self._pending = []
-        self._writer.write(self.window.rows(self.descriptions))
+        self.writer.write(self.window.rows(self.descriptions))
         self.window.slide(dt_util.utcnow())
         await self._store.async_save(self._data())
 
@@ -456,7 +494,7 @@ class AccountHistory:
                 kept = [item for item in older if item.measured_at >= horizon]
                 for start in range(0, len(kept), RECORDS_PER_STEP):
                     chunk = kept[start : start + RECORDS_PER_STEP]
-                    self._writer.write(backfill.add(chunk, self.descriptions))
+                    self.writer.write(backfill.add(chunk, self.descriptions))
                     await asyncio.sleep(0)  # a page of 1,000 records is not one long step
                 ended = not page.more or len(kept) < len(older)
                 if ended:
@@ -470,7 +508,7 @@ class AccountHistory:
         totals = backfill.finish(self.descriptions)
         for key, total in totals.items():
             self.window.base[key] = self.window.base.get(key, 0.0) + total
-        self._writer.adjust(totals, since=horizon)
+        self.writer.adjust(totals, since=horizon)
         await self._store.async_save(self._data())
         LOGGER.info(
             "History of %s: import done: %s records in %.0f s",

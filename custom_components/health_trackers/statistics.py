@@ -1,4 +1,4 @@
-"""Records as long-term statistics: one row per statistic and hour, imported as external statistics.
+"""Records as long-term statistics: one row per statistic and hour, where a person looks for them.
 
 Each hour a record was measured in (UTC hours: records come in any offset, ``-02:30`` included)
 holds, per statistic, the mean, min and max of its records' values, or their total and a running
@@ -11,22 +11,30 @@ each compute their rows alone, and reading a record twice writes the same row ag
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 import math
 from typing import Any
 
-from homeassistant.components.recorder import get_instance
-from homeassistant.components.recorder.models import StatisticData
-from homeassistant.components.recorder.statistics import async_add_external_statistics
+from homeassistant.components.recorder import DOMAIN as RECORDER_DOMAIN, get_instance
+from homeassistant.components.recorder.models import StatisticData, StatisticMetaData
+from homeassistant.components.recorder.statistics import (
+    STATISTIC_UNIT_TO_UNIT_CONVERTER,
+    async_add_external_statistics,
+    async_import_statistics,
+    get_metadata,
+)
+from homeassistant.components.sensor import DOMAIN as SENSOR_DOMAIN
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import slugify
 
 from .clients.base import Record
 from .compat import statistic_metadata
-from .const import DOMAIN
+from .const import DOMAIN, LOGGER
 from .providers.base import HealthTrackersStatisticDescription
 
 Values = dict[str, float]
@@ -119,8 +127,23 @@ def statistic_id(unique_id: str, key: str) -> str:
     return f"{DOMAIN}:{slugify(f'{unique_id}_{key}')}"
 
 
+@dataclass(frozen=True)
+class SensorUnit:
+    """The unit a sensor's statistics are kept in, and how a value in ours becomes one in it."""
+
+    unit: str | None
+    convert: Callable[[float], float]
+
+
 class StatisticsWriter:
-    """Writes an account's rows with the statistics' metadata (names in the user's language)."""
+    """Writes an account's rows where a person looks for them.
+
+    A measure (weight, BAC) is its sensor's: the rows go into the sensor's own statistics, so its
+    graph and the History panel show the years before the account was added. The hours from
+    ``sensors_since`` on are the recorder's, compiled from the sensor's states; rows for them are
+    dropped. A total (workouts, distance) has no sensor of its own: it is an external statistic,
+    ``health_trackers:<service>_<account>_<key>``, named for what it counts.
+    """
 
     def __init__(
         self,
@@ -128,44 +151,108 @@ class StatisticsWriter:
         unique_id: str,
         title: str,
         descriptions: tuple[HealthTrackersStatisticDescription[Any], ...],
+        sensors_since: datetime,
     ) -> None:
-        """Nothing written yet; ``async_load_names`` reads the translated names."""
+        """Nothing written yet; ``async_prepare`` reads names and units."""
         self._hass = hass
         self._unique_id = unique_id
         self._title = title
         self.descriptions = {description.key: description for description in descriptions}
+        self.sensors_since = sensors_since
         self._names: Mapping[str, str] = {}
+        self._units: dict[str, SensorUnit | None] = {}
+        """By key, for sensors whose statistics exist; None: kept in a unit ours is not converted to."""
 
-    async def async_load_names(self) -> None:
-        """Each statistic's translated name, from the sensor names of the integration."""
+    async def async_prepare(self) -> None:
+        """Totals' translated names; the unit each sensor's statistics are kept in.
+
+        A sensor's statistics keep the unit of their first row, also after the user picked
+        another (pounds for kilograms): a row in another unit is converted, or not written.
+        """
         translations = await async_get_translations(
             self._hass, self._hass.config.language, "entity", {DOMAIN}
         )
         self._names = {
-            key: translations.get(
-                f"component.{DOMAIN}.entity.sensor.{description.translation_key}.name", key
-            )
+            key: translations.get(f"component.{DOMAIN}.entity.sensor.{key}.name", key)
+            for key in self.descriptions
+        }
+        sensors = {
+            entity_id: key
             for key, description in self.descriptions.items()
+            if not description.summed and (entity_id := self.sensor_of(key)) is not None
+        }
+        kept = await get_instance(self._hass).async_add_executor_job(
+            partial(get_metadata, self._hass, statistic_ids=set(sensors))
+        )
+        self._units = {
+            sensors[entity_id]: self._sensor_unit(sensors[entity_id], metadata)
+            for entity_id, (_, metadata) in kept.items()
         }
 
+    def _sensor_unit(self, key: str, metadata: StatisticMetaData) -> SensorUnit | None:
+        """The unit of the sensor's statistics; None when a value in ours cannot become one in it."""
+        ours, theirs = self.descriptions[key].unit, metadata["unit_of_measurement"]
+        if theirs == ours:
+            return SensorUnit(ours, float)
+        converter = STATISTIC_UNIT_TO_UNIT_CONVERTER.get(ours)
+        if converter is None or theirs not in converter.VALID_UNITS:
+            LOGGER.warning(
+                "%s: the statistics of %s are kept in %s, which %s cannot be converted to;"
+                " their history is not imported",
+                self._title,
+                key,
+                theirs,
+                ours,
+            )
+            return None
+        return SensorUnit(theirs, converter.converter_factory(ours, theirs))
+
+    def sensor_of(self, key: str) -> str | None:
+        """The entity id of the sensor whose statistics hold the measure ``key``, if it exists."""
+        return er.async_get(self._hass).async_get_entity_id(
+            SENSOR_DOMAIN, DOMAIN, f"{self._unique_id}_{key}"
+        )
+
     def statistic_id(self, key: str) -> str:
-        """The id of the statistic ``key`` of this account."""
+        """The id of the total ``key`` of this account."""
         return statistic_id(self._unique_id, key)
 
     def write(self, rows: Rows) -> None:
         """Queue the rows at the recorder, one call per statistic; a row written before is replaced."""
         for key, statistic_rows in rows.items():
-            if not statistic_rows:
-                continue
-            description = self.descriptions[key]
-            metadata = statistic_metadata(
-                statistic_id=self.statistic_id(key),
-                source=DOMAIN,
-                name=f"{self._title} {self._names.get(key, key)}",
-                unit=description.unit,
-                summed=description.summed,
-            )
-            async_add_external_statistics(self._hass, metadata, statistic_rows)
+            if self.descriptions[key].summed:
+                self._write_total(key, statistic_rows)
+            else:
+                self._write_measure(key, statistic_rows)
+
+    def _write_total(self, key: str, statistic_rows: list[StatisticData]) -> None:
+        if not statistic_rows:
+            return
+        metadata = statistic_metadata(
+            statistic_id=self.statistic_id(key),
+            source=DOMAIN,
+            name=f"{self._title} {self._names.get(key, key)}",
+            unit=self.descriptions[key].unit,
+            summed=True,
+        )
+        async_add_external_statistics(self._hass, metadata, statistic_rows)
+
+    def _write_measure(self, key: str, statistic_rows: list[StatisticData]) -> None:
+        entity_id = self.sensor_of(key)
+        unit = self._units.get(key, SensorUnit(self.descriptions[key].unit, float))
+        if entity_id is None or unit is None:
+            return
+        kept = [
+            _converted(item, unit.convert)
+            for item in statistic_rows
+            if item["start"] < self.sensors_since
+        ]
+        if not kept:
+            return
+        metadata = statistic_metadata(
+            statistic_id=entity_id, source=RECORDER_DOMAIN, name=None, unit=unit.unit, summed=False
+        )
+        async_import_statistics(self._hass, metadata, kept)
 
     def adjust(self, totals: Values, *, since: datetime) -> None:
         """Raise every running sum from ``since`` on by ``totals`` (queued after earlier rows)."""
@@ -174,3 +261,19 @@ class StatisticsWriter:
             if total:
                 unit = self.descriptions[key].unit
                 recorder.async_adjust_statistics(self.statistic_id(key), since, total, unit)  # type: ignore[arg-type]
+
+    def clear_external(self) -> None:
+        """Remove the external statistics an earlier version wrote for every key, measures too."""
+        get_instance(self._hass).async_clear_statistics(
+            [self.statistic_id(key) for key in self.descriptions]
+        )
+
+
+def _converted(item: StatisticData, convert: Callable[[float], float]) -> StatisticData:
+    """A measure's row in the sensor's statistics unit (a row without a value stays without)."""
+    mean, low, high = item.get("mean"), item.get("min"), item.get("max")
+    if mean is None or low is None or high is None:
+        return item
+    return StatisticData(
+        start=item["start"], mean=convert(mean), min=convert(low), max=convert(high)
+    )

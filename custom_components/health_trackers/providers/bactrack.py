@@ -154,9 +154,7 @@ EVENT: HealthTrackersEventDescription[Reading] = describe_event(
 )
 
 STATISTICS: tuple[HealthTrackersStatisticDescription[Reading], ...] = (
-    describe_statistic(
-        "bac", lambda reading: reading.bac, PERCENTAGE, translation_key="bac_statistic"
-    ),
+    describe_statistic("bac", lambda reading: reading.bac, PERCENTAGE),
     describe_statistic("readings", lambda reading: 1.0, None, summed=True),
 )
 

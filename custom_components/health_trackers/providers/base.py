@@ -134,15 +134,15 @@ class HealthTrackersStatisticDescription(Generic[RecordT]):
     """A long-term statistic of an account's records, hour by hour, and how a record adds to it.
 
     ``summed``: each hour holds the total of its records (workouts, distance) and the statistic
-    keeps a running sum, so graphs show it per day, week or month; otherwise each hour keeps the
-    mean, min and max of its records (weight, BAC). ``value_fn`` reads the record as the service
-    lists it (the list item, never a detail), in ``unit``; None when the record has no value.
-    The key ends the statistic's id (``…_<key>``); its name is the sensor name
-    ``entity.sensor.<translation_key>`` (the key, unless a sensor of that key means another thing).
+    keeps a running sum, so graphs show it per day, week or month; it is an external statistic
+    whose id ends ``…_<key>``, named ``entity.sensor.<key>``. Otherwise it is a measure: each
+    hour keeps the mean, min and max of its records (weight, BAC), in the statistics of the
+    sensor of the same key (a test holds every provider to having one, in the same unit).
+    ``value_fn`` reads the record as the service lists it (the list item, never a detail), in
+    ``unit``; None when the record has no value.
     """
 
     key: str
-    translation_key: str
     unit: str | None
     summed: bool = False
     value_fn: Callable[[RecordT], float | None]
@@ -154,12 +154,10 @@ def describe_statistic(
     unit: str | None,
     *,
     summed: bool = False,
-    translation_key: str | None = None,
 ) -> HealthTrackersStatisticDescription[RecordT]:
-    """A statistic named by ``translation_key`` (by default its key)."""
+    """A statistic of the records' values (see the description)."""
     return HealthTrackersStatisticDescription(
         key=key,
-        translation_key=translation_key or key,
         unit=unit,
         summed=summed,
         value_fn=value_fn,
