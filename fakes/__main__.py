@@ -17,8 +17,10 @@ For benchmarks (``scripts/bench``), the control endpoint also replaces an accoun
 a big seeded one and counts the requests each endpoint of a fake received.
 
 ``--state-file PATH`` keeps what the fakes must remember between runs for a kept demo: the
-tokens they issued, who is signed in, whether Boditrax echoes ``state``, and their ports. It is
-read at the start and written while they run and when they stop.
+instant their histories were seeded at and what the control endpoint changed since (``Changes``),
+so they serve the same records again; the tokens they issued, who is signed in, whether Boditrax
+echoes ``state``, and their ports. It is read at the start and written while they run and when
+they stop.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ import argparse
 import asyncio
 from collections.abc import Callable, Sequence
 import contextlib
-from dataclasses import asdict
-from datetime import datetime
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 import html
 import json
@@ -36,6 +38,7 @@ import logging
 from pathlib import Path
 import signal
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -52,7 +55,7 @@ _LOGGER = logging.getLogger("fakes")
 
 @runtime_checkable
 class _Revocable(Protocol):
-    def revoke(self) -> None: ...
+    def revoke(self, user_id: str | None = None) -> None: ...
 
 
 @runtime_checkable
@@ -157,6 +160,58 @@ def move_history(fake: FakeService, fields: dict[str, Any]) -> str:
         raise web.HTTPBadRequest(text="days_ago is a number of days") from None
 
 
+@dataclass
+class Changes:
+    """When the fakes' histories were seeded, and the records added and histories moved since.
+
+    The same instant seeds the same records; doing the changes again in order adds the same
+    records with the same ids. So a kept demo's fakes serve after a restart what they served
+    before it: no value goes back, no record comes back with a new time.
+    """
+
+    seeded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    done: list[dict[str, Any]] = field(default_factory=list)
+    """``{"service", "account", "measured_at"}`` (a record added) or ``{…, "days_ago"}``."""
+
+    def world(self, host: str = CONTROL_HOST) -> list[FakeService]:
+        """Every fake as ``serve`` makes it: seeded at ``seeded_at``, the changes done again."""
+        fakes = [factory(host=host, now=self.seeded_at) for factory in FAKE_SERVICES.values()]
+        for fake in fakes:
+            if isinstance(fake, _Demo):
+                fake.add_demo_accounts()
+        by_service = {fake.service: fake for fake in fakes}
+        for change in self.done:
+            try:
+                found, account = by_service[str(change["service"])], str(change["account"])
+                if "days_ago" in change and isinstance(found, _History):
+                    found.history_ending(account, float(change["days_ago"]))
+                elif isinstance(found, _Demo):
+                    found.add_record(account, datetime.fromisoformat(change["measured_at"]))
+            except (KeyError, TypeError, ValueError) as err:
+                _LOGGER.warning("not done again: %s (%s)", change, err)
+        return fakes
+
+    def as_dict(self) -> dict[str, Any]:
+        """As the state file keeps it."""
+        return {"seeded_at": self.seeded_at.isoformat(), "done": list(self.done)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Changes:
+        """What the state file kept; a new seed if it kept nothing readable."""
+        kept = state.get("changes")
+        if not isinstance(kept, dict):
+            return cls()
+        try:
+            seeded_at = datetime.fromisoformat(kept["seeded_at"])
+        except (KeyError, TypeError, ValueError):
+            return cls()
+        done = kept.get("done")
+        return cls(
+            seeded_at,
+            [item for item in done if isinstance(item, dict)] if isinstance(done, list) else [],
+        )
+
+
 def _number(fields: dict[str, Any], name: str, default: float) -> float:
     """A positive number from a control request's fields; a 400 for anything else."""
     try:
@@ -239,15 +294,17 @@ def faults_of(fake: FakeService) -> dict[str, Any]:
     return {"faults": [shown(fault) for fault in fake.faults], "held": fake.held}
 
 
-def _answer(request: web.Request, result: dict[str, Any]) -> web.Response:
-    """JSON for programs; the control page's form posts go back to the page."""
-    if request.content_type == "application/json":
+def _answer(request: web.Request, result: dict[str, Any], said: str) -> web.Response:
+    """JSON for programs; the control page's form posts go back to the page, which says ``said``."""
+    if request.content_type != "application/x-www-form-urlencoded":
         return web.json_response(result)
-    raise web.HTTPSeeOther("/")
+    raise web.HTTPSeeOther(f"/?{urlencode({'said': said})}")
 
 
-def control_app(fakes: list[FakeService]) -> web.Application:
+def control_app(fakes: list[FakeService], changes: Changes | None = None) -> web.Application:
     """The control endpoint of the fakes, per service, and its page for people.
+
+    Records added and histories moved go into ``changes``.
 
     - ``GET /<service>/requests``: what the fake received; ``POST /<service>/revoke``: revoke all
     - ``GET /<service>/accounts``: see ``accounts``
@@ -269,9 +326,12 @@ def control_app(fakes: list[FakeService]) -> web.Application:
     - ``POST /<service>/down`` ``{"down": true}``: every data request gets 503 (false: served again)
     - ``POST /<service>/history`` ``{"account": id, "days_ago": 30}``: the account's generated
       records moved that far back, added ones kept (Boditrax; 0: back in place; not on the page)
+    - ``GET /changes``: ``{"done": [...]}``, the records added and histories moved, in order
+      (``Changes``): the demo polls an account in Home Assistant when a record is added to it
     - ``GET /``: a page showing all this, with buttons
     """
     by_service = {fake.service: fake for fake in fakes}
+    changes = changes if changes is not None else Changes()
 
     def fake_of(request: web.Request) -> FakeService:
         if (fake := by_service.get(request.match_info["service"])) is None:
@@ -295,35 +355,66 @@ def control_app(fakes: list[FakeService]) -> web.Application:
         fake = fake_of(request)
         if not isinstance(fake, _Revocable):
             raise web.HTTPNotFound(text="this fake has no tokens to revoke")
-        fake.revoke()
-        return web.json_response({"revoked": fake.service})
+        account = str((await _fields(request)).get("account", ""))
+        fake.revoke(account or None)
+        whose = accounts_of(fake).get(account, "everyone")
+        return _answer(
+            request,
+            {"revoked": fake.service},
+            f"{fake.name} no longer accepts the sign-in of {whose}. Home Assistant asks to"
+            " re-authenticate at its next request to it (Settings > Devices & services, or"
+            " Reload the account to see it now).",
+        )
 
     async def get_accounts(request: web.Request) -> web.Response:
         return web.json_response(accounts(fake_of(request)))
 
     async def sign_in(request: web.Request) -> web.Response:
         fake = fake_of(request)
-        sign_in_as(fake, str((await _fields(request)).get("account", "")))
-        return _answer(request, accounts(fake))
+        account = str((await _fields(request)).get("account", ""))
+        sign_in_as(fake, account)
+        name = accounts_of(fake)[account]
+        return _answer(request, accounts(fake), f"{fake.name}'s sign-in page now signs in {name}.")
 
     async def history(request: web.Request) -> web.Response:
-        moved = move_history(fake_of(request), await _fields(request))
-        return _answer(request, {"history": moved})
+        fake, fields = fake_of(request), await _fields(request)
+        moved = move_history(fake, fields)
+        changes.done.append(
+            {
+                "service": fake.service,
+                "account": str(fields.get("account", "")),
+                "days_ago": float(fields.get("days_ago", 0)),
+            }
+        )
+        return _answer(request, {"history": moved}, f"Moved {moved}.")
+
+    async def changed(request: web.Request) -> web.Response:
+        return web.json_response({"done": changes.done})
 
     async def echo_state(request: web.Request) -> web.Response:
         fake = fake_of(request)
         if not isinstance(fake, OAuth2Service):
             raise web.HTTPNotFound(text="only OAuth 2.0 services send state back")
         fake.echo_state = _truthy((await _fields(request)).get("echo_state"))
-        return _answer(request, {"echo_state": fake.echo_state})
+        return _answer(
+            request,
+            {"echo_state": fake.echo_state},
+            f"{fake.name} sends the browser back {'with' if fake.echo_state else 'without'} state.",
+        )
 
     async def down(request: web.Request) -> web.Response:
         fake = fake_of(request)
         fake.set_down(_truthy((await _fields(request)).get("down")))
-        return _answer(request, {"down": fake.outage is not None})
+        down = fake.outage is not None
+        return _answer(
+            request,
+            {"down": down},
+            f"{fake.name} {'answers every data request with 503' if down else 'is back up'}.",
+        )
 
     async def page(request: web.Request) -> web.Response:
-        return web.Response(text=control_page(fakes), content_type="text/html")
+        said = request.query.get("said", "")
+        return web.Response(text=control_page(fakes, said), content_type="text/html")
 
     app = web.Application()
     app.router.add_get("/", page)
@@ -332,15 +423,18 @@ def control_app(fakes: list[FakeService]) -> web.Application:
     app.router.add_get("/{service}/accounts", get_accounts)
     app.router.add_post("/{service}/sign-in", sign_in)
     app.router.add_post("/{service}/history", history)
+    app.router.add_get("/changes", changed)
     app.router.add_post("/{service}/echo-state", echo_state)
     app.router.add_post("/{service}/down", down)
-    _add_record_routes(app, fake_of)
+    _add_record_routes(app, fake_of, changes)
     _add_fault_routes(app, fake_of)
     _add_benchmark_routes(app, fake_of)
     return app
 
 
-def _add_record_routes(app: web.Application, fake_of: Callable[[web.Request], FakeService]) -> None:
+def _add_record_routes(
+    app: web.Application, fake_of: Callable[[web.Request], FakeService], changes: Changes
+) -> None:
     """``/<service>/records``: add one of an account (POST), list the account's (GET)."""
 
     def demo_account(fake: FakeService, account: str) -> _Demo:
@@ -358,6 +452,13 @@ def _add_record_routes(app: web.Application, fake_of: Callable[[web.Request], Fa
             )
         except ValueError as err:
             raise web.HTTPBadRequest(text=str(err)) from err
+        changes.done.append(
+            {
+                "service": fake.service,
+                "account": account,
+                "measured_at": added.measured_at.isoformat(),
+            }
+        )
         return _answer(
             request,
             {
@@ -365,6 +466,8 @@ def _add_record_routes(app: web.Application, fake_of: Callable[[web.Request], Fa
                 "id": added.id,
                 "measured_at": added.measured_at.isoformat(),
             },
+            f"Added {added.description}. scripts/demo has Home Assistant poll the account now"
+            " (without it, the sensors show it at the account's next poll).",
         )
 
     async def list_records(request: web.Request) -> web.Response:
@@ -439,8 +542,11 @@ def _button(action: str, label: str, **fields: str) -> str:
     )
 
 
-def control_page(fakes: list[FakeService]) -> str:
-    """The fakes for a person: accounts, who is signed in, keys, and buttons to change things."""
+def control_page(fakes: list[FakeService], said: str = "") -> str:
+    """The fakes for a person: accounts, who is signed in, keys, and buttons to change things.
+
+    ``said``: what the last button did.
+    """
     sections = []
     for fake in fakes:
         known = accounts(fake)
@@ -466,7 +572,8 @@ def control_page(fakes: list[FakeService]) -> str:
                 f"<tr><td>{html.escape(account['name'])}</td>"
                 f"<td><code>{html.escape(account['id'])}</code></td><td>{who}</td>"
                 f"<td>{linked or '&ndash;'}</td>"
-                f"<td>{_button(f'/{fake.service}/records', f'Add a {record} taken now', account=account['id'])}</td></tr>"
+                f"<td>{_button(f'/{fake.service}/records', f'Add a {record} taken now', account=account['id'])}</td>"
+                f"<td>{_button(f'/{fake.service}/revoke', 'Revoke its sign-in', account=account['id'])}</td></tr>"
             )
         state = ""
         # Only where the real service may drop it (it does not require state: Boditrax).
@@ -491,26 +598,31 @@ def control_page(fakes: list[FakeService]) -> str:
             f"<h2>{html.escape(fake.name)} <small><code>{html.escape(fake.origin)}</code></small></h2>"
             f"<p>The app's keys: {keys}. Its sign-in page signs in whoever is <b>signed in</b> here.</p>"
             f"<table><tr><th>Account</th><th>Id</th><th>Sign-in page</th><th>Linked account</th>"
-            f"<th>New data</th></tr>{''.join(rows)}</table>{state}{outage}"
+            f"<th>New data</th><th>Apps signed in</th></tr>{''.join(rows)}</table>{state}{outage}"
         )
     return f"""<!doctype html>
 <html><head><title>Fake services</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.3em .8em;text-align:left}}
-form{{display:inline}}</style></head>
+form{{display:inline}}.said{{background:#e6f4ea;border:1px solid #34a853;padding:.6em}}</style></head>
 <body><h1>Fake services</h1>
+{f'<p class="said">{html.escape(said)}</p>' if said else ""}
 <p>The services the demo's Home Assistant talks to. Switch who is signed in before adding
-another account; add data to see the sensors change at the next poll (or
-<i>Update entity</i>). Take a service down and restart Home Assistant to see its sensors keep
-their last values until it is back up.</p>
+another account. Add data: scripts/demo has Home Assistant poll that account at once. Revoke
+an account's sign-in to see Home Assistant ask you to re-authenticate. Take a service down and
+restart Home Assistant to see its sensors keep their last values until it is back up.</p>
 {"".join(sections)}</body></html>"""
 
 
 # -- state kept between runs ------------------------------------------------------------------
 
 
-def snapshot(fakes: list[FakeService], control_port: int) -> dict[str, Any]:
-    """What a kept demo's fakes must remember: ports, who is signed in, tokens, ``state``."""
+def snapshot(
+    fakes: list[FakeService], control_port: int, changes: Changes | None = None
+) -> dict[str, Any]:
+    """What a kept demo's fakes must remember: changes, ports, who is signed in, tokens, state."""
     state: dict[str, Any] = {"ports": {"control": control_port}}
+    if changes is not None:
+        state["changes"] = changes.as_dict()
     for fake in fakes:
         state["ports"][fake.service] = fake.port
         kept: dict[str, Any] = {}
@@ -591,11 +703,13 @@ async def _listen(fake: FakeService, port: int) -> None:
         await fake.start()
 
 
-async def _keep_state(path: Path, fakes: list[FakeService], control_port: int) -> None:
+async def _keep_state(
+    path: Path, fakes: list[FakeService], control_port: int, changes: Changes
+) -> None:
     """Write the state file whenever it changed, every ``SAVE_SECONDS``."""
     written = None
     while True:
-        if (state := snapshot(fakes, control_port)) != written:
+        if (state := snapshot(fakes, control_port, changes)) != written:
             await asyncio.to_thread(write_state, path, state)
             written = state
         await asyncio.sleep(SAVE_SECONDS)
@@ -603,14 +717,12 @@ async def _keep_state(path: Path, fakes: list[FakeService], control_port: int) -
 
 async def serve(host: str, ready_file: Path | None, state_file: Path | None = None) -> None:
     """Start all fakes and their control endpoint, announce them, stop on SIGINT/SIGTERM."""
-    fakes = [factory(host=host) for factory in FAKE_SERVICES.values()]
-    for fake in fakes:
-        if isinstance(fake, _Demo):
-            fake.add_demo_accounts()
     state = read_state(state_file)
+    changes = Changes.from_state(state)
+    fakes = changes.world(host)
     restore(fakes, state)
     ports: dict[str, int] = state.get("ports") or {}
-    control = web.AppRunner(control_app(fakes), access_log=None)
+    control = web.AppRunner(control_app(fakes, changes), access_log=None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -628,7 +740,7 @@ async def serve(host: str, ready_file: Path | None, state_file: Path | None = No
         for fake in fakes:
             await _listen(fake, ports.get(fake.service, 0))
         if state_file is not None:
-            keeper = asyncio.create_task(_keep_state(state_file, fakes, control_port))
+            keeper = asyncio.create_task(_keep_state(state_file, fakes, control_port, changes))
         summary = json.dumps(
             {fake.service: describe(fake, control_origin) for fake in fakes}, indent=2
         )
@@ -642,7 +754,7 @@ async def serve(host: str, ready_file: Path | None, state_file: Path | None = No
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
         if state_file is not None and control_port:
-            write_state(state_file, snapshot(fakes, control_port))
+            write_state(state_file, snapshot(fakes, control_port, changes))
         for fake in fakes:
             await fake.stop()
         await control.cleanup()

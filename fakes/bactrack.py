@@ -168,7 +168,6 @@ class FakeBACtrack(OAuth1Service):
     authorize_path: ClassVar[str] = "/oauth/authorize/"
     access_token_path: ClassVar[str] = "/oauth/access_token/"
 
-    now: datetime = field(default_factory=lambda: datetime.now(UTC))
     history: int = 40
     accounts: dict[int, BACtrackUser] = field(default_factory=dict)
     """User id → account (not ``users``, which names every fake's id → display name method)."""

@@ -266,6 +266,8 @@ class FakeService:
     name: ClassVar[str]
     host: str = "127.0.0.1"
     port: int = 0
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    """Where the seeded histories end (a little before it): the same instant gives the same records."""
     requests: list[RecordedRequest] = field(default_factory=list)
     endpoint_counts: Counter[str] = field(default_factory=Counter)
     """Requests received per endpoint, ``"GET /api/v2/fitnessActivities/{id}"``: for benchmarks."""

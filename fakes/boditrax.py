@@ -235,7 +235,6 @@ class FakeBoditrax(OAuth2Service):
     requires_state: ClassVar[bool] = False
     """Boditrax's doc shows its authorize URL without ``state``."""
 
-    now: datetime = field(default_factory=lambda: datetime.now(UTC))
     history: int = 60
     """Scans per member: over a year (3 to 10 days apart), so a year's graph of them is full."""
     members: dict[str, BoditraxMember] = field(default_factory=dict)

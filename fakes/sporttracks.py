@@ -168,7 +168,6 @@ class FakeSportTracks(OAuth2Service):
     token_encodings: ClassVar[frozenset[TokenEncoding]] = frozenset({"json", "form", "query"})
     access_token_lifetime: ClassVar[int] = 7200
 
-    now: datetime = field(default_factory=lambda: datetime.now(UTC))
     history: int = 120
     accounts: dict[str, SportTracksAccount] = field(default_factory=dict)
 
@@ -215,7 +214,7 @@ class FakeSportTracks(OAuth2Service):
         return f"{count} workouts for {account.name}"
 
     def add_record(self, uid: str, measured_at: datetime | None = None) -> AddedRecord:
-        """A 16 km run with every value: ended just now, or started at ``measured_at``.
+        """A 16 km run with every value: started now, or at ``measured_at``.
 
         ``measured_at`` keeps its offset, which must be one SportTracks writes (``-02:30`` as
         its ``-02:-30``).
@@ -223,8 +222,8 @@ class FakeSportTracks(OAuth2Service):
         account = self.accounts[uid]
         duration = 5400.0
         if measured_at is None:
-            start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=duration)
-            offset, when = "Z", "ended now"
+            start = datetime.now(UTC).replace(microsecond=0)
+            offset, when = "Z", "started now"
         else:
             if (spelling := _SPELLINGS.get(measured_at.utcoffset())) is None:
                 raise ValueError(f"SportTracks writes no offset {measured_at:%z}")

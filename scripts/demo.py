@@ -182,6 +182,12 @@ def service_env(services: Services) -> dict[str, str]:
     }
 
 
+def install_blueprints(config_dir: Path) -> None:
+    """The shipped blueprints in the demo's blueprint list (they cannot be imported by address
+    here: no internet); copied at every start, so the list shows the working tree's."""
+    shutil.copytree(REPO_ROOT / "blueprints", config_dir / "blueprints", dirs_exist_ok=True)
+
+
 def check_port_free(port: int) -> None:
     """Fail early if ``port`` is taken: Home Assistant would fall back to all interfaces."""
     with socket.socket() as probe:
@@ -510,12 +516,13 @@ def _menu() -> dict[str, str]:
     return dict(strings["config"]["step"]["user"]["menu_options"])
 
 
-async def what_to_type(services: Services) -> list[str]:
+async def what_to_type(services: Services, added: frozenset[str] = frozenset()) -> list[str]:
     """For each way to add an account: what to type or pick, and who signs in where.
 
     The account signed in at a fake's sign-in page is added first; another one after selecting
     "Sign in as …" on the fakes' page, except an account behind a linked account, which is
-    added with its external username and secret.
+    added with its external username and secret. Accounts named in ``added`` (the titles of the
+    entries there are) are said to be added, not how to add them.
     """
     menu = _menu()
     lines = []
@@ -525,6 +532,8 @@ async def what_to_type(services: Services) -> list[str]:
             account["id"]: f"{account['name']} ({account['id']})" for account in known["accounts"]
         }
         signed_in = names.get(known["signed_in"], "nobody")
+        if any(a["id"] == known["signed_in"] and a["name"] in added for a in known["accounts"]):
+            signed_in += ", already added"
         label = menu.get(service, info.get("name", service))
         if "consumer_key" in info:
             lines.append(
@@ -542,7 +551,7 @@ async def what_to_type(services: Services) -> list[str]:
                 " the facility's statistics itself"
             )
         for account in known["accounts"]:
-            if account["id"] == known["signed_in"]:
+            if account["id"] == known["signed_in"] or account["name"] in added:
                 continue
             if account["linked"] and f"{service}_linked" in menu:
                 linked = account["linked"][0]
@@ -558,8 +567,21 @@ async def what_to_type(services: Services) -> list[str]:
     return lines
 
 
-async def noise(ws: HomeAssistantWebSocket) -> list[str]:
-    """What a new user would see that is not ours: repairs, integrations that failed to set up."""
+async def noise(ws: HomeAssistantWebSocket) -> tuple[list[str], list[str]]:
+    """What Home Assistant shows that needs a word: accounts asking to sign in again (the user
+    revoked or let a sign-in expire: what to do), and what the demo should have avoided."""
+    reauth = {
+        flow["context"].get("entry_id")
+        for flow in await ws.call("config_entries/flow/progress")
+        if flow.get("handler") == DOMAIN and flow["context"].get("source") == "reauth"
+    }
+    entries = await ws.call("config_entries/get")
+    asked = [
+        f"{entry['title']}: its sign-in was revoked or has expired. Settings > Devices & services"
+        " > Health Trackers shows it under Needs attention; its button signs it in again."
+        for entry in entries
+        if entry["entry_id"] in reauth
+    ]
     problems = [
         f"repair {issue['domain']}: {issue['translation_key']}"
         for issue in (await ws.call("repairs/list_issues"))["issues"]
@@ -567,10 +589,77 @@ async def noise(ws: HomeAssistantWebSocket) -> list[str]:
     ]
     problems += [
         f"integration {entry['domain']} ({entry['title']}): {entry['state']}"
-        for entry in await ws.call("config_entries/get")
-        if entry["state"] not in ("loaded", "not_loaded")
+        for entry in entries
+        if entry["state"] not in ("loaded", "not_loaded") and entry["entry_id"] not in reauth
     ]
-    return problems
+    return asked, problems
+
+
+class Poller:
+    """Has Home Assistant poll an account as soon as the fakes' page adds a record to it.
+
+    The fakes list what their control endpoint changed (``GET /changes``); for each record added
+    since the last look, one entity of the account gets ``homeassistant.update_entity``, which
+    polls its account. Logs in when first needed, and again after Home Assistant restarted.
+    """
+
+    def __init__(self, base_url: str, control: str) -> None:
+        """Nothing seen yet: what the fakes changed before the demo started is not polled."""
+        self._base_url = base_url
+        self._control = control
+        self._seen: int | None = None
+        self._connection = contextlib.AsyncExitStack()
+        self._ws: HomeAssistantWebSocket | None = None
+
+    async def check(self) -> None:
+        """Poll the accounts that got records since the last check; say so."""
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{self._control}/changes") as answer,
+        ):
+            done = (await answer.json())["done"]
+        new, self._seen = ([] if self._seen is None else done[self._seen :]), len(done)
+        for service, account in sorted(
+            {(change["service"], change["account"]) for change in new if "measured_at" in change}
+        ):
+            try:
+                polled = await self._poll(f"{service}_{account}_".lower())
+            except (CommandError, aiohttp.ClientError):  # Home Assistant restarted: log in again
+                await self.close()
+                polled = await self._poll(f"{service}_{account}_".lower())
+            if polled:
+                print(
+                    f"New data for {service} account {account}: Home Assistant polled it",
+                    flush=True,
+                )
+
+    async def _poll(self, prefix: str) -> bool:
+        """``update_entity`` on an enabled entity whose unique id starts with ``prefix``."""
+        if self._ws is None:
+            token = await log_in(self._base_url)
+            self._ws = await self._connection.enter_async_context(
+                connect_websocket(self._base_url, token)
+            )
+        entity_ids = sorted(
+            entity["entity_id"]
+            for entity in await self._ws.call("config/entity_registry/list")
+            if entity["platform"] == DOMAIN
+            and entity["unique_id"].startswith(prefix)
+            and not entity["disabled_by"]
+        )
+        if entity_ids:
+            await self._ws.call(
+                "call_service",
+                domain="homeassistant",
+                service="update_entity",
+                service_data={"entity_id": entity_ids[0]},
+            )
+        return bool(entity_ids)
+
+    async def close(self) -> None:
+        """Close the websocket, if open."""
+        self._ws = None
+        await self._connection.aclose()
 
 
 def _gui_available() -> bool:
@@ -583,9 +672,11 @@ def _gui_available() -> bool:
 async def run_demo(port: int, *, fresh: bool = False) -> int:
     """Start the fakes and Home Assistant, set it up, and keep both running until cancelled."""
     processes: list[subprocess.Popen[bytes]] = []  # Home Assistant first: stopped in this order
+    poller = None
     try:
-        env = await _start_demo(port, processes, fresh=fresh)
-        await _supervise(port, env, processes)
+        env, control = await _start_demo(port, processes, fresh=fresh)
+        poller = Poller(f"http://{HOST}:{port}", control)
+        await _supervise(port, env, processes, poller)
     except asyncio.CancelledError:
         print("\nStopping", flush=True)
         return 0
@@ -593,6 +684,9 @@ async def run_demo(port: int, *, fresh: bool = False) -> int:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return 1
     finally:
+        if poller is not None:
+            with contextlib.suppress(Exception):  # Home Assistant may be gone already
+                await poller.close()
         for process in processes:
             stop(process)
 
@@ -634,8 +728,9 @@ def _prepare_demo_dir(*, fresh: bool) -> bool:
 
 async def _start_demo(
     port: int, processes: list[subprocess.Popen[bytes]], *, fresh: bool
-) -> dict[str, str]:
-    """Start the demo, adding what it starts to ``processes``; return Home Assistant's env."""
+) -> tuple[dict[str, str], str]:
+    """Start the demo, adding what it starts to ``processes``; return Home Assistant's env and
+    the fakes' control origin."""
     check_port_free(port)
     kept = _prepare_demo_dir(fresh=fresh)
     for log in (HA_LOG, FAKES_LOG):  # each run's own
@@ -648,6 +743,7 @@ async def _start_demo(
     services = await wait_for_fakes(fakes, READY_FILE, FAKES_LOG)
     env = service_env(services)
     print("".join(f"  {variable}={origin}\n" for variable, origin in env.items()), end="")
+    install_blueprints(CONFIG_DIR)
     print(f"Starting Home Assistant in {CONFIG_DIR} (log: {HA_LOG})", flush=True)
     processes.insert(0, start_home_assistant(CONFIG_DIR, port, env, HA_LOG))
     await wait_for_home_assistant(base_url, processes[0], HA_LOG)
@@ -671,14 +767,19 @@ async def _start_demo(
         await wait_until_running(ws)
         for line in await add_demo_credentials(ws, services):
             print(f"  {line}", flush=True)
-        problems = await noise(ws)
+        asked, problems = await noise(ws)
+        added = frozenset(
+            entry["title"] for entry in await ws.call("config_entries/get", domain=DOMAIN)
+        )
     control = next(iter(services.values()))["control"].rsplit("/", 1)[0]
     print(
         f"\nWhat to type when you add an account (Settings > Devices & services > Add integration"
         f" > Health Trackers).\nThe fakes' page, {control}/ , switches who is signed in at a"
         " service and adds new data:"
     )
-    print("\n".join(await what_to_type(services)))
+    print("\n".join(await what_to_type(services, added)))
+    if asked:
+        print("\nAsking to sign in again:", *asked, sep="\n  ")
     if problems:
         print("\nHome Assistant shows what the demo should have avoided:", *problems, sep="\n  ")
     print(
@@ -688,16 +789,19 @@ async def _start_demo(
     )
     if _gui_available():
         webbrowser.open(base_url)
-    return env
+    return env, control
 
 
 async def _supervise(
-    port: int, env: Mapping[str, str], processes: list[subprocess.Popen[bytes]]
+    port: int, env: Mapping[str, str], processes: list[subprocess.Popen[bytes]], poller: Poller
 ) -> NoReturn:
-    """Watch Home Assistant and the fakes: restart Home Assistant when it asks, fail if one dies."""
+    """Watch Home Assistant and the fakes: restart Home Assistant when it asks, fail if one dies;
+    have it poll an account the fakes' page added a record to."""
     home_assistant, fakes = processes
     while True:
         await asyncio.sleep(1)
+        with contextlib.suppress(CommandError, aiohttp.ClientError, OSError):
+            await poller.check()
         if fakes.poll() is not None:
             raise DemoError(f"the fakes exited with code {fakes.returncode}; see {FAKES_LOG}")
         if home_assistant.poll() == RESTART_EXIT_CODE:

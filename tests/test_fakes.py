@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from datetime import datetime, timedelta, timezone
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta, timezone
 import json
 import math
 from typing import Any
@@ -21,9 +22,10 @@ from fakes import (
     FakeBoditrax,
     FakeService,
     FakeSportTracks,
+    OAuth1Service,
     OAuth2Client,
 )
-from fakes.__main__ import control_app, restore, snapshot
+from fakes.__main__ import Changes, control_app, restore, snapshot
 from fakes.base import (
     RawJSON,
     deep_json,
@@ -42,7 +44,7 @@ from fakes.boditrax import (
     FacilityScan,
 )
 from fakes.oauth1 import _Credential
-from fakes.oauth2 import _Grant
+from fakes.oauth2 import OAuth2Service, _Grant
 from fakes.sporttracks import DEFAULT_CLIENT
 
 from .conftest import NOW
@@ -294,7 +296,7 @@ def test_sporttracks_add_record() -> None:
     newest = fake.accounts["16964"].workouts[0]
     assert added.id == str(newest.id)
     assert newest.id == max(workout.id for workout in fake.accounts["16964"].workouts)
-    assert newest.start + timedelta(seconds=newest.duration) == NOW
+    assert newest.start == NOW, "a workout taken now starts now"
     assert (newest.type, newest.distance) == ("Running", 16_000.0)
     assert fake.accounts["16964"].workouts[1] is before
 
@@ -509,7 +511,9 @@ async def test_control_switches_who_signs_in(control: tuple[Any, list[FakeServic
     answer = await client.post(
         "/bactrack/sign-in", data={"account": "10262"}, allow_redirects=False
     )
-    assert (answer.status, answer.headers["Location"]) == (303, "/")
+    assert answer.status == 303
+    page = await (await client.get(answer.headers["Location"])).text()
+    assert "BACtrack&#x27;s sign-in page now signs in Robin." in page
     boditrax = await (await client.get("/boditrax/accounts")).json()
     assert boditrax["accounts"][1]["linked"] == [
         {"username": DEMO_LINKED_USERNAME, "secret": DEMO_LINKED_SECRET}
@@ -675,6 +679,55 @@ def test_state_survives_a_restart() -> None:
     assert bactrack.access_tokens["t"].expires_at == math.inf
     boditrax = next(fake for fake in again if isinstance(fake, FakeBoditrax))
     assert boditrax.access_tokens == {"app": app}  # an application's token has no account
+
+
+async def test_control_page_revokes_one_accounts_sign_in(
+    control: tuple[Any, list[FakeService]],
+) -> None:
+    """The page's button revokes one account's tokens and says what Home Assistant does next."""
+    client, fakes = control
+    sporttracks = next(fake for fake in fakes if isinstance(fake, FakeSportTracks))
+    sporttracks.access_tokens["a"] = _Grant("16964", DEFAULT_CLIENT.client_id, 123.0)
+    sporttracks.access_tokens["b"] = _Grant("27182", DEFAULT_CLIENT.client_id, 123.0)
+    assert "Revoke its sign-in" in await (await client.get("/")).text()
+    answer = await client.post(
+        "/sporttracks/revoke", data={"account": "16964"}, allow_redirects=False
+    )
+    assert set(sporttracks.access_tokens) == {"b"}
+    page = await (await client.get(answer.headers["Location"])).text()
+    assert "no longer accepts the sign-in of Alex Runner" in page
+    assert "re-authenticate" in page
+
+
+async def test_a_kept_demo_serves_the_same_records_after_a_restart(
+    socket_enabled: None, aiohttp_client: Any
+) -> None:
+    """Stopped and started again later, the fakes serve the same records, the ones the control
+    page added included (same ids, times and values): no value goes back, nothing is new."""
+    changes = Changes(seeded_at=NOW - timedelta(days=2))
+    fakes = changes.world()
+    client = await aiohttp_client(control_app(fakes, changes))
+    for service, account in (
+        ("sporttracks", "27182"),
+        ("boditrax", "m_123"),
+        ("bactrack", "10261"),
+    ):
+        assert (await client.post(f"/{service}/records", json={"account": account})).status == 200
+    measured_at = {"account": "16964", "measured_at": "2026-11-19T07:15:30-02:30"}
+    assert (await client.post("/sporttracks/records", json=measured_at)).status == 200
+    moved = {"account": "m_456", "days_ago": 30}
+    assert (await client.post("/boditrax/history", json=moved)).status == 200
+    assert len((await (await client.get("/changes")).json())["done"]) == 5
+    state = json.loads(json.dumps(snapshot(fakes, 4321, changes)))
+
+    again = Changes.from_state(state).world()
+    restore(again, state)
+    for before, after in zip(fakes, again, strict=True):
+        assert isinstance(before, OAuth2Service | OAuth1Service)
+        for account in before.users():
+            held = [asdict(record) for record in before.records_of(account)]  # type: ignore[attr-defined]
+            assert [asdict(record) for record in after.records_of(account)] == held  # type: ignore[attr-defined]
+    assert Changes.from_state({}).seeded_at == datetime.now(UTC), "no state: seeded now"
 
 
 # -- switches the fault matrix (issue 10) needs ------------------------------------------------
