@@ -544,7 +544,7 @@ async def what_to_type(services: Services, added: frozenset[str] = frozenset()) 
             lines.append(
                 f"  {label}: uses the application credential {credential_name(service, info)}"
             )
-        lines.append(f"      {info.get('name', service)}'s page signs in {signed_in}")
+        lines.append(f"      the {info.get('name', service)} sign-in page signs in {signed_in}")
         if f"{service}_facility" in menu:
             lines.append(
                 f"  {menu[f'{service}_facility']}: the same credential; no sign-in, the app reads"

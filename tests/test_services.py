@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.health_trackers import services
 from custom_components.health_trackers.const import DOMAIN
-from fakes import FakeSportTracks
+from custom_components.health_trackers.providers import PROVIDERS
+from fakes import FakeService, FakeSportTracks
 
-from .conftest import NOW
+from .conftest import NOW, async_poll
+
+ACCOUNTS = {"sporttracks": "16964", "boditrax": "m_123", "bactrack": "10261"}
+"""The fake account each record-keeping provider's entry reaches."""
 
 
 async def get_records(hass: HomeAssistant, **data: object) -> dict[str, object]:
@@ -54,6 +61,61 @@ async def test_records_of_a_range_oldest_first(
     assert first["energy"] == (
         None if workout.calories_kj is None else round(workout.calories_kj / 4.184, 1)
     )
+
+
+@pytest.mark.parametrize("service", ACCOUNTS)
+async def test_records_are_what_their_events_say(
+    hass: HomeAssistant,
+    service_entry: ConfigEntry,
+    fake: FakeService,
+    frozen_now: FrozenDateTimeFactory,
+    service: str,
+) -> None:
+    """A new record's event data and its record in the answer are the same (keys, units,
+    rounding); without ``details`` the answer leaves out only what a detail request reads."""
+    provider = PROVIDERS[service]
+    assert provider.event is not None
+    fake.add_record(ACCOUNTS[service], NOW + timedelta(minutes=1))  # type: ignore[attr-defined]
+    await async_poll(hass, frozen_now, provider.update_interval)
+    entity_id = er.async_get(hass).async_get_entity_id(
+        "event", DOMAIN, f"{service_entry.unique_id}_{provider.event.key}"
+    )
+    state = hass.states.get(entity_id or "")
+    assert state is not None
+    event = {
+        key: value
+        for key, value in state.attributes.items()
+        if key not in ("event_type", "event_types", "friendly_name")
+    }
+    assert event, "the record fired"
+    since = {"config_entry_id": service_entry.entry_id, "start": NOW.isoformat()}
+    assert (await get_records(hass, **since, details=True))["records"] == [event]
+    details = {field.key for field in provider.event.detail_fields}
+    plain = {key: value for key, value in event.items() if key not in details}
+    assert (await get_records(hass, **since))["records"] == [plain]
+
+
+async def test_details_cost_a_request_each_and_are_capped(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sporttracks: FakeSportTracks,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With details, one detail request per record, and at most ``MAX_DETAILED`` records."""
+    monkeypatch.setattr(services, "MAX_DETAILED", 4)
+    sporttracks.requests.clear()
+    response = await get_records(
+        hass,
+        config_entry_id=entry.entry_id,
+        start=(NOW - timedelta(days=3650)).isoformat(),
+        details=True,
+    )
+    records = response["records"]
+    assert isinstance(records, list)
+    assert (len(records), response["complete"]) == (4, False)
+    assert all("average_heart_rate" in record for record in records)
+    details = [r for r in sporttracks.requests if r.path.startswith("/api/v2/fitnessActivities/")]
+    assert len(details) == 4
 
 
 async def test_at_most_the_newest_of_a_long_range(

@@ -14,7 +14,7 @@ from homeassistant.util.json import JsonValueType
 from .clients.base import ServiceClient
 from .clients.exceptions import ServiceError
 from .compat import vol
-from .const import DOMAIN
+from .const import CONF_PERSONAL_DATA, DOMAIN
 from .coordinator import HealthTrackersConfigEntry, error_message
 from .providers.base import record_data
 
@@ -22,14 +22,18 @@ SERVICE_GET_RECORDS = "get_records"
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"  # homeassistant.const has it only after 2025.4
 ATTR_START = "start"
 ATTR_END = "end"
+ATTR_DETAILS = "details"
 MAX_RECORDS = 1000
 """The most records one call answers (the newest of the range); ``complete`` says if cut."""
+MAX_DETAILED = 100
+"""The most records one call answers with their details: one request more each."""
 
 GET_RECORDS_SCHEMA = vol.Schema(
     {
         vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string,
         vol.Required(ATTR_START): cv.datetime,
         vol.Optional(ATTR_END): cv.datetime,
+        vol.Optional(ATTR_DETAILS, default=False): cv.boolean,
     }
 )
 
@@ -57,7 +61,12 @@ def _loaded_entry(hass: HomeAssistant, entry_id: str) -> HealthTrackersConfigEnt
 
 
 async def _async_get_records(call: ServiceCall) -> ServiceResponse:
-    """The records from ``start`` to ``end`` (now), oldest first, read from the service."""
+    """The records from ``start`` to ``end`` (now), oldest first, read from the service.
+
+    Each as its event describes it: the provider's record fields, with ``details`` also the
+    values only a record's detail holds (a request each, so fewer records), and the personal
+    fields where the user opted in to them.
+    """
     entry = _loaded_entry(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
     start = _aware(call.data[ATTR_START])
     end = _aware(call.data[ATTR_END]) if ATTR_END in call.data else dt_util.now()
@@ -71,17 +80,25 @@ async def _async_get_records(call: ServiceCall) -> ServiceResponse:
             translation_key="no_records",
             translation_placeholders={"account": entry.title},
         )
+    event = provider.event
+    details = bool(call.data[ATTR_DETAILS] and event and event.detail_fields)
+    fields = (
+        *provider.record_fields,
+        *(event.detail_fields if event and details else ()),
+        *(event.personal_fields if event and entry.options.get(CONF_PERSONAL_DATA) else ()),
+    )
     try:
-        listed, complete = await client.async_listed_between(start, end, limit=MAX_RECORDS)
+        listed, complete = await client.async_listed_between(
+            start, end, limit=MAX_DETAILED if details else MAX_RECORDS
+        )
+        found = [await client.async_complete(item) for item in listed] if details else listed
     except ServiceError as err:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key=error_message(err),
             translation_placeholders={"service": provider.name, "detail": str(err)},
         ) from err
-    records: list[JsonValueType] = [
-        record_data(provider.record_fields, record) for record in reversed(listed)
-    ]
+    records: list[JsonValueType] = [record_data(fields, record) for record in reversed(found)]
     return {"records": records, "complete": complete}
 
 

@@ -2,7 +2,7 @@
 
 Every service lists its records newest first, in pages. A client says how to ask for a page and
 how to read it (``_pages``), and, where the list holds less than the record, how to complete
-one (``_async_complete``); reading what is new since a cursor, or a page of history before
+one (``async_complete``); reading what is new since a cursor, or a page of history before
 one, is the same for all of them and lives here.
 """
 
@@ -206,7 +206,7 @@ class ServiceClient(AccountClient, Generic[ListedT, RecordT]):
         """
 
     @abstractmethod
-    async def _async_complete(self, listed: ListedT) -> RecordT:
+    async def async_complete(self, listed: ListedT) -> RecordT:
         """The record a listed item stands for (a detail request, where the list holds less)."""
 
     async def async_records_since(
@@ -248,7 +248,7 @@ class ServiceClient(AccountClient, Generic[ListedT, RecordT]):
                     break
         top = sorted(listed.values(), key=Cursor.of, reverse=True)
         newer = [] if cursor is None else [item for item in top if Cursor.of(item) > cursor]
-        new = tuple([await self._async_complete(item) for item in reversed(newer)])
+        new = tuple([await self.async_complete(item) for item in reversed(newer)])
         return RecordsSince(new, tuple(top), reached or ended, total)
 
     def history_pages(self, before: Cursor) -> AsyncGenerator[Page[ListedT]]:
@@ -296,6 +296,6 @@ class ServiceClient(AccountClient, Generic[ListedT, RecordT]):
 class WholeRecordsClient(ServiceClient[RecordT, RecordT]):
     """A client whose list holds whole records: nothing to complete."""
 
-    async def _async_complete(self, listed: RecordT) -> RecordT:
+    async def async_complete(self, listed: RecordT) -> RecordT:
         """The listed record as it is."""
         return listed

@@ -168,6 +168,6 @@ class SportTracksClient(ServiceClient[WorkoutSummary, Workout]):
             raise self.api.unexpected("the workout (an object)")
         return Workout.of(summary, detail)
 
-    async def _async_complete(self, listed: WorkoutSummary) -> Workout:
+    async def async_complete(self, listed: WorkoutSummary) -> Workout:
         """The workout with its detail, where heart rates, elevation and speed are read from."""
         return await self.async_workout(listed)
