@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+import yaml
 
 from custom_components.health_trackers import services
 from custom_components.health_trackers.const import DOMAIN
@@ -19,6 +21,7 @@ from fakes import FakeService, FakeSportTracks
 
 from .conftest import NOW, async_poll
 
+SERVICES_YAML = Path(__file__).parent.parent / "custom_components" / DOMAIN / "services.yaml"
 ACCOUNTS = {"sporttracks": "16964", "boditrax": "m_123", "bactrack": "10261"}
 """The fake account each record-keeping provider's entry reaches."""
 
@@ -88,8 +91,11 @@ async def test_records_are_what_their_events_say(
         if key not in ("event_type", "event_types", "friendly_name")
     }
     assert event, "the record fired"
+    (device,) = dr.async_entries_for_config_entry(dr.async_get(hass), service_entry.entry_id)
+    assert device.model == "Account"
+    by_device = {"device_id": device.id, "start": NOW.isoformat()}
+    assert (await get_records(hass, **by_device, details=True))["records"] == [event]
     since = {"config_entry_id": service_entry.entry_id, "start": NOW.isoformat()}
-    assert (await get_records(hass, **since, details=True))["records"] == [event]
     details = {field.key for field in provider.event.detail_fields}
     plain = {key: value for key, value in event.items() if key not in details}
     assert (await get_records(hass, **since))["records"] == [plain]
@@ -150,15 +156,26 @@ async def test_a_time_without_offset_is_home_assistants_local_time(
     [
         ({"start": NOW.isoformat(), "end": (NOW - timedelta(days=1)).isoformat()}, "invalid_range"),
         ({"start": NOW.isoformat(), "config_entry_id": "nope"}, "entry_not_found"),
+        ({"start": NOW.isoformat(), "device_id": "nope"}, "device_not_found"),
     ],
 )
 async def test_refused_calls(
     hass: HomeAssistant, entry: MockConfigEntry, data: dict[str, str], key: str
 ) -> None:
-    """A range that ends before it starts, an unknown entry: told in words, nothing read."""
+    """A range that ends before it starts, an unknown entry or device: told in words."""
+    account = {} if "device_id" in data else {"config_entry_id": entry.entry_id}
     with pytest.raises(ServiceValidationError) as raised:
-        await get_records(hass, **({"config_entry_id": entry.entry_id} | data))
+        await get_records(hass, **(account | data))
     assert raised.value.translation_key == key
+
+
+def test_the_account_picker_offers_the_accounts_that_keep_records() -> None:
+    """The action's device picker filters on the model every record-keeping account has."""
+    actions = yaml.safe_load(SERVICES_YAML.read_text(encoding="utf-8"))
+    (picked,) = actions["get_records"]["fields"]["device_id"]["selector"]["device"]["filter"]
+    assert picked == {"integration": DOMAIN, "model": "Account"}
+    for provider in PROVIDERS.values():
+        assert (provider.device_model == "Account") is (provider.event is not None), provider.key
 
 
 async def test_an_unloaded_account(hass: HomeAssistant, entry: MockConfigEntry) -> None:

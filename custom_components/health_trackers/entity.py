@@ -30,8 +30,8 @@ class HealthTrackersEntity(CoordinatorEntity[HealthTrackersCoordinator[Any]]):
             identifiers={(DOMAIN, coordinator.unique_id)},
             name=coordinator.config_entry.title,
             manufacturer=provider.name,
-            # A second provider of a service says what its accounts are ("Facility by Boditrax").
-            model=provider.kind.capitalize() if provider.kind else None,
+            # "Account by SportTracks", "Facility by Boditrax".
+            model=provider.device_model,
             entry_type=DeviceEntryType.SERVICE,
             configuration_url=provider.configuration_url,
         )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.util import dt as dt_util
 from homeassistant.util.json import JsonValueType
 
@@ -20,6 +22,7 @@ from .providers.base import record_data
 
 SERVICE_GET_RECORDS = "get_records"
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"  # homeassistant.const has it only after 2025.4
+ATTR_DEVICE_ID = "device_id"
 ATTR_START = "start"
 ATTR_END = "end"
 ATTR_DETAILS = "details"
@@ -28,19 +31,41 @@ MAX_RECORDS = 1000
 MAX_DETAILED = 100
 """The most records one call answers with their details: one request more each."""
 
-GET_RECORDS_SCHEMA = vol.Schema(
-    {
-        vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string,
-        vol.Required(ATTR_START): cv.datetime,
-        vol.Optional(ATTR_END): cv.datetime,
-        vol.Optional(ATTR_DETAILS, default=False): cv.boolean,
-    }
+GET_RECORDS_SCHEMA = vol.All(
+    vol.Schema(
+        {
+            vol.Exclusive(ATTR_DEVICE_ID, "account"): cv.string,
+            vol.Exclusive(ATTR_CONFIG_ENTRY_ID, "account"): cv.string,
+            vol.Required(ATTR_START): cv.datetime,
+            vol.Optional(ATTR_END): cv.datetime,
+            vol.Optional(ATTR_DETAILS, default=False): cv.boolean,
+        }
+    ),
+    cv.has_at_least_one_key(ATTR_DEVICE_ID, ATTR_CONFIG_ENTRY_ID),
 )
 
 
 def _aware(value: datetime) -> datetime:
     """A time as the user wrote it; without an offset, in Home Assistant's time zone."""
     return value if value.tzinfo else value.replace(tzinfo=dt_util.get_default_time_zone())
+
+
+def _entry_id(hass: HomeAssistant, data: Mapping[str, Any]) -> str:
+    """The account a call names: its entry, or its device (the picker the action shows)."""
+    if ATTR_CONFIG_ENTRY_ID in data:
+        return str(data[ATTR_CONFIG_ENTRY_ID])
+    device = dr.async_get(hass).async_get(data[ATTR_DEVICE_ID])
+    for domain, unique_id in device.identifiers if device else ():
+        # An account's device is identified by its entry's unique id (``entity.py``).
+        if domain == DOMAIN and (
+            entry := hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, unique_id)
+        ):
+            return entry.entry_id
+    raise ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key="device_not_found",
+        translation_placeholders={"device_id": str(data[ATTR_DEVICE_ID])},
+    )
 
 
 def _loaded_entry(hass: HomeAssistant, entry_id: str) -> HealthTrackersConfigEntry:
@@ -67,7 +92,7 @@ async def _async_get_records(call: ServiceCall) -> ServiceResponse:
     values only a record's detail holds (a request each, so fewer records), and the personal
     fields where the user opted in to them.
     """
-    entry = _loaded_entry(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
+    entry = _loaded_entry(call.hass, _entry_id(call.hass, call.data))
     start = _aware(call.data[ATTR_START])
     end = _aware(call.data[ATTR_END]) if ATTR_END in call.data else dt_util.now()
     if start >= end:

@@ -348,6 +348,15 @@ class Provider(Generic[ClientT, SnapshotT]):
         return f"{self.service}_{self.kind}" if self.kind else self.service
 
     @property
+    def device_model(self) -> str:
+        """What an account's device is: "Facility" for a facility, "Account" for a person's.
+
+        The ``get_records`` action offers the devices of model "Account" (``services.yaml``): an
+        account that keeps records.
+        """
+        return (self.kind or "account").capitalize()
+
+    @property
     def ways_in(self) -> tuple[WayIn, ...]:
         """The config flow's menu options for this provider's accounts, in order.
 
