@@ -219,7 +219,7 @@ async def blueprint_new_workout(instance: Instance, steps: Steps) -> None:
                 workout = await journey.service.read_values(journey.info)
                 await journey.poll()
             with steps.step("one notification: its type, distance and moving time"):
-                minutes = round(_number(workout["latest_workout_duration"]))
+                minutes = round(_number(workout["latest_workout_duration"]) * 60)  # h → min
                 distance = _number(workout["latest_workout_distance"])
                 details = (
                     f"{workout['latest_workout_type']}, "

@@ -315,7 +315,7 @@ async def sporttracks_values(info: Info) -> dict[str, Expected]:
     workout = newest["items"][0]
     values: dict[str, Expected] = {
         "latest_workout_type": workout["type"],
-        "latest_workout_duration": float(workout["duration"]) / 60,  # s → min
+        "latest_workout_duration": float(workout["duration"]) / 3600,  # s → h, as shown
         "week_workouts": float(week["size"]),
     }
     if "total_distance" in workout:

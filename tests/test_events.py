@@ -351,7 +351,7 @@ async def test_workout_in_the_same_second_uploaded_later(
     assert [w.id for w in sporttracks.accounts["16964"].workouts[:2]] == [95, 96]
     await async_poll(hass, frozen_now, POLL)
     assert fired.ids() == ["96"]
-    state = hass.states.get("sensor.sporttracks_16964_latest_workout_start")
+    state = hass.states.get("sensor.sporttracks_16964_workout_start")
     assert state is not None
     assert state.state == start.isoformat()
     await async_poll(hass, frozen_now, POLL)

@@ -22,7 +22,7 @@ from fakes.sporttracks import DEFAULT_CLIENT, Workout
 from .conftest import NOW, SERVICES, Consent, ExpectedLog, async_poll, reauth_flow
 
 POLL = timedelta(minutes=15)
-LATEST_TYPE = "sensor.sporttracks_16964_latest_workout_type"
+LATEST_TYPE = "sensor.sporttracks_16964_workout_type"
 WEEK_WORKOUTS = "sensor.sporttracks_16964_workouts_last_7_days"
 
 
@@ -102,11 +102,11 @@ async def test_new_workout_fetches_detail_and_week(
     ]
     assert hass.states.get(LATEST_TYPE).state == "Rowing"
     assert (
-        hass.states.get("sensor.sporttracks_16964_latest_workout_start").state
+        hass.states.get("sensor.sporttracks_16964_workout_start").state
         == "2026-11-20T12:05:00+00:00"
     )
-    assert hass.states.get("sensor.sporttracks_16964_latest_workout_distance").state == "6.0"
-    assert hass.states.get("sensor.sporttracks_16964_latest_workout_average_speed").state == "12.0"
+    assert hass.states.get("sensor.sporttracks_16964_workout_distance").state == "6.0"
+    assert hass.states.get("sensor.sporttracks_16964_workout_avg_speed").state == "12.0"
     assert int(hass.states.get(WEEK_WORKOUTS).state) == before + 1
 
 

@@ -25,7 +25,7 @@ from .conftest import NOW, AddAccount, ExpectedLog, async_poll
 
 POLL = timedelta(minutes=15)
 LIST = "/api/v2/fitnessActivities"
-LATEST_TYPE = "sensor.sporttracks_16964_latest_workout_type"
+LATEST_TYPE = "sensor.sporttracks_16964_workout_type"
 
 
 def _polls(fake: FakeSportTracks) -> list[str]:

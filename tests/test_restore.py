@@ -145,7 +145,7 @@ async def test_sporttracks_values_survive_a_start_while_down(
     for entity_id, value in before.items():
         restored = (STATE_UNAVAILABLE, None) if entity_id.endswith(WEEK) else value
         assert after[entity_id] == restored, entity_id
-    assert after[f"{SPORTTRACKS}latest_workout_type"] == ("Running", None)
+    assert after[f"{SPORTTRACKS}workout_type"] == ("Running", None)
     assert hass.states.get("event.sporttracks_16964_new_workout").state == STATE_UNAVAILABLE  # type: ignore[union-attr]
     diagnostics = await async_get_config_entry_diagnostics(hass, entry)
     assert diagnostics["last_update_success"] is False
@@ -156,8 +156,8 @@ async def test_sporttracks_values_survive_a_start_while_down(
     assert shown(hass, entry) == after
     sporttracks.clear_faults()
     await async_poll(hass, frozen_now, timedelta(minutes=15))
-    assert hass.states.get(f"{SPORTTRACKS}latest_workout_type").state == "Rowing"  # type: ignore[union-attr]
-    assert hass.states.get(f"{SPORTTRACKS}latest_workout_start").state == (  # type: ignore[union-attr]
+    assert hass.states.get(f"{SPORTTRACKS}workout_type").state == "Rowing"  # type: ignore[union-attr]
+    assert hass.states.get(f"{SPORTTRACKS}workout_start").state == (  # type: ignore[union-attr]
         (NOW + timedelta(minutes=5)).isoformat()
     )
     assert int(hass.states.get(f"{SPORTTRACKS}workouts_last_7_days").state) == (  # type: ignore[union-attr]
@@ -248,10 +248,7 @@ async def test_retry_after_at_start_is_honoured(
     await restart(
         hass, entry, lambda: sporttracks.fail(429, "{}", headers={"Retry-After": "7200"}, times=1)
     )
-    assert (
-        shown(hass, entry)[f"{SPORTTRACKS}latest_workout_type"]
-        == before[f"{SPORTTRACKS}latest_workout_type"]
-    )
+    assert shown(hass, entry)[f"{SPORTTRACKS}workout_type"] == before[f"{SPORTTRACKS}workout_type"]
     sporttracks.requests.clear()
     await async_poll(hass, frozen_now, timedelta(minutes=119))
     assert not sporttracks.count(LIST)
@@ -265,8 +262,8 @@ async def test_what_another_version_stored(
 ) -> None:
     """A value in another unit is left out; one without ``measured_at`` is shown, unknown too."""
     await stop(hass, entry)
-    energy, kind = f"{SPORTTRACKS}latest_workout_energy", f"{SPORTTRACKS}latest_workout_type"
-    heart_rate = f"{SPORTTRACKS}latest_workout_average_heart_rate"
+    energy, kind = f"{SPORTTRACKS}workout_energy", f"{SPORTTRACKS}workout_type"
+    heart_rate = f"{SPORTTRACKS}workout_avg_heart_rate"
     mock_restore_cache_with_extra_data(
         hass,
         [
@@ -322,7 +319,7 @@ async def test_new_account_with_the_service_down_retries_setup(
     sporttracks.clear_faults()
     await async_poll(hass, frozen_now, timedelta(minutes=1))
     assert entry.state is ConfigEntryState.LOADED
-    assert hass.states.get(f"{SPORTTRACKS}latest_workout_type").state == "Running"  # type: ignore[union-attr]
+    assert hass.states.get(f"{SPORTTRACKS}workout_type").state == "Running"  # type: ignore[union-attr]
 
 
 async def test_refused_sign_in_at_start_asks_for_reauth(

@@ -76,11 +76,11 @@ async def test_quirky_workout_is_read_tolerantly(
     sporttracks.current_user = "5"
     await add_account()
     prefix = "sensor.sporttracks_5_"
-    assert hass.states.get(f"{prefix}latest_workout_start").state == "2026-11-20T11:00:00+00:00"
-    assert hass.states.get(f"{prefix}latest_workout_type").state == "Gym: Strength"
-    assert hass.states.get(f"{prefix}latest_workout_duration").state == "45.0"
-    for missing in ("distance", "energy", "average_heart_rate", "average_speed"):
-        assert hass.states.get(f"{prefix}latest_workout_{missing}").state == "unknown"
+    assert hass.states.get(f"{prefix}workout_start").state == "2026-11-20T11:00:00+00:00"
+    assert hass.states.get(f"{prefix}workout_type").state == "Gym: Strength"
+    assert hass.states.get(f"{prefix}workout_duration").state == "0.75"  # h: "45m"
+    for missing in ("distance", "energy", "avg_heart_rate", "avg_speed"):
+        assert hass.states.get(f"{prefix}workout_{missing}").state == "unknown"
     assert hass.states.get(f"{prefix}workouts_last_7_days").state == "1"
     assert hass.states.get(f"{prefix}distance_last_7_days").state == "0.0"
 
@@ -100,7 +100,7 @@ async def test_long_text_is_cut_to_what_a_state_holds(
     sporttracks.accounts = {"6": account}
     sporttracks.current_user = "6"
     await add_account()
-    assert hass.states.get("sensor.sporttracks_6_latest_workout_type").state == kind[:255]
+    assert hass.states.get("sensor.sporttracks_6_workout_type").state == kind[:255]
     assert "longer than 255" not in caplog.text
 
 
@@ -111,7 +111,7 @@ async def test_account_without_workouts(
     sporttracks.accounts = {"9": SportTracksAccount("9", "New")}
     sporttracks.current_user = "9"
     await add_account()
-    assert hass.states.get("sensor.sporttracks_9_latest_workout_type").state == "unknown"
+    assert hass.states.get("sensor.sporttracks_9_workout_type").state == "unknown"
     assert hass.states.get("sensor.sporttracks_9_workouts_last_7_days").state == "0"
 
 
@@ -164,9 +164,9 @@ async def test_list_item_without_link(
     )
     await add_account()
     prefix = "sensor.sporttracks_16964_"
-    assert hass.states.get(f"{prefix}latest_workout_type").state == "Running"
-    assert hass.states.get(f"{prefix}latest_workout_distance").state == "4.0"
-    assert hass.states.get(f"{prefix}latest_workout_energy").state == "unknown"
+    assert hass.states.get(f"{prefix}workout_type").state == "Running"
+    assert hass.states.get(f"{prefix}workout_distance").state == "4.0"
+    assert hass.states.get(f"{prefix}workout_energy").state == "unknown"
 
 
 async def test_week_list_is_capped(

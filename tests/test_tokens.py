@@ -19,7 +19,7 @@ from .conftest import ExpectedLog, async_poll
 
 POLL = timedelta(minutes=15)
 TOKEN_LIFETIME = timedelta(hours=2)
-LATEST_TYPE = "sensor.sporttracks_16964_latest_workout_type"
+LATEST_TYPE = "sensor.sporttracks_16964_workout_type"
 TOKEN_PATH = "/oauth2/token"
 
 

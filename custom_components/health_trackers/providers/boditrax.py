@@ -82,12 +82,16 @@ def _mass(metric: str) -> Measure:
 
 
 def _as_sent(metric: str, unit: str | None, precision: int) -> Measure:
-    return Measure(
-        metrics=(metric,),
-        value_fn=lambda metrics: metrics.get(metric),
-        unit=unit,
-        precision=precision,
-    )
+    """A metric as Boditrax sends it; one shown without decimals is a whole number.
+
+    A rating, an age, a score: event data and states read "51 years", not "51.0".
+    """
+
+    def value(metrics: Metrics) -> float | None:
+        found = metrics.get(metric)
+        return round(found) if found is not None and precision == 0 else found
+
+    return Measure(metrics=(metric,), value_fn=value, unit=unit, precision=precision)
 
 
 def _share(metric: str) -> Measure:

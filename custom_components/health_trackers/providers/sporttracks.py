@@ -134,7 +134,9 @@ SENSORS: tuple[HealthTrackersSensorDescription[SportTracksSnapshot], ...] = (
         _minutes,
         device_class=SensorDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.MINUTES,
-        suggested_display_precision=0,
+        # Shown as "1h 30m" (in minutes the frontend writes "90m", "565m").
+        suggested_unit_of_measurement=UnitOfTime.HOURS,
+        suggested_display_precision=2,
     ),
     _latest(
         "distance",
@@ -189,7 +191,9 @@ SENSORS: tuple[HealthTrackersSensorDescription[SportTracksSnapshot], ...] = (
         lambda week: sum(item.duration or 0.0 for item in week) / SECONDS_PER_MINUTE,
         device_class=SensorDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.MINUTES,
-        suggested_display_precision=0,
+        # Shown as "1h 30m" (in minutes the frontend writes "90m", "565m").
+        suggested_unit_of_measurement=UnitOfTime.HOURS,
+        suggested_display_precision=2,
     ),
 )
 
