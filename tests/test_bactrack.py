@@ -814,6 +814,7 @@ async def _set_options(hass: HomeAssistant, entry: ConfigEntry, **options: Any) 
     assert result["type"] is FlowResultType.FORM
     fields = [str(key) for key in result["data_schema"].schema]  # type: ignore[union-attr]
     assert fields == ["personal_data"]
+    assert result["description_placeholders"] == {"account": entry.title}  # "Sam options"
     result = await hass.config_entries.options.async_configure(result["flow_id"], options)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()

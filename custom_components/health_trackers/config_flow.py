@@ -606,12 +606,11 @@ class HealthTrackersOptionsFlow(OptionsFlowWithReload):
         """One switch: create the sensors that show where and with what notes a value was taken."""
         if user_input is not None:
             return self.async_create_entry(data=user_input)
-        provider = PROVIDERS[self.config_entry.data[CONF_PROVIDER]]
         personal = self.config_entry.options.get(CONF_PERSONAL_DATA, False)
         return self.async_show_form(
             step_id="init",
             data_schema=vol.Schema(
                 {vol.Required(CONF_PERSONAL_DATA, default=personal): BooleanSelector()}
             ),
-            description_placeholders={"service": provider.name},
+            description_placeholders={"account": self.config_entry.title},
         )
