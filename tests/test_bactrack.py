@@ -146,6 +146,11 @@ async def test_consumer_form_explains_fields(
     )
     step = translations["config"]["step"]["consumer"]
     assert set(step["data_description"]) == set(fields)
+    # Where the key comes from: a link, not "see the README".
+    key_help = step["data_description"]["consumer_key"].format(
+        **result["description_placeholders"]  # type: ignore[arg-type]
+    )
+    assert "[README](https://github.com/health-trackers/health_trackers#readme)" in key_help
 
 
 async def test_callback_url_is_on_the_browser_address(

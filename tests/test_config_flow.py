@@ -19,15 +19,20 @@ from homeassistant.config_entries import (
     ConfigFlowResult,
 )
 from homeassistant.core import HomeAssistant
+from homeassistant.core_config import async_process_ha_core_config
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import config_entry_oauth2_flow
+from homeassistant.helpers.network import NoURLAvailableError
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
-from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from pytest_homeassistant_custom_component.typing import (
+    ClientSessionGenerator,
+    WebSocketGenerator,
+)
 from yarl import URL
 
-from custom_components.health_trackers import application_credentials, config_flow
+from custom_components.health_trackers import config_flow, views
 from custom_components.health_trackers.const import CONF_PROVIDER, DOMAIN
 from custom_components.health_trackers.providers import PROVIDERS
 from custom_components.health_trackers.providers.sporttracks import SPORTTRACKS
@@ -115,7 +120,9 @@ async def test_user_denies(
             "invalid_scope",
             "invalid_scope",
             "SportTracks refused the permissions Home Assistant asks for (invalid_scope). Ask "
-            "SportTracks to grant your app the scopes the README lists, then add the account again.",
+            "SportTracks to grant your app the scopes the "
+            "[README](https://github.com/health-trackers/health_trackers#readme) lists, then add the"
+            " account again.",
         ),
         (
             "unauthorized_client",
@@ -376,10 +383,55 @@ async def test_reauth_other_account_is_refused(
     assert again["step_id"] == "reauth_confirm"
 
 
-async def test_credential_dialog_names_the_services(hass: HomeAssistant) -> None:
-    """The add-credential dialog says which services take OAuth 2.0 credentials."""
-    placeholders = await application_credentials.async_get_description_placeholders(hass)
-    assert placeholders == {"services": "Boditrax, SportTracks"}
+@pytest.mark.parametrize(
+    ("address", "callbacks"),
+    [
+        (
+            "http://ha.local:8123",
+            "Boditrax: `http://ha.local:8123/api/health_trackers/oauth2/callback`;"
+            " SportTracks: `http://ha.local:8123/auth/external/callback`",
+        ),
+        (
+            "my",  # My Home Assistant set up: Home Assistant's own callback goes through it
+            "Boditrax: `http://ha.local:8123/api/health_trackers/oauth2/callback`;"
+            " SportTracks: `https://my.home-assistant.io/redirect/oauth`",
+        ),
+        (
+            None,  # no address known: the path, after the user's own
+            "Boditrax: `…/api/health_trackers/oauth2/callback`;"
+            " SportTracks: `…/auth/external/callback`",
+        ),
+    ],
+)
+async def test_credential_dialog_says_what_to_register(
+    hass: HomeAssistant,
+    hass_ws_client: WebSocketGenerator,
+    monkeypatch: pytest.MonkeyPatch,
+    address: str | None,
+    callbacks: str,
+) -> None:
+    """The add-credential dialog names the services, the redirect URL each needs (Boditrax
+    its own) and links the README, as Home Assistant's dialog asks for them."""
+    if address is None:
+
+        def no_address(*args: object, **kwargs: object) -> str:
+            raise NoURLAvailableError
+
+        monkeypatch.setattr(views, "get_url", no_address)
+    else:
+        await async_process_ha_core_config(hass, {"internal_url": "http://ha.local:8123"})
+    if address == "my":
+        hass.config.components.add("my")
+    assert await async_setup_component(hass, "application_credentials", {})
+    client = await hass_ws_client(hass)
+    await client.send_json_auto_id({"type": "application_credentials/config"})
+    answer = await client.receive_json()
+    placeholders = answer["result"]["integrations"][DOMAIN]["description_placeholders"]
+    assert placeholders == {
+        "services": "Boditrax, SportTracks",
+        "callbacks": callbacks,
+        "readme": "https://github.com/health-trackers/health_trackers#readme",
+    }
 
 
 @pytest.mark.usefixtures("current_request_with_host")

@@ -24,13 +24,18 @@ from homeassistant.components.application_credentials import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
-from homeassistant.helpers.config_entry_oauth2_flow import AbstractOAuth2Implementation
+from homeassistant.helpers.config_entry_oauth2_flow import (
+    AUTH_CALLBACK_PATH,
+    MY_AUTH_CALLBACK_PATH,
+    AbstractOAuth2Implementation,
+)
+from homeassistant.helpers.network import NoURLAvailableError
 from yarl import URL
 
 from .clients.api import ACCEPT_ENCODING, REQUEST_TIMEOUT, read_limited
 from .clients.exceptions import InvalidResponseError
 from .compat import token_request_error
-from .const import LOGGER
+from .const import LOGGER, README_URL
 from .providers import PROVIDERS
 from .providers.base import OAuth2Settings, Provider
 from .views import OAUTH2_CALLBACK_PATH, async_begin_sign_in, browser_url
@@ -48,10 +53,39 @@ async def async_get_auth_implementation(
     return OAuth2Credential(hass, auth_domain, credential)
 
 
+def redirect_url(hass: HomeAssistant, settings: OAuth2Settings) -> str:
+    """Where the service sends the browser back after a sign-in, as it must be registered.
+
+    Home Assistant's own callback (My Home Assistant's, where it is set up); ours for services
+    that may drop ``state``. NoURLAvailableError: neither a browser nor the configuration gives
+    Home Assistant's address.
+    """
+    if settings.may_drop_state:
+        return browser_url(hass, OAUTH2_CALLBACK_PATH)
+    if "my" in hass.config.components:
+        return MY_AUTH_CALLBACK_PATH
+    return browser_url(hass, AUTH_CALLBACK_PATH)
+
+
 async def async_get_description_placeholders(hass: HomeAssistant) -> dict[str, str]:
-    """Name the services in the add-credential dialog."""
+    """The add-credential dialog: the services, the redirect URL each needs, the README."""
+    callbacks: dict[str, str] = {}
+    for provider in PROVIDERS.values():
+        if provider.oauth2 is not None and provider.oauth2.authorize_path:
+            try:
+                url = redirect_url(hass, provider.oauth2)
+            except NoURLAvailableError:  # no address known: the path, after the user's own
+                path = (
+                    OAUTH2_CALLBACK_PATH if provider.oauth2.may_drop_state else AUTH_CALLBACK_PATH
+                )
+                url = f"…{path}"
+            callbacks.setdefault(provider.name, url)
     names = dict.fromkeys(p.name for p in PROVIDERS.values() if p.oauth2 is not None)
-    return {"services": ", ".join(names)}
+    return {
+        "services": ", ".join(names),
+        "callbacks": "; ".join(f"{name}: `{url}`" for name, url in callbacks.items()),
+        "readme": README_URL,
+    }
 
 
 class OAuth2Credential(AuthImplementation):
@@ -99,9 +133,7 @@ class ServiceOAuth2Implementation(AuthImplementation):
     @property
     def redirect_uri(self) -> str:
         """Our callback for services that may drop ``state``; Home Assistant's for the others."""
-        if self.settings.may_drop_state:
-            return browser_url(self.hass, OAUTH2_CALLBACK_PATH)
-        return super().redirect_uri
+        return redirect_url(self.hass, self.settings)
 
     async def async_generate_authorize_url(self, flow_id: str) -> str:
         """The service's authorize URL; for services that may drop ``state``, our view's.

@@ -55,7 +55,7 @@ from .clients.base import Account
 from .clients.exceptions import AuthenticationError, MissingScopeError, ServiceError
 from .clients.oauth1 import OOB, OAuth1Dance, OAuth1Token
 from .compat import REFUSED, ImplementationUnavailableError, OptionsFlowWithReload, vol
-from .const import CONF_PERSONAL_DATA, CONF_PROVIDER, DOMAIN, LOGGER
+from .const import CONF_PERSONAL_DATA, CONF_PROVIDER, DOMAIN, LOGGER, README_URL
 from .providers import PROVIDERS
 from .providers.base import Provider, WayIn
 from .views import (
@@ -297,7 +297,11 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
         error = str(self.external_data["error"])
         return self.async_abort(
             reason=error if error in REJECTIONS else "authorize_error",
-            description_placeholders={"service": self._provider.name, "error": error[:100]},
+            description_placeholders={
+                "service": self._provider.name,
+                "error": error[:100],
+                "readme": README_URL,
+            },
         )
 
     # OAuth 1.0a: the app's consumer key, the service's page, the callback or a typed code.
@@ -345,7 +349,7 @@ class HealthTrackersConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
                 }
             ),
             errors=errors,
-            description_placeholders={"service": self._provider.name},
+            description_placeholders={"service": self._provider.name, "readme": README_URL},
         )
 
     async def _async_authorize(self) -> ConfigFlowResult:

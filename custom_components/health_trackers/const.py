@@ -10,6 +10,9 @@ BUG_REPORT_URL = (
 )
 """The project's bug form, which asks for the diagnostics download."""
 
+README_URL = "https://github.com/health-trackers/health_trackers#readme"
+"""Where texts in the UI send a user for what they need from a service (keys, redirect URLs)."""
+
 CONF_PROVIDER = "provider"
 """Key in a config entry's data: the key of the provider that serves it (``boditrax_facility``)."""
 
