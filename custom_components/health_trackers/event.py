@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from homeassistant.components.event import EventEntity
+from homeassistant.const import ATTR_DOMAIN, ATTR_ENTITY_ID, ATTR_NAME, EVENT_LOGBOOK_ENTRY
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .clients.base import Record
-from .const import CONF_PERSONAL_DATA
+from .const import CONF_PERSONAL_DATA, DOMAIN
 from .coordinator import HealthTrackersConfigEntry, HealthTrackersCoordinator
 from .entity import HealthTrackersEntity
 from .providers.base import HealthTrackersEventDescription, record_data
@@ -75,6 +76,22 @@ class HealthTrackersEvent(HealthTrackersEntity, EventEntity):
 
     @callback
     def _fire(self, records: Sequence[Record]) -> None:
+        """Each record an event, and a logbook line with its values.
+
+        The event's own line in the logbook names only its type ("New scan").
+        """
+        summary_fn = self.entity_description.summary_fn
         for record in records:
             self._trigger_event(self.entity_description.key, record_data(self._fields, record))
             self.async_write_ha_state()
+            state = self.hass.states.get(self.entity_id)
+            if summary_fn is not None and state is not None and (line := summary_fn(record)):
+                self.hass.bus.async_fire(
+                    EVENT_LOGBOOK_ENTRY,
+                    {
+                        ATTR_NAME: state.name,
+                        "message": line,
+                        ATTR_DOMAIN: DOMAIN,
+                        ATTR_ENTITY_ID: self.entity_id,
+                    },
+                )

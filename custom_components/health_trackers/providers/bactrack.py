@@ -146,6 +146,7 @@ RECORD_FIELDS: tuple[RecordField[Reading], ...] = (
 
 EVENT: HealthTrackersEventDescription[Reading] = describe_event(
     "new_reading",
+    summary_fn=lambda reading: f"{reading.bac:.3f} %",
     personal_fields=(
         RecordField("latitude", lambda reading: reading.location[0] if reading.location else None),
         RecordField("longitude", lambda reading: reading.location[1] if reading.location else None),

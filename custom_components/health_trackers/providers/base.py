@@ -106,11 +106,13 @@ class HealthTrackersEventDescription(EventEntityDescription, Generic[RecordT]):
     The key is the event type (``new_workout``), the entity's translation key and the last part
     of its unique id. The data holds the provider's ``record_fields`` of the record, then
     ``detail_fields`` (values only a completed record has: a workout's heart rate) and, when the
-    user opted in, ``personal_fields`` (where, notes).
+    user opted in, ``personal_fields`` (where, notes). ``summary_fn``: the record at a glance,
+    values and unit symbols only (no words to translate), for the logbook: "84.7 kg · 21.1 %".
     """
 
     detail_fields: tuple[RecordField[RecordT], ...] = ()
     personal_fields: tuple[RecordField[RecordT], ...] = ()
+    summary_fn: Callable[[RecordT], str] | None = None
 
 
 def describe_event(
@@ -118,6 +120,7 @@ def describe_event(
     *,
     detail_fields: tuple[RecordField[RecordT], ...] = (),
     personal_fields: tuple[RecordField[RecordT], ...] = (),
+    summary_fn: Callable[[RecordT], str] | None = None,
 ) -> HealthTrackersEventDescription[RecordT]:
     """An event entity with the one event type ``key``, named by its translation key."""
     return HealthTrackersEventDescription(
@@ -126,7 +129,13 @@ def describe_event(
         event_types=[key],
         detail_fields=detail_fields,
         personal_fields=personal_fields,
+        summary_fn=summary_fn,
     )
+
+
+def summary(*parts: str | None) -> str:
+    """Parts of a record at a glance, those it has, as one line: "Running · 16.0 km · 90 min"."""
+    return " · ".join(part for part in parts if part)
 
 
 @dataclass(frozen=True, kw_only=True)

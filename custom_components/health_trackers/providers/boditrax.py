@@ -43,6 +43,7 @@ from .base import (
     describe_event,
     describe_sensor,
     describe_statistic,
+    summary,
 )
 
 BACKFILL = 20
@@ -252,6 +253,15 @@ STATISTICS: tuple[HealthTrackersStatisticDescription[Scan], ...] = tuple(
 )
 
 
+def _summary(scan: Scan) -> str:
+    """Weight and body fat, those the scan has: 84.7 kg · 21.1 %."""
+    weight, fat = (MEASURES[key].value_fn(scan.metrics) for key in ("weight", "body_fat"))
+    return summary(
+        None if weight is None else f"{weight:.1f} kg",
+        None if fat is None else f"{fat:.1f} %",
+    )
+
+
 OAUTH2 = OAuth2Settings(
     authorize_path="/oauth/auth",
     token_path="/oauth/token",
@@ -271,7 +281,7 @@ BODITRAX = Provider(
     tracker_type=BoditraxTracker,
     sensors=SENSORS,
     record_fields=RECORD_FIELDS,
-    event=describe_event("new_scan"),
+    event=describe_event("new_scan", summary_fn=_summary),
     statistics=STATISTICS,
     oauth2=OAUTH2,
     configuration_url="https://boditrax.com",

@@ -36,6 +36,7 @@ from .base import (
     describe_sensor,
     describe_statistic,
     scaled,
+    summary,
 )
 
 WINDOW = timedelta(days=7)
@@ -238,6 +239,17 @@ STATISTICS: tuple[HealthTrackersStatisticDescription[WorkoutSummary], ...] = (
 )
 """Per hour a workout started in; from the list alone (``data=summary``, no detail request)."""
 
+
+def _summary(workout: WorkoutSummary) -> str:
+    """Type, distance and moving time, those the workout has: Running · 16.0 km · 90 min."""
+    distance, minutes = _kilometres(workout), _minutes(workout)
+    return summary(
+        workout.type,
+        None if distance is None else f"{distance:.1f} km",
+        None if minutes is None else f"{minutes:.0f} min",
+    )
+
+
 SPORTTRACKS = Provider(
     service="sporttracks",
     name="SportTracks",
@@ -247,7 +259,7 @@ SPORTTRACKS = Provider(
     tracker_type=SportTracksTracker,
     sensors=SENSORS,
     record_fields=RECORD_FIELDS,
-    event=describe_event("new_workout", detail_fields=DETAIL_FIELDS),
+    event=describe_event("new_workout", detail_fields=DETAIL_FIELDS, summary_fn=_summary),
     statistics=STATISTICS,
     oauth2=OAuth2Settings(
         authorize_path="/oauth2/authorize",
