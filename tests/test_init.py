@@ -245,14 +245,15 @@ async def test_failures_make_entities_unavailable_and_recover(
     ]
     assert len(errors) == 1
     assert message in errors[0].getMessage()
+    assert errors[0].levelno == logging.ERROR, "the one line a user sees, as the README says"
     assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     sporttracks.clear_faults()
     await async_poll(hass, frozen_now, POLL)
     assert hass.states.get(LATEST_TYPE).state != STATE_UNAVAILABLE
-    assert (
-        sum("Fetching SportTracks 16964 data recovered" in r.getMessage() for r in caplog.records)
-        == 1
-    )
+    recovered = [
+        r for r in caplog.records if "Fetching SportTracks 16964 data recovered" in r.getMessage()
+    ]
+    assert [r.levelno for r in recovered] == [logging.INFO]
 
 
 async def test_service_unreachable_then_back(

@@ -12,6 +12,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+import logging
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -285,8 +286,11 @@ async def test_restart_in_the_middle_of_a_backfill_counts_nothing_twice(
     hass: HomeAssistant,
     sporttracks: FakeSportTracks,
     add_account: AddAccount,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Stopped after its first page, the backfill goes on from there after a reload."""
+    """Stopped after its first page, the backfill goes on from there after a reload; the log
+    says so at info level (the README: hidden unless asked for)."""
+    caplog.set_level(logging.INFO)
     account = sporttracks.accounts["16964"]
     add_old_workouts(sporttracks, 250)
     # The backfill's second page (the only list request with page=1) answers 503.
@@ -301,6 +305,13 @@ async def test_restart_in_the_middle_of_a_backfill_counts_nothing_twice(
     await history_done(hass, entry)
     for key, hourly in expect_workouts(sporttracks).items():
         assert await changes(hass, f"{SPORTTRACKS}_{key}") == hourly, key
+    said = [r for r in caplog.records if r.getMessage().startswith("History of SportTracks 16964")]
+    assert [r.getMessage().split(":")[1].strip() for r in said] == [
+        "import started (0 records imported before)",
+        f"import started ({diagnostics['history']['records']} records imported before)",
+        "import done",
+    ]
+    assert {r.levelno for r in said} == {logging.INFO}
 
 
 async def test_a_poll_while_the_backfill_ends_is_counted_once(
