@@ -42,7 +42,7 @@ from .browser import (
     browser_linked_account,
     browser_options,
 )
-from .dashboard import browser_dashboard
+from .dashboard import browser_dashboard, browser_sensor_history
 from .home_assistant import Instance, Release
 from .logs import Breach, breaches
 from .rest import REVOKED_LOG, Journey, journey_without_state, remove_all
@@ -66,6 +66,7 @@ README_SCREENSHOTS = {
     "boditrax-device.png": ("browser boditrax linked", "device"),
     "access-not-granted.png": ("browser deny", "denied"),
     "statistics-dashboard.png": ("browser statistics dashboard", "dashboard"),
+    "sensor-history.png": ("browser statistics history", "sensor-history"),
 }
 """The README's screenshots (docs/screenshots/): scenario and shot each comes from."""
 SCENARIO_SECONDS = 240
@@ -148,6 +149,7 @@ def scenarios(chromium: str, soak_seconds: float, soak_seed: int) -> list[Scenar
         Scenario("browser bactrack options", partial(browser_options, chromium)),
         Scenario("browser device activity", partial(browser_activity, chromium)),
         Scenario("browser statistics dashboard", partial(browser_dashboard, chromium)),
+        Scenario("browser statistics history", partial(browser_sensor_history, chromium)),
         Scenario("blueprint new workout", blueprint_new_workout),
         Scenario("blueprint bac above threshold", blueprint_bac_above_threshold),
         Scenario("blueprint no scan reminder", blueprint_no_scan_reminder),

@@ -6,6 +6,11 @@ and compared, hour by hour, with the records the fake holds (its control endpoin
 per UTC hour, a summed statistic's change is the total of its records' values, the others' mean,
 min and max are those of their values. What each record is worth is written here, from the
 README's table of statistics, not taken from the integration.
+
+A measure (weight, BAC) lives in its sensor's own statistics (the sensor is found in the entity
+registry by its unique id, ``<service>_<account>_<key>``); its imported hours are those before
+the recorder took over, which compiles the sensor's hours from its states from the hour the
+account was added on. A total is an external statistic, ``health_trackers:<service>_<account>_<key>``.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ SHOWN_HOURS = 5
 IMPORT_DONE = re.compile(r"^History of (?P<title>.+): import done: (?P<records>\d+) records in ")
 """The integration's line when an account's history is imported (logged at INFO)."""
 RECORDER_LOGGER = "homeassistant.components.recorder"
+RECORDER = "recorder"
+"""The source of a sensor's own statistics."""
 KJ_PER_KCAL = 4.184
 
 
@@ -52,9 +59,11 @@ class Statistic:
     """One statistic of an account, and what one record of the fake adds to it."""
 
     key: str
-    """The end of its id, ``health_trackers:<service>_<account>_<key>``."""
-    measure: str
-    """Its name after the account's, as the README says: "Jo Lifter Weight"."""
+    """A measure: the end of its sensor's unique id, ``<service>_<account>_<key>``; a total: the
+    end of its id, ``health_trackers:<service>_<account>_<key>``."""
+    name: str
+    """As the README says. A measure: its sensor's name ("Weight", "Last BAC reading"); a
+    total: its name after the account's ("SportTracks 16964 All workouts")."""
     unit: str | None
     summed: bool
     value: Callable[[FakeRecord], float | None]
@@ -102,18 +111,24 @@ HISTORIES = (
         SERVICES_BY_NAME["sporttracks"],
         "start",
         (
-            Statistic("workouts", "Workouts", None, True, _one),
-            Statistic("workout_distance", "Workout distance", "km", True, _field("distance", 1e-3)),
+            Statistic("workouts", "All workouts", None, True, _one),
+            Statistic(
+                "workout_distance",
+                "Distance of all workouts",
+                "km",
+                True,
+                _field("distance", 1e-3),
+            ),
             Statistic(
                 "workout_moving_time",
-                "Workout moving time",
+                "Moving time of all workouts",
                 "h",
                 True,
                 _field("duration", 1 / 3600),
             ),
             Statistic(
                 "workout_energy",
-                "Workout energy",
+                "Energy of all workouts",
                 "kcal",
                 True,
                 _field("calories_kj", 1 / KJ_PER_KCAL),
@@ -152,8 +167,8 @@ HISTORIES = (
         SERVICES_BY_NAME["bactrack"],
         "timestamp",
         (
-            Statistic("bac", "BAC", "%", False, _field("bac")),
-            Statistic("readings", "Readings", None, True, _one),
+            Statistic("bac", "Last BAC reading", "%", False, _field("bac")),
+            Statistic("readings", "All readings", None, True, _one),
         ),
     ),
 )
@@ -170,15 +185,37 @@ class ImportedAccount:
     """The account's id at the service (and the fake)."""
     entry_id: str
     title: str
+    sensors: Mapping[str, str]
+    """Each measure's sensor, by the measure's key: its entity id, from the entity registry."""
+    recorder_since: datetime
+    """The first hour whose measure statistics are the recorder's: the hour the account was added,
+    or an earlier one its sensors had a state in (an earlier scenario added the same account)."""
+
+    @property
+    def unique_id(self) -> str:
+        """The entry's unique id, ``<service>_<account>``; a sensor's adds ``_<key>``."""
+        return f"{self.history.service.service}_{self.account}"
 
     @property
     def prefix(self) -> str:
-        """What its statistics' ids start with: ``health_trackers:<service>_<account>_``."""
-        return f"{DOMAIN}:{self.history.service.service}_{self.account}_".lower()
+        """What its external statistics' ids start with: ``health_trackers:<service>_<account>_``."""
+        return f"{DOMAIN}:{self.unique_id}_".lower()
+
+    def external_id(self, statistic: Statistic) -> str:
+        """``health_trackers:<service>_<account>_<key>``: a total's id; a measure must not have one."""
+        return f"{self.prefix}{statistic.key}"
 
     def statistic_id(self, statistic: Statistic) -> str:
-        """``health_trackers:<service>_<account>_<key>``."""
-        return f"{self.prefix}{statistic.key}"
+        """Where the statistic lives: a measure, its sensor's entity id; a total, its external id."""
+        return self.external_id(statistic) if statistic.summed else self.sensors[statistic.key]
+
+    def until(self, statistic: Statistic) -> datetime | None:
+        """The hour from which the recorder, not the import, writes the statistic; None: never."""
+        return None if statistic.summed else self.recorder_since
+
+    def statistic(self, key: str) -> Statistic:
+        """The account's statistic ``key``."""
+        return next(found for found in self.history.statistics if found.key == key)
 
     async def records(self) -> list[FakeRecord]:
         """Every record the fake holds for the account."""
@@ -192,28 +229,57 @@ class ImportedAccount:
             return list(await answer.json())
 
 
+def start_of_hour(at: datetime) -> datetime:
+    """The start of the UTC hour ``at`` lies in."""
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
 def hour_of(text: str) -> datetime:
     """The start of the UTC hour an ISO 8601 time lies in."""
-    return datetime.fromisoformat(text).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return start_of_hour(datetime.fromisoformat(text))
 
 
-def expected_hours(records: Iterable[FakeRecord], measured_at: str, statistic: Statistic) -> Hourly:
-    """Per hour with a value: the total (summed), else the mean, min and max of the values."""
+def expected_hours(
+    records: Iterable[FakeRecord],
+    measured_at: str,
+    statistic: Statistic,
+    until: datetime | None = None,
+) -> Hourly:
+    """Per hour with a value: the total (summed), else the mean, min and max of the values.
+
+    ``until``: only the hours before it.
+    """
     values: dict[datetime, list[float]] = defaultdict(list)
     for record in records:
         if (value := statistic.value(record)) is not None:
             values[hour_of(record[measured_at])].append(value)
+    hourly: Hourly
     if statistic.summed:
-        return {start: (math.fsum(found),) for start, found in values.items()}
-    return {
-        start: (math.fsum(found) / len(found), min(found), max(found))
-        for start, found in values.items()
-    }
+        hourly = {start: (math.fsum(found),) for start, found in values.items()}
+    else:
+        hourly = {
+            start: (math.fsum(found) / len(found), min(found), max(found))
+            for start, found in values.items()
+        }
+    return before(hourly, until)
 
 
-def recorded_hours(rows: Iterable[Mapping[str, Any]], statistic: Statistic) -> Hourly:
-    """The recorder's rows (``statistics_during_period``, start in ms) in the same terms."""
-    fields = ("change",) if statistic.summed else ("mean", "min", "max")
+def before(hourly: Hourly, until: datetime | None) -> Hourly:
+    """The hours before ``until`` (all of them if None)."""
+    return {start: values for start, values in hourly.items() if until is None or start < until}
+
+
+def recorded_hours(
+    rows: Iterable[Mapping[str, Any]],
+    statistic: Statistic,
+    fields: tuple[str, ...] | None = None,
+) -> Hourly:
+    """The recorder's rows (``statistics_during_period``, start in ms) in the same terms.
+
+    ``fields``: the types to take (default: change for a total; mean, min and max for a measure).
+    """
+    if fields is None:
+        fields = ("change",) if statistic.summed else ("mean", "min", "max")
     return {
         datetime.fromtimestamp(row["start"] / 1000, UTC): tuple(row[name] for name in fields)
         for row in rows
@@ -262,33 +328,89 @@ async def diagnostics(instance: Instance, entry_id: str) -> dict[str, Any]:
     return dict(answer["data"])
 
 
-async def import_histories(instance: Instance, steps: Steps) -> list[ImportedAccount]:
+async def sensors_of(instance: Instance, unique_id: str, history: ServiceHistory) -> dict[str, str]:
+    """Each measure's sensor in the entity registry: key → entity id (unique id ``<entry's>_<key>``)."""
+    async with instance.websocket() as ws:
+        registry = await ws.call("config/entity_registry/list")
+    by_unique_id = {
+        entity["unique_id"]: entity["entity_id"]
+        for entity in registry
+        if entity["platform"] == DOMAIN
+    }
+    sensors = {
+        statistic.key: by_unique_id.get(f"{unique_id}_{statistic.key}", "")
+        for statistic in history.statistics
+        if not statistic.summed
+    }
+    if missing := sorted(key for key, entity_id in sensors.items() if not entity_id):
+        raise StepFailed(f"no sensor of {unique_id} in the entity registry for {missing}")
+    if wrong := sorted(
+        entity_id for entity_id in sensors.values() if not entity_id.startswith("sensor.")
+    ):
+        raise StepFailed(f"the measures of {unique_id} are not sensors: {wrong}")
+    return sensors
+
+
+async def first_state(instance: Instance, entity_ids: Iterable[str]) -> datetime | None:
+    """When the first of ``entity_ids`` first had a state in this Home Assistant (its recorder)."""
+    async with instance.websocket() as ws:
+        found = await ws.call(
+            "history/history_during_period",
+            start_time=(datetime.now(UTC) - READ_SINCE).isoformat(),
+            entity_ids=sorted(entity_ids),
+            minimal_response=True,
+            no_attributes=True,
+        )
+    times = [
+        item[field]
+        for states in found.values()
+        for item in states
+        for field in ("lc", "lu")
+        if field in item
+    ]
+    return datetime.fromtimestamp(min(times), UTC) if times else None
+
+
+async def import_histories(
+    instance: Instance, steps: Steps, histories: Iterable[ServiceHistory] = HISTORIES
+) -> list[ImportedAccount]:
     """Add an account of each service; wait until the recorder holds each history as the fake does.
 
     The import is done when diagnostics say so; the recorder writes what it was handed soon after.
+    A measure's hours are compared up to the hour the account was added (the integration imports
+    the hours before the hour its entry was set up in, within the add step), or an earlier hour
+    its sensors already had a state in, in this Home Assistant: those are the recorder's.
     """
     added = []
-    for history in HISTORIES:
+    for history in histories:
         journey = Journey(instance, history.service)
         account = await journey.fake.signed_in()
-        added.append((history, journey.fake, account, await journey.add(steps)))
+        adding = start_of_hour(datetime.now(UTC))
+        entry_id = await journey.add(steps)
+        added.append((history, journey.fake, account, entry_id, adding))
     with steps.step("every account's history is imported (diagnostics: done)"):
 
         async def done() -> bool | None:
             states = {
                 entry_id: (await diagnostics(instance, entry_id))["history"]
-                for *_, entry_id in added
+                for _, _, _, entry_id, _ in added
             }
             if waiting := {key: value for key, value in states.items() if value["state"] != "done"}:
                 raise StepFailed(f"not done: {waiting}")
             return True
 
         await wait_until(done, "every history is imported", IMPORT_SECONDS)
-    titles = {entry["entry_id"]: entry["title"] for entry in await instance.entries()}
-    accounts = [
-        ImportedAccount(history, fake, account, entry_id, titles[entry_id])
-        for history, fake, account, entry_id in added
-    ]
+    with steps.step("each measure's sensor, in the entity registry by its unique id"):
+        titles = {entry["entry_id"]: entry["title"] for entry in await instance.entries()}
+        accounts = []
+        for history, fake, account, entry_id, adding in added:
+            unique_id = f"{history.service.service}_{account}"
+            sensors = await sensors_of(instance, unique_id, history)
+            first = await first_state(instance, sensors.values()) if sensors else None
+            since = adding if first is None else min(adding, start_of_hour(first))
+            accounts.append(
+                ImportedAccount(history, fake, account, entry_id, titles[entry_id], sensors, since)
+            )
     with steps.step("each statistic is listed with its name, unit and sum or mean"):
 
         async def as_the_readme_says() -> bool | None:
@@ -299,34 +421,52 @@ async def import_histories(instance: Instance, steps: Steps) -> list[ImportedAcc
         await wait_until(
             as_the_readme_says, "the statistics are listed as the README says", RECORDED_SECONDS
         )
+    with steps.step(
+        "each measure is listed once per account: its sensor's, no health_trackers: id"
+    ):
+        if wrong := measures_listed_twice(accounts, await statistics_list(instance)):
+            raise StepFailed("\n".join(wrong))
     with steps.step("every statistic, hour by hour, is what the fake holds"):
         await compare_hours(instance, accounts)
     return accounts
 
 
+async def statistics_list(instance: Instance) -> list[dict[str, Any]]:
+    """Every statistic Home Assistant lists (``recorder/list_statistic_ids``), as it lists them."""
+    async with instance.websocket() as ws:
+        return list(await ws.call("recorder/list_statistic_ids"))
+
+
 async def statistics_metadata(instance: Instance) -> dict[str, dict[str, Any]]:
     """Every statistic Home Assistant lists (``recorder/list_statistic_ids``), by id."""
-    async with instance.websocket() as ws:
-        listed = await ws.call("recorder/list_statistic_ids")
-    return {item["statistic_id"]: item for item in listed}
+    return {item["statistic_id"]: item for item in await statistics_list(instance)}
 
 
 def metadata_mismatches(
     accounts: Iterable[ImportedAccount], listed: Mapping[str, Mapping[str, Any]]
 ) -> list[str]:
-    """Each statistic is listed with its name, unit and sum or mean; none other of its account."""
+    """Each statistic is listed with its name, unit and sum or mean; none other of its account.
+
+    A measure is its sensor's (source ``recorder``, no name of its own: the sensor's is shown);
+    an external statistic for it would be the same history twice.
+    """
     wrong = []
     for account in accounts:
         expected_ids = set()
         for statistic in account.history.statistics:
             statistic_id = account.statistic_id(statistic)
             expected_ids.add(statistic_id)
+            if not statistic.summed and account.external_id(statistic) in listed:
+                wrong.append(
+                    f"{account.external_id(statistic)}: an external statistic of the measure "
+                    f"{statistic.key}, whose history is its sensor's, {statistic_id}"
+                )
             if (found := listed.get(statistic_id)) is None:
                 wrong.append(f"{statistic_id} is not listed")
                 continue
             expected = {
-                "source": DOMAIN,
-                "name": f"{account.title} {statistic.measure}",
+                "source": DOMAIN if statistic.summed else RECORDER,
+                "name": f"{account.title} {statistic.name}" if statistic.summed else None,
                 "statistics_unit_of_measurement": statistic.unit,
                 "has_sum": statistic.summed,
                 "has_mean": not statistic.summed,
@@ -337,25 +477,55 @@ def metadata_mismatches(
                 for name, value in expected.items()
                 if found.get(name) != value
             ]
+        known = expected_ids | {account.external_id(s) for s in account.history.statistics}
         wrong += [
             f"{statistic_id}: not in the README's table"
             for statistic_id in listed
-            if statistic_id.startswith(account.prefix) and statistic_id not in expected_ids
+            if statistic_id.startswith(account.prefix) and statistic_id not in known
         ]
     return wrong
 
 
+def measures_listed_twice(
+    accounts: Iterable[ImportedAccount], listed: Iterable[Mapping[str, Any]]
+) -> list[str]:
+    """Each measure of each account is listed exactly once: its sensor, not an external id too."""
+    ids = [item["statistic_id"] for item in listed]
+    wrong = []
+    for account in accounts:
+        for statistic in account.history.statistics:
+            if statistic.summed:
+                continue
+            seen = [
+                statistic_id
+                for statistic_id in ids
+                if statistic_id in (account.statistic_id(statistic), account.external_id(statistic))
+            ]
+            if seen != [account.statistic_id(statistic)]:
+                wrong.append(
+                    f"{account.title} {statistic.name}: listed as {seen or 'nothing'}, not once "
+                    f"as {account.statistic_id(statistic)}"
+                )
+    return wrong
+
+
 async def compare_hours(instance: Instance, accounts: list[ImportedAccount]) -> None:
-    """Every statistic of every account, hour by hour, against the fake's records."""
+    """Every statistic of every account, hour by hour, against the fake's records.
+
+    A measure's hours from the recorder's on are left out (``ImportedAccount.recorder_since``).
+    """
     since = datetime.now(UTC) - READ_SINCE
     expected: dict[str, Hourly] = {}
-    by_id: dict[str, Statistic] = {}
+    by_id: dict[str, tuple[Statistic, datetime | None]] = {}
     for account in accounts:
         records = await account.records()
         for statistic in account.history.statistics:
             statistic_id = account.statistic_id(statistic)
-            by_id[statistic_id] = statistic
-            expected[statistic_id] = expected_hours(records, account.history.measured_at, statistic)
+            until = account.until(statistic)
+            by_id[statistic_id] = (statistic, until)
+            expected[statistic_id] = expected_hours(
+                records, account.history.measured_at, statistic, until
+            )
 
     async def same() -> bool | None:
         async with instance.websocket() as ws:
@@ -366,17 +536,12 @@ async def compare_hours(instance: Instance, accounts: list[ImportedAccount]) -> 
                 period="hour",
                 types=["change", "mean", "min", "max"],
             )
-        differences = [
-            found
-            for statistic_id, hourly in expected.items()
-            if (
-                found := difference(
-                    statistic_id,
-                    recorded_hours(rows.get(statistic_id, []), by_id[statistic_id]),
-                    hourly,
-                )
-            )
-        ]
+        differences = []
+        for statistic_id, hourly in expected.items():
+            statistic, until = by_id[statistic_id]
+            recorded = before(recorded_hours(rows.get(statistic_id, []), statistic), until)
+            if found := difference(statistic_id, recorded, hourly):
+                differences.append(found)
         if differences:
             raise StepFailed("\n".join(differences))
         return True
