@@ -527,7 +527,8 @@ async def test_scans_in_their_sensors_statistics(
 ) -> None:
     """Each scan's weight and score: mean, min and max in the hour it was taken, in the
     statistics of the sensor a person opens; no second series of the same measure."""
-    await history_done(hass, boditrax_entry)
+    history = await history_done(hass, boditrax_entry)
+    assert history["sensors_since"] == NOW.isoformat(), "the hour the account was added"
     scans = boditrax.members["m_123"].readings
     for key, metric in (("weight", "BodyWeight"), ("boditrax_score", "BoditraxScore")):
         expected = means(

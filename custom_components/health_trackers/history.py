@@ -571,6 +571,8 @@ class AccountHistory:
             "records": backfill.records,
             "window_records": None if window.records is None else len(window.records),
             "statistics": sorted(self.descriptions),
+            # From this hour on a measure's statistics are its sensor's, compiled by the recorder.
+            "sensors_since": self.writer.sensors_since.isoformat(),
             "failures": self.failures,
             "last_error": self.last_error,
         }
