@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import json
 from pathlib import Path
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -102,13 +103,17 @@ def _list_queries(fake: OAuth2Service | FakeBACtrack, path: str) -> list[dict[st
     return [request.query for request in fake.requests if request.path == path]
 
 
-def test_clients_import_without_home_assistant() -> None:
-    """``clients`` and each of its modules import as a top-level package with Home Assistant blocked."""
+def test_clients_import_without_home_assistant(tmp_path: Path) -> None:
+    """``clients`` and each of its modules import as a top-level package with Home Assistant blocked.
+
+    A copy of it alone, so the integration's platform modules (``calendar``) shadow nothing.
+    """
+    shutil.copytree(Path(integration.__file__).parent / "clients", tmp_path / "clients")
     script = "\n".join(
         [
             "import importlib, sys",
             "sys.modules['homeassistant'] = None",
-            f"sys.path.insert(0, {str(Path(integration.__file__).parent)!r})",
+            f"sys.path.insert(0, {str(tmp_path)!r})",
             "import clients",
             *(f"importlib.import_module('clients.{name}')" for name in CLIENT_MODULES),
             "assert not any(name.split('.')[0] == 'homeassistant' for name in sys.modules"

@@ -29,7 +29,7 @@ from .providers import PROVIDERS
 from .providers.base import Provider
 from .services import async_setup_services
 
-PLATFORMS: list[Platform] = [Platform.EVENT, Platform.SENSOR]
+PLATFORMS: list[Platform] = [Platform.CALENDAR, Platform.EVENT, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 OBSOLETE_OPTIONS = ("update_interval",)

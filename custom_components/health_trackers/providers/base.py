@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import os
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
+from homeassistant.components.calendar import CalendarEntityDescription
 from homeassistant.components.event import EventEntityDescription
 from homeassistant.components.sensor import SensorEntityDescription
 from homeassistant.core import HomeAssistant
@@ -136,6 +137,43 @@ def describe_event(
 def summary(*parts: str | None) -> str:
     """Parts of a record at a glance, those it has, as one line: "Running · 16.0 km · 90 min"."""
     return " · ".join(part for part in parts if part)
+
+
+@dataclass(frozen=True)
+class CalendarItem:
+    """One event of an account's calendar: a record, or records that belong together."""
+
+    uid: str
+    start: datetime
+    end: datetime
+    summary: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HealthTrackersCalendarDescription(CalendarEntityDescription, Generic[RecordT]):
+    """An account's records as a calendar (its workouts, its scans), named by its key.
+
+    ``items_fn`` turns records, as listed, into events. ``recent_fn`` gives the records the
+    latest snapshot holds, for the event in progress (the calendar's state) without a request.
+    """
+
+    items_fn: Callable[[Sequence[RecordT]], list[CalendarItem]]
+    recent_fn: Callable[[Any], Sequence[RecordT]] = lambda snapshot: ()
+
+
+MIN_EVENT = timedelta(minutes=1)
+"""How long a calendar shows a record without a duration (a scan, a reading)."""
+
+
+def describe_calendar(
+    key: str,
+    items_fn: Callable[[Sequence[RecordT]], list[CalendarItem]],
+    recent_fn: Callable[[Any], Sequence[RecordT]] = lambda snapshot: (),
+) -> HealthTrackersCalendarDescription[RecordT]:
+    """A calendar entity ``key``, named by its translation key."""
+    return HealthTrackersCalendarDescription(
+        key=key, translation_key=key, items_fn=items_fn, recent_fn=recent_fn
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -339,6 +377,8 @@ class Provider(Generic[ClientT, SnapshotT]):
     event: HealthTrackersEventDescription[Any] | None = None
     """The event each new record fires; None where the account has no records."""
     statistics: tuple[HealthTrackersStatisticDescription[Any], ...] = ()
+    calendar: HealthTrackersCalendarDescription[Any] | None = None
+    """The account's records as calendar events; None where it keeps none (a facility)."""
     """What the account's records add to long-term statistics, hour by hour."""
     oauth2: OAuth2Settings | None = None
     oauth1: OAuth1Settings | None = None

@@ -11,7 +11,7 @@ as the app itself (client credentials), and each poll reads the facility's stati
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 import re
@@ -32,7 +32,9 @@ from ..clients.boditrax import (
 )
 from .base import (
     KJ_PER_KCAL,
+    MIN_EVENT,
     AccountTracker,
+    CalendarItem,
     HealthTrackersSensorDescription,
     HealthTrackersStatisticDescription,
     OAuth2Settings,
@@ -40,6 +42,7 @@ from .base import (
     Provider,
     RecordField,
     RecordTracker,
+    describe_calendar,
     describe_event,
     describe_sensor,
     describe_statistic,
@@ -262,6 +265,16 @@ def _summary(scan: Scan) -> str:
     )
 
 
+def _scans(listed: Sequence[Scan]) -> list[CalendarItem]:
+    """Each scan at its time, with its weight and body fat."""
+    return [
+        CalendarItem(
+            uid=scan.id, start=scan.date, end=scan.date + MIN_EVENT, summary=_summary(scan)
+        )
+        for scan in listed
+    ]
+
+
 OAUTH2 = OAuth2Settings(
     authorize_path="/oauth/auth",
     token_path="/oauth/token",
@@ -282,6 +295,7 @@ BODITRAX = Provider(
     sensors=SENSORS,
     record_fields=RECORD_FIELDS,
     event=describe_event("new_scan", summary_fn=_summary),
+    calendar=describe_calendar("scans", _scans),
     statistics=STATISTICS,
     oauth2=OAUTH2,
     configuration_url="https://boditrax.com",

@@ -8,10 +8,10 @@ workouts still leave the window on time without another request.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
 from homeassistant.const import UnitOfEnergy, UnitOfLength, UnitOfSpeed, UnitOfTime
@@ -23,8 +23,10 @@ from .base import (
     KJ_PER_KCAL,
     KMH_PER_METER_PER_SECOND,
     METERS_PER_KILOMETER,
+    MIN_EVENT,
     SECONDS_PER_HOUR,
     SECONDS_PER_MINUTE,
+    CalendarItem,
     HealthTrackersSensorDescription,
     HealthTrackersStatisticDescription,
     OAuth2Settings,
@@ -32,6 +34,7 @@ from .base import (
     RecordField,
     RecordTracker,
     SensorValue,
+    describe_calendar,
     describe_event,
     describe_sensor,
     describe_statistic,
@@ -250,6 +253,19 @@ def _summary(workout: WorkoutSummary) -> str:
     )
 
 
+def _workouts(listed: Sequence[WorkoutSummary]) -> list[CalendarItem]:
+    """Each workout from its start for its moving time."""
+    return [
+        CalendarItem(
+            uid=workout.id,
+            start=workout.start,
+            end=workout.start + max(MIN_EVENT, timedelta(seconds=workout.duration or 0)),
+            summary=_summary(workout),
+        )
+        for workout in listed
+    ]
+
+
 SPORTTRACKS = Provider(
     service="sporttracks",
     name="SportTracks",
@@ -260,6 +276,9 @@ SPORTTRACKS = Provider(
     sensors=SENSORS,
     record_fields=RECORD_FIELDS,
     event=describe_event("new_workout", detail_fields=DETAIL_FIELDS, summary_fn=_summary),
+    calendar=describe_calendar(
+        "workouts", _workouts, lambda snapshot: cast(SportTracksSnapshot, snapshot).week
+    ),
     statistics=STATISTICS,
     oauth2=OAuth2Settings(
         authorize_path="/oauth2/authorize",

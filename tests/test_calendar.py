@@ -1,0 +1,219 @@
+"""The calendar: an account's workouts and scans as events, per range, through Home Assistant."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+import math
+from pathlib import Path
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+import yaml
+
+from fakes import FakeBoditrax, FakeSportTracks
+from fakes.sporttracks import Workout
+
+from .conftest import NOW, Consent, async_poll, choose_way
+
+WORKOUTS = "calendar.sporttracks_16964_workouts"
+SCANS = "calendar.jo_lifter_scans"
+LIST_PATH = "/api/v2/fitnessActivities"
+PAGE = 100
+"""SportTracks' largest page."""
+
+
+def workout_summary(workout: Workout) -> str:
+    """What the calendar should show, worked out here from the fake's workout."""
+    parts = [workout.type]
+    if workout.distance is not None:
+        parts.append(f"{workout.distance / 1000:.1f} km")
+    parts.append(f"{workout.duration / 60:.0f} min")
+    return " · ".join(parts)
+
+
+async def get_events(
+    hass: HomeAssistant, entity_id: str, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """``calendar.get_events`` as a script calls it."""
+    response = await hass.services.async_call(
+        "calendar",
+        "get_events",
+        {"entity_id": entity_id, "start_date_time": start, "end_date_time": end},
+        blocking=True,
+        return_response=True,
+    )
+    assert response is not None
+    events: list[dict[str, Any]] = response[entity_id]["events"]  # type: ignore[index,assignment]
+    return events
+
+
+def expected_workouts(fake: FakeSportTracks, start: datetime, end: datetime) -> list[Any]:
+    """The fake's workouts that started in the range, oldest first: (start, end, summary)."""
+    return [
+        (
+            workout.start,
+            workout.start + timedelta(seconds=workout.duration),
+            workout_summary(workout),
+        )
+        for workout in sorted(fake.accounts["16964"].workouts, key=lambda w: w.start)
+        if start <= workout.start < end
+    ]
+
+
+def shown(events: list[dict[str, Any]]) -> list[Any]:
+    return [
+        (
+            datetime.fromisoformat(event["start"]),
+            datetime.fromisoformat(event["end"]),
+            event["summary"],
+        )
+        for event in events
+    ]
+
+
+def list_requests(fake: FakeSportTracks) -> int:
+    return sum(request.path == LIST_PATH for request in fake.requests)
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (NOW - timedelta(days=1), NOW),  # a day
+        (NOW - timedelta(days=30), NOW),  # a month
+        (NOW - timedelta(days=400), NOW - timedelta(days=35)),  # a year back
+    ],
+    ids=["day", "month", "year back"],
+)
+async def test_workouts_of_a_range(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    start: datetime,
+    end: datetime,
+) -> None:
+    """Each workout from its start for its moving time, "Running · 5.8 km · 35 min"; a range
+    costs at most one list request per page of the workouts in it (and one to see its end), and
+    asking again costs none."""
+    expected = expected_workouts(sporttracks, start, end)
+    assert expected, "the seed has workouts in each range"
+    sporttracks.requests.clear()
+    assert shown(await get_events(hass, WORKOUTS, start, end)) == expected
+    assert list_requests(sporttracks) <= math.ceil((len(expected) + 1) / PAGE)
+    sporttracks.requests.clear()
+    assert shown(await get_events(hass, WORKOUTS, start, end)) == expected
+    assert list_requests(sporttracks) == 0, "a range is read once until the next poll"
+
+
+async def test_the_panel_reads_the_same_events(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+) -> None:
+    """The calendar panel's REST endpoint answers the same events."""
+    start, end = NOW - timedelta(days=30), NOW
+    client = await hass_client()
+    answer = await client.get(
+        f"/api/calendars/{WORKOUTS}", params={"start": start.isoformat(), "end": end.isoformat()}
+    )
+    assert answer.status == 200
+    events = [
+        (datetime.fromisoformat(e["start"]["dateTime"]), e["summary"]) for e in await answer.json()
+    ]
+    assert events == [(s, summary) for s, _, summary in expected_workouts(sporttracks, start, end)]
+
+
+async def test_a_new_workout_shows_after_the_poll_that_found_it(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """No restart: the poll that finds a workout makes the next read of a range show it; a
+    workout in progress turns the calendar on."""
+    start, end = NOW - timedelta(days=1), NOW + timedelta(days=1)
+    before = await get_events(hass, WORKOUTS, start, end)
+    sporttracks.accounts["16964"].add_workout(
+        Workout(9_500_000, NOW + timedelta(minutes=1), "Z", "Rowing", "row", 3600.0, 8000.0)
+    )
+    await async_poll(hass, frozen_now, timedelta(minutes=15))
+    after = await get_events(hass, WORKOUTS, start, end)
+    assert len(after) == len(before) + 1
+    assert after[-1]["summary"] == "Rowing · 8.0 km · 60 min"
+    state = hass.states.get(WORKOUTS)
+    assert state is not None
+    assert (state.state, state.attributes["message"]) == ("on", "Rowing · 8.0 km · 60 min")
+
+
+async def test_a_workout_lands_on_its_local_day(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+) -> None:
+    """A workout at 23:30 in -02:30, Home Assistant in Newfoundland (-02:30 in summer): on that
+    day, not the next, whatever UTC says."""
+    await hass.config.async_set_time_zone("America/St_Johns")
+    at = datetime(2026, 7, 14, 23, 30, tzinfo=UTC) + timedelta(hours=2, minutes=30)
+    sporttracks.accounts["16964"].add_workout(
+        Workout(9_600_000, at, "-02:-30", "Running", "late", 1800.0, 5000.0)
+    )
+    local_day = datetime(2026, 7, 14, tzinfo=UTC) + timedelta(hours=2, minutes=30)
+    events = await get_events(hass, WORKOUTS, local_day, local_day + timedelta(days=1))
+    assert [(e["start"], e["summary"]) for e in events] == [
+        ("2026-07-14T23:30:00-02:30", "Running · 5.0 km · 30 min")
+    ]
+
+
+@pytest.fixture
+async def boditrax_entry(
+    hass: HomeAssistant, boditrax: FakeBoditrax, boditrax_credential: None, consent: Consent
+) -> ConfigEntry:
+    result = await consent(await choose_way(hass, "boditrax"), "allow")
+    entry: ConfigEntry = result["result"]
+    return entry
+
+
+async def test_scans_of_a_month(
+    hass: HomeAssistant, boditrax_entry: ConfigEntry, boditrax: FakeBoditrax
+) -> None:
+    """Each scan at its time with its weight and body fat, "84.7 kg · 21.1 %"."""
+    start, end = NOW - timedelta(days=60), NOW
+    scans = sorted(
+        (scan for scan in boditrax.members["m_123"].readings if start <= scan.date < end),
+        key=lambda scan: scan.date,
+    )
+    assert scans
+    expected = []
+    for scan in scans:
+        weight = scan.measurements["BodyWeight"]
+        fat = scan.measurements["FatMass"] / weight * 100
+        expected.append((scan.date, f"{weight:.1f} kg · {fat:.1f} %"))
+    events = await get_events(hass, SCANS, start, end)
+    assert [(datetime.fromisoformat(e["start"]), e["summary"]) for e in events] == expected
+    state = hass.states.get(SCANS)
+    assert state is not None
+    assert state.state == "off", "a scan is never in progress"
+
+
+async def test_the_readmes_script_counts_this_weeks_workouts(
+    hass: HomeAssistant, entry: ConfigEntry, sporttracks: FakeSportTracks
+) -> None:
+    """The README's script for an assistant, as written there, answers this week's count."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("# A script for an assistant: how many workouts this week")
+    script = yaml.safe_load(readme[start : readme.index("```", start)])
+    assert await async_setup_component(hass, "script", {"script": {"week": script}})
+    response = await hass.services.async_call("script", "week", blocking=True, return_response=True)
+    monday = dt_util.start_of_local_day() - timedelta(days=dt_util.now().weekday())
+    count = sum(
+        monday <= workout.start < monday + timedelta(days=7)
+        for workout in sporttracks.accounts["16964"].workouts
+    )
+    assert count, "the seed has workouts this week"
+    assert response == {"workouts": count}
