@@ -1,4 +1,4 @@
-"""The calendar: an account's workouts and scans as events, per range, through Home Assistant."""
+"""The calendar: an account's workouts, scans and drinking sessions as events, per range."""
 
 from __future__ import annotations
 
@@ -10,16 +10,18 @@ from typing import Any
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 import yaml
 
-from fakes import FakeBoditrax, FakeSportTracks
+from custom_components.health_trackers.const import DOMAIN
+from fakes import BACReading, FakeBACtrack, FakeBoditrax, FakeSportTracks
 from fakes.sporttracks import Workout
 
-from .conftest import NOW, Consent, async_poll, choose_way
+from .conftest import BACTRACK_USER_ID, NOW, AddBACtrack, Consent, async_poll, choose_way
 
 WORKOUTS = "calendar.sporttracks_16964_workouts"
 SCANS = "calendar.jo_lifter_scans"
@@ -217,3 +219,71 @@ async def test_the_readmes_script_counts_this_weeks_workouts(
     )
     assert count, "the seed has workouts this week"
     assert response == {"workouts": count}
+
+
+SESSIONS = "calendar.sam_drinking_sessions"
+EVENING = NOW - timedelta(days=3)
+"""An evening well before the test's now (12:00 UTC), its readings set below."""
+
+
+def drink(fake: FakeBACtrack, readings: list[tuple[timedelta, float]]) -> None:
+    """Sam's readings replaced by these, at ``EVENING`` + each offset."""
+    user = fake.accounts[BACTRACK_USER_ID]
+    user.readings = []
+    for index, (offset, bac) in enumerate(readings):
+        user.add_reading(BACReading(50_000 + index, EVENING + offset, bac))
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+async def test_readings_become_drinking_sessions(
+    hass: HomeAssistant, bactrack: FakeBACtrack, add_bactrack: AddBACtrack, language: str
+) -> None:
+    """Readings above zero less than 3 hours apart, or before the last sober time, are one
+    session, from the first reading to the estimated sober time (0.015 %/h), with the peak and
+    the count in Home Assistant's language; a zero reading belongs to none."""
+    hass.config.language = language
+    drink(
+        bactrack,
+        [
+            (timedelta(hours=0), 0.03),
+            (timedelta(hours=0, minutes=45), 0.06),
+            (timedelta(hours=2), 0.08),  # sober at +7h20
+            (timedelta(hours=3, minutes=30), 0.0),  # belongs to no session
+            (timedelta(hours=5, minutes=30), 0.02),  # 3½ h later, but before +7h20
+            (timedelta(hours=23), 0.05),  # the next evening: a new session
+        ],
+    )
+    await add_bactrack()
+    sessions = er.async_get(hass).async_get_entity_id(
+        "calendar", DOMAIN, f"bactrack_{BACTRACK_USER_ID}_drinking_sessions"
+    )
+    assert sessions is not None
+    events = await get_events(hass, sessions, EVENING - timedelta(hours=1), NOW)
+    readings = {"en": "readings", "de": "Messungen"}[language]
+    assert [
+        (datetime.fromisoformat(e["start"]), datetime.fromisoformat(e["end"]), e["summary"])
+        for e in events
+    ] == [
+        (EVENING, EVENING + timedelta(hours=2 + 0.08 / 0.015), f"0.080 % · {readings}: 4"),
+        (
+            EVENING + timedelta(hours=23),
+            EVENING + timedelta(hours=23 + 0.05 / 0.015),
+            f"0.050 % · {readings}: 1",
+        ),
+    ]
+    # A range that begins in the middle of the first session still shows it.
+    middle = await get_events(
+        hass, sessions, EVENING + timedelta(hours=4), EVENING + timedelta(hours=5)
+    )
+    assert [e["summary"] for e in middle] == [f"0.080 % · {readings}: 4"]
+
+
+async def test_a_session_going_on_turns_the_calendar_on(
+    hass: HomeAssistant, bactrack: FakeBACtrack, add_bactrack: AddBACtrack
+) -> None:
+    """A reading an hour ago at 0.050 %: sober in about two more hours, so the session is on."""
+    drink(bactrack, [(NOW - EVENING - timedelta(hours=1), 0.05)])
+    await add_bactrack()
+    state = hass.states.get(SESSIONS)
+    assert state is not None
+    assert (state.state, state.attributes["message"]) == ("on", "0.050 % · readings: 1")

@@ -17,6 +17,7 @@ from homeassistant.components.calendar import CalendarEntity, CalendarEvent
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import dt as dt_util
 
 from .clients.base import ServiceClient
@@ -45,8 +46,21 @@ async def async_setup_entry(
     async_add_entities([HealthTrackersCalendar(coordinator, description)])
 
 
-def _event(item: CalendarItem) -> CalendarEvent:
-    return CalendarEvent(start=item.start, end=item.end, summary=item.summary, uid=item.uid)
+def _units(translations: dict[str, str]) -> dict[str, str]:
+    """The translated unit of each sensor that has one, by the sensor's key."""
+    prefix, suffix = f"component.{DOMAIN}.entity.sensor.", ".unit_of_measurement"
+    return {
+        key[len(prefix) : -len(suffix)]: text
+        for key, text in translations.items()
+        if key.startswith(prefix) and key.endswith(suffix)
+    }
+
+
+class _Known(dict[str, str]):
+    """A placeholder without a translation stays as it is."""
+
+    def __missing__(self, key: str) -> str:
+        return f"{{{key}}}"
 
 
 class HealthTrackersCalendar(HealthTrackersEntity, CalendarEntity):
@@ -63,6 +77,19 @@ class HealthTrackersCalendar(HealthTrackersEntity, CalendarEntity):
         super().__init__(coordinator, description.key)
         self.entity_description = description
         self._ranges: OrderedDict[tuple[datetime, datetime], list[CalendarItem]] = OrderedDict()
+        self._units: dict[str, str] = {}
+
+    async def async_added_to_hass(self) -> None:
+        """The words summaries use, in Home Assistant's language."""
+        await super().async_added_to_hass()
+        translations = await async_get_translations(
+            self.hass, self.hass.config.language, "entity", {DOMAIN}
+        )
+        self._units = _units(translations)
+
+    def _event(self, item: CalendarItem) -> CalendarEvent:
+        summary = item.summary.format_map(_Known(self._units))
+        return CalendarEvent(start=item.start, end=item.end, summary=summary, uid=item.uid)
 
     @property
     def event(self) -> CalendarEvent | None:
@@ -73,7 +100,7 @@ class HealthTrackersCalendar(HealthTrackersEntity, CalendarEntity):
         description = self.entity_description
         items = description.items_fn(description.recent_fn(self.coordinator.data))
         current = [item for item in items if item.start <= now < item.end]
-        return _event(max(current, key=lambda item: item.start)) if current else None
+        return self._event(max(current, key=lambda item: item.start)) if current else None
 
     @callback
     def _handle_coordinator_update(self) -> None:
@@ -91,13 +118,14 @@ class HealthTrackersCalendar(HealthTrackersEntity, CalendarEntity):
             self._ranges[key] = items
             while len(self._ranges) > RANGES_KEPT:
                 self._ranges.popitem(last=False)
-        return [_event(item) for item in items]
+        return [self._event(item) for item in items]
 
     async def _async_read(self, start: datetime, end: datetime) -> list[CalendarItem]:
         client = self.coordinator.tracker.client
         assert isinstance(client, ServiceClient)
         try:
-            listed, _complete = await client.async_listed_between(start, end)
+            reach = self.entity_description.reach
+            listed, _complete = await client.async_listed_between(start - reach, end + reach)
         except ServiceError as err:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,

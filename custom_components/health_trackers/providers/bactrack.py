@@ -8,8 +8,10 @@ reading) and recomputes the 24-hour figures at every poll.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
 from homeassistant.const import PERCENTAGE
@@ -19,12 +21,14 @@ from ..clients.bactrack import BACtrackClient, Reading
 from ..clients.base import RecordsSince
 from ..clients.oauth1 import OAuth1Settings
 from .base import (
+    CalendarItem,
     HealthTrackersEventDescription,
     HealthTrackersSensorDescription,
     HealthTrackersStatisticDescription,
     Provider,
     RecordField,
     RecordTracker,
+    describe_calendar,
     describe_event,
     describe_sensor,
     describe_statistic,
@@ -36,6 +40,8 @@ poll stays one small request; more readings are read in pages of the client's la
 WINDOW = timedelta(hours=24)
 ELIMINATION_RATE = 0.015
 """Average fall of BAC in % (g/dL) per hour once drinking stops; people range about 0.010 to 0.020."""
+SESSION_GAP = timedelta(hours=3)
+"""Readings above zero this close together (or before the last one's sober time) are one session."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,40 @@ EVENT: HealthTrackersEventDescription[Reading] = describe_event(
     ),
 )
 
+
+def _sessions(readings: Sequence[Reading]) -> list[CalendarItem]:
+    """Drinking sessions, from the first reading to the last sober time: "0.080 % · readings: 4".
+
+    A session is readings above zero, each less than ``SESSION_GAP`` after the one before or
+    taken before the session's sober time; its summary has the peak BAC and how many readings.
+    """
+    sessions: list[list[Reading]] = []
+    for reading in sorted((r for r in readings if r.bac > 0), key=lambda r: r.timestamp):
+        last = sessions[-1][-1] if sessions else None
+        if last is None or reading.timestamp >= max(
+            last.timestamp + SESSION_GAP, _session_end(sessions[-1])
+        ):
+            sessions.append([reading])
+        else:
+            sessions[-1].append(reading)
+    return [
+        CalendarItem(
+            uid=session[0].id,
+            start=session[0].timestamp,
+            end=_session_end(session),
+            summary=f"{max(r.bac for r in session):.3f} % · {{readings_24h}}: {len(session)}",
+        )
+        for session in sessions
+    ]
+
+
+def _session_end(session: Sequence[Reading]) -> datetime:
+    """When the session's readings say its BAC is back at 0.000."""
+    return max(
+        reading.timestamp + timedelta(hours=reading.bac / ELIMINATION_RATE) for reading in session
+    )
+
+
 STATISTICS: tuple[HealthTrackersStatisticDescription[Reading], ...] = (
     describe_statistic("bac", lambda reading: reading.bac, PERCENTAGE),
     describe_statistic("readings", lambda reading: 1.0, None, summed=True),
@@ -171,6 +211,11 @@ BACTRACK = Provider(
     record_fields=RECORD_FIELDS,
     event=EVENT,
     statistics=STATISTICS,
+    calendar=describe_calendar(
+        "drinking_sessions",
+        _sessions,
+        lambda snapshot: cast(BACtrackSnapshot, snapshot).recent,
+    ),
     oauth1=OAuth1Settings(
         request_token_path="/oauth/request_token/",
         authorize_path="/oauth/authorize/",

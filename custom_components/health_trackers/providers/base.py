@@ -147,6 +147,9 @@ class CalendarItem:
     start: datetime
     end: datetime
     summary: str
+    """Values and unit symbols; ``{key}`` stands for the translated unit of the sensor ``key``
+    ("{readings_24h}: 4": "readings: 4", "Messungen: 4"; a count after its word, as plurals
+    cannot be translated)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,10 +158,14 @@ class HealthTrackersCalendarDescription(CalendarEntityDescription, Generic[Recor
 
     ``items_fn`` turns records, as listed, into events. ``recent_fn`` gives the records the
     latest snapshot holds, for the event in progress (the calendar's state) without a request.
+    ``reach``: how far an event's records may lie outside a range it overlaps (a session that
+    began the evening before, a reading after the range that still belongs to its session):
+    records that much earlier and later are read too.
     """
 
     items_fn: Callable[[Sequence[RecordT]], list[CalendarItem]]
     recent_fn: Callable[[Any], Sequence[RecordT]] = lambda snapshot: ()
+    reach: timedelta = timedelta(days=1)
 
 
 MIN_EVENT = timedelta(minutes=1)
