@@ -84,11 +84,11 @@ def list_requests(fake: FakeSportTracks) -> int:
 
 
 @pytest.mark.parametrize(
-    ("start", "end"),
+    ("start", "end", "held"),
     [
-        (NOW - timedelta(days=1), NOW),  # a day
-        (NOW - timedelta(days=30), NOW),  # a month
-        (NOW - timedelta(days=400), NOW - timedelta(days=35)),  # a year back
+        (NOW - timedelta(days=1), NOW, True),  # a day: within the last 7 days a poll holds
+        (NOW - timedelta(days=30), NOW, False),  # a month
+        (NOW - timedelta(days=400), NOW - timedelta(days=35), False),  # a year back
     ],
     ids=["day", "month", "year back"],
 )
@@ -98,15 +98,16 @@ async def test_workouts_of_a_range(
     sporttracks: FakeSportTracks,
     start: datetime,
     end: datetime,
+    held: bool,
 ) -> None:
     """Each workout from its start for its moving time, "Running · 5.8 km · 35 min"; a range
-    costs at most one list request per page of the workouts in it (and one to see its end), and
-    asking again costs none."""
+    within the last 7 days costs no request, another at most one list request per page of the
+    workouts in it (and one to see its end), and asking again costs none."""
     expected = expected_workouts(sporttracks, start, end)
     assert expected, "the seed has workouts in each range"
     sporttracks.requests.clear()
     assert shown(await get_events(hass, WORKOUTS, start, end)) == expected
-    assert list_requests(sporttracks) <= math.ceil((len(expected) + 1) / PAGE)
+    assert list_requests(sporttracks) <= (0 if held else math.ceil((len(expected) + 1) / PAGE))
     sporttracks.requests.clear()
     assert shown(await get_events(hass, WORKOUTS, start, end)) == expected
     assert list_requests(sporttracks) == 0, "a range is read once until the next poll"
@@ -142,12 +143,13 @@ async def test_a_new_workout_shows_after_the_poll_that_found_it(
     start, end = NOW - timedelta(days=1), NOW + timedelta(days=1)
     before = await get_events(hass, WORKOUTS, start, end)
     sporttracks.accounts["16964"].add_workout(
-        Workout(9_500_000, NOW + timedelta(minutes=1), "Z", "Rowing", "row", 3600.0, 8000.0)
+        Workout(9_500_000, NOW + timedelta(minutes=1), "Z", "Rowing", "row", 3600.0, 8000.0, 2000.0)
     )
     await async_poll(hass, frozen_now, timedelta(minutes=15))
     after = await get_events(hass, WORKOUTS, start, end)
     assert len(after) == len(before) + 1
     assert after[-1]["summary"] == "Rowing · 8.0 km · 60 min"
+    assert after[-1]["description"] == "row\nWorkout energy: 478 kcal"  # 2000 kJ
     state = hass.states.get(WORKOUTS)
     assert state is not None
     assert (state.state, state.attributes["message"]) == ("on", "Rowing · 8.0 km · 60 min")
@@ -198,6 +200,10 @@ async def test_scans_of_a_month(
         expected.append((scan.date, f"{weight:.1f} kg · {fat:.1f} %"))
     events = await get_events(hass, SCANS, start, end)
     assert [(datetime.fromisoformat(e["start"]), e["summary"]) for e in events] == expected
+    details = events[-1]["description"].split("\n")
+    muscle = scans[-1].measurements["MuscleMass"]
+    assert f"Muscle mass: {muscle:.1f} kg" in details
+    assert f"Metabolic age: {scans[-1].measurements['MetabolicAge']:.0f} years" in details
     state = hass.states.get(SCANS)
     assert state is not None
     assert state.state == "off", "a scan is never in progress"
@@ -270,6 +276,15 @@ async def test_readings_become_drinking_sessions(
             EVENING + timedelta(hours=23 + 0.05 / 0.015),
             f"0.050 % · {readings}: 1",
         ),
+    ]
+    assert events[0]["description"].split("\n") == [
+        f"{dt_util.as_local(EVENING + offset):%H:%M} {bac:.3f} %"
+        for offset, bac in (
+            (timedelta(0), 0.03),
+            (timedelta(minutes=45), 0.06),
+            (timedelta(hours=2), 0.08),
+            (timedelta(hours=5, minutes=30), 0.02),
+        )
     ]
     # A range that begins in the middle of the first session still shows it.
     middle = await get_events(

@@ -1,10 +1,11 @@
 """The calendar: an account's records as events (its workouts, its scans), read per range.
 
-A range the calendar panel or ``calendar.get_events`` asks for is read from the service in its
-largest pages, newest first from the range's end (where the service filters by time), and kept
-until the next poll: browsing back and forth costs one read per range, and a new record shows
-after the poll that found it. The event in progress (the calendar's state) comes from what the
-latest poll holds, without a request.
+A range within what the latest poll holds (SportTracks' last 7 days, BACtrack's last 24 hours)
+costs no request. Another range the calendar panel or ``calendar.get_events`` asks for is read
+from the service in its largest pages, newest first from the range's end (where the service
+filters by time), and kept until the next poll: browsing back and forth costs one read per range,
+and a new record shows after the poll that found it. The event in progress (the calendar's state)
+comes from what the latest poll holds, without a request.
 """
 
 from __future__ import annotations
@@ -46,14 +47,15 @@ async def async_setup_entry(
     async_add_entities([HealthTrackersCalendar(coordinator, description)])
 
 
-def _units(translations: dict[str, str]) -> dict[str, str]:
-    """The translated unit of each sensor that has one, by the sensor's key."""
-    prefix, suffix = f"component.{DOMAIN}.entity.sensor.", ".unit_of_measurement"
-    return {
-        key[len(prefix) : -len(suffix)]: text
-        for key, text in translations.items()
-        if key.startswith(prefix) and key.endswith(suffix)
-    }
+def _words(translations: dict[str, str]) -> dict[str, str]:
+    """The sensors' translated names and units: ``name_<key>``, ``unit_<key>``."""
+    prefix = f"component.{DOMAIN}.entity.sensor."
+    words = {}
+    for key, text in translations.items():
+        sensor, _, part = key.removeprefix(prefix).partition(".")
+        if key.startswith(prefix) and part in ("name", "unit_of_measurement"):
+            words[f"{'name' if part == 'name' else 'unit'}_{sensor}"] = text
+    return words
 
 
 class _Known(dict[str, str]):
@@ -77,19 +79,25 @@ class HealthTrackersCalendar(HealthTrackersEntity, CalendarEntity):
         super().__init__(coordinator, description.key)
         self.entity_description = description
         self._ranges: OrderedDict[tuple[datetime, datetime], list[CalendarItem]] = OrderedDict()
-        self._units: dict[str, str] = {}
+        self._words: dict[str, str] = {}
 
     async def async_added_to_hass(self) -> None:
-        """The words summaries use, in Home Assistant's language."""
+        """The words summaries and descriptions use, in Home Assistant's language."""
         await super().async_added_to_hass()
         translations = await async_get_translations(
             self.hass, self.hass.config.language, "entity", {DOMAIN}
         )
-        self._units = _units(translations)
+        self._words = _words(translations)
 
     def _event(self, item: CalendarItem) -> CalendarEvent:
-        summary = item.summary.format_map(_Known(self._units))
-        return CalendarEvent(start=item.start, end=item.end, summary=summary, uid=item.uid)
+        words = _Known(self._words)
+        return CalendarEvent(
+            start=item.start,
+            end=item.end,
+            summary=item.summary.format_map(words),
+            description=item.description.format_map(words) if item.description else None,
+            uid=item.uid,
+        )
 
     @property
     def event(self) -> CalendarEvent | None:
@@ -113,12 +121,22 @@ class HealthTrackersCalendar(HealthTrackersEntity, CalendarEntity):
     ) -> list[CalendarEvent]:
         """The events that overlap the range, oldest first."""
         key = (start_date, end_date)
+        if (items := self._held(start_date, end_date)) is not None:
+            return [self._event(item) for item in items]
         if (items := self._ranges.get(key)) is None:
             items = await self._async_read(start_date, end_date)
             self._ranges[key] = items
             while len(self._ranges) > RANGES_KEPT:
                 self._ranges.popitem(last=False)
         return [self._event(item) for item in items]
+
+    def _held(self, start: datetime, end: datetime) -> list[CalendarItem] | None:
+        """The range's events from the latest poll's records, if it holds all of the range."""
+        description = self.entity_description
+        snapshot = self.coordinator.data
+        if snapshot is None or start - description.reach < dt_util.utcnow() - description.held:
+            return None
+        return _within(description.items_fn(description.recent_fn(snapshot)), start, end)
 
     async def _async_read(self, start: datetime, end: datetime) -> list[CalendarItem]:
         client = self.coordinator.tracker.client
@@ -135,8 +153,12 @@ class HealthTrackersCalendar(HealthTrackersEntity, CalendarEntity):
                     "detail": str(err),
                 },
             ) from err
-        items = self.entity_description.items_fn(listed[::-1])
-        return sorted(
-            (item for item in items if item.end > start and item.start < end),
-            key=lambda item: item.start,
-        )
+        return _within(self.entity_description.items_fn(listed[::-1]), start, end)
+
+
+def _within(items: list[CalendarItem], start: datetime, end: datetime) -> list[CalendarItem]:
+    """The events that overlap the range, oldest first."""
+    return sorted(
+        (item for item in items if item.end > start and item.start < end),
+        key=lambda item: item.start,
+    )

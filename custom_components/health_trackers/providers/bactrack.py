@@ -181,7 +181,10 @@ def _sessions(readings: Sequence[Reading]) -> list[CalendarItem]:
             uid=session[0].id,
             start=session[0].timestamp,
             end=_session_end(session),
-            summary=f"{max(r.bac for r in session):.3f} % · {{readings_24h}}: {len(session)}",
+            summary=f"{max(r.bac for r in session):.3f} % · {{unit_readings_24h}}: {len(session)}",
+            description="\n".join(
+                f"{dt_util.as_local(r.timestamp):%H:%M} {r.bac:.3f} %" for r in session
+            ),
         )
         for session in sessions
     ]
@@ -215,6 +218,7 @@ BACTRACK = Provider(
         "drinking_sessions",
         _sessions,
         lambda snapshot: cast(BACtrackSnapshot, snapshot).recent,
+        WINDOW,
     ),
     oauth1=OAuth1Settings(
         request_token_path="/oauth/request_token/",

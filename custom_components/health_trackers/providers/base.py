@@ -147,9 +147,11 @@ class CalendarItem:
     start: datetime
     end: datetime
     summary: str
-    """Values and unit symbols; ``{key}`` stands for the translated unit of the sensor ``key``
-    ("{readings_24h}: 4": "readings: 4", "Messungen: 4"; a count after its word, as plurals
-    cannot be translated)."""
+    """Values and unit symbols; ``{unit_<key>}`` and ``{name_<key>}`` stand for the translated
+    unit and name of the sensor ``key`` ("{unit_readings_24h}: 4": "readings: 4", "Messungen: 4";
+    a count after its word, as plurals cannot be translated)."""
+    description: str | None = None
+    """The rest of what the record holds, one value a line, words as in ``summary``."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -157,7 +159,8 @@ class HealthTrackersCalendarDescription(CalendarEntityDescription, Generic[Recor
     """An account's records as a calendar (its workouts, its scans), named by its key.
 
     ``items_fn`` turns records, as listed, into events. ``recent_fn`` gives the records the
-    latest snapshot holds, for the event in progress (the calendar's state) without a request.
+    latest snapshot holds, all of those of the last ``held``: the event in progress (the
+    calendar's state) and a range within that time cost no request.
     ``reach``: how far an event's records may lie outside a range it overlaps (a session that
     began the evening before, a reading after the range that still belongs to its session):
     records that much earlier and later are read too.
@@ -165,6 +168,7 @@ class HealthTrackersCalendarDescription(CalendarEntityDescription, Generic[Recor
 
     items_fn: Callable[[Sequence[RecordT]], list[CalendarItem]]
     recent_fn: Callable[[Any], Sequence[RecordT]] = lambda snapshot: ()
+    held: timedelta = timedelta(0)
     reach: timedelta = timedelta(days=1)
 
 
@@ -176,10 +180,11 @@ def describe_calendar(
     key: str,
     items_fn: Callable[[Sequence[RecordT]], list[CalendarItem]],
     recent_fn: Callable[[Any], Sequence[RecordT]] = lambda snapshot: (),
+    held: timedelta = timedelta(0),
 ) -> HealthTrackersCalendarDescription[RecordT]:
     """A calendar entity ``key``, named by its translation key."""
     return HealthTrackersCalendarDescription(
-        key=key, translation_key=key, items_fn=items_fn, recent_fn=recent_fn
+        key=key, translation_key=key, items_fn=items_fn, recent_fn=recent_fn, held=held
     )
 
 

@@ -266,13 +266,29 @@ def _summary(scan: Scan) -> str:
 
 
 def _scans(listed: Sequence[Scan]) -> list[CalendarItem]:
-    """Each scan at its time, with its weight and body fat."""
+    """Each scan at its time, with its weight and body fat; the rest in its description."""
     return [
         CalendarItem(
-            uid=scan.id, start=scan.date, end=scan.date + MIN_EVENT, summary=_summary(scan)
+            uid=scan.id,
+            start=scan.date,
+            end=scan.date + MIN_EVENT,
+            summary=_summary(scan),
+            description=_details(scan),
         )
         for scan in listed
     ]
+
+
+def _details(scan: Scan) -> str | None:
+    """Every other measure a sensor shows by default, one a line: "Muscle mass: 35.2 kg"."""
+    lines = []
+    for key, measure in MEASURES.items():
+        if key in ("weight", "body_fat", *SEGMENTAL_KEYS):
+            continue
+        if (value := measure.value_fn(scan.metrics)) is not None:
+            unit = f" {measure.unit}" if measure.unit else ""
+            lines.append(f"{{name_{key}}}: {value:.{measure.precision}f}{unit}")
+    return "\n".join(lines) or None
 
 
 OAUTH2 = OAuth2Settings(

@@ -261,9 +261,23 @@ def _workouts(listed: Sequence[WorkoutSummary]) -> list[CalendarItem]:
             start=workout.start,
             end=workout.start + max(MIN_EVENT, timedelta(seconds=workout.duration or 0)),
             summary=_summary(workout),
+            description=_details(workout),
         )
         for workout in listed
     ]
+
+
+def _details(workout: WorkoutSummary) -> str | None:
+    """Its name and its energy: what the list holds beyond the summary.
+
+    A detail request each would read heart rates and elevation: too many for a year's range.
+    """
+    energy = _kilocalories(workout)
+    lines = [
+        workout.name,
+        None if energy is None else f"{{name_latest_workout_energy}}: {energy:.0f} kcal",
+    ]
+    return "\n".join(line for line in lines if line) or None
 
 
 SPORTTRACKS = Provider(
@@ -277,7 +291,7 @@ SPORTTRACKS = Provider(
     record_fields=RECORD_FIELDS,
     event=describe_event("new_workout", detail_fields=DETAIL_FIELDS, summary_fn=_summary),
     calendar=describe_calendar(
-        "workouts", _workouts, lambda snapshot: cast(SportTracksSnapshot, snapshot).week
+        "workouts", _workouts, lambda snapshot: cast(SportTracksSnapshot, snapshot).week, WINDOW
     ),
     statistics=STATISTICS,
     oauth2=OAuth2Settings(
