@@ -149,7 +149,9 @@ async def test_a_new_workout_shows_after_the_poll_that_found_it(
     after = await get_events(hass, WORKOUTS, start, end)
     assert len(after) == len(before) + 1
     assert after[-1]["summary"] == "Rowing · 8.0 km · 60 min"
-    assert after[-1]["description"] == "row\nWorkout energy: 478 kcal"  # 2000 kJ
+    assert after[-1]["description"] == (  # 2000 kJ; its page on SportTracks
+        f"row\nWorkout energy: 478 kcal\n{sporttracks.origin}/activity/9500000"
+    )
     state = hass.states.get(WORKOUTS)
     assert state is not None
     assert (state.state, state.attributes["message"]) == ("on", "Rowing · 8.0 km · 60 min")

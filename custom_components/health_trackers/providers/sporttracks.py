@@ -43,6 +43,7 @@ from .base import (
 )
 
 WINDOW = timedelta(days=7)
+ACTIVITY_PATH = "/api/v2/fitnessActivities/"
 HEART_RATE = "bpm"
 
 
@@ -268,7 +269,7 @@ def _workouts(listed: Sequence[WorkoutSummary]) -> list[CalendarItem]:
 
 
 def _details(workout: WorkoutSummary) -> str | None:
-    """Its name and its energy: what the list holds beyond the summary.
+    """Its name, its energy and its page: what the list holds beyond the summary.
 
     A detail request each would read heart rates and elevation: too many for a year's range.
     """
@@ -276,8 +277,20 @@ def _details(workout: WorkoutSummary) -> str | None:
     lines = [
         workout.name,
         None if energy is None else f"{{name_latest_workout_energy}}: {energy:.0f} kcal",
+        _page(workout),
     ]
     return "\n".join(line for line in lines if line) or None
+
+
+def _page(workout: WorkoutSummary) -> str | None:
+    """The workout's page on SportTracks, from its API ``uri``.
+
+    ``…/api/v2/fitnessActivities/<id>`` becomes the same host's ``/activity/<id>``, as a workout's
+    detail names its page (``activity``); another ``uri`` gives no page.
+    """
+    if workout.uri is None or f"{ACTIVITY_PATH}{workout.id}" not in workout.uri:
+        return None
+    return workout.uri.replace(f"{ACTIVITY_PATH}{workout.id}", f"/activity/{workout.id}")
 
 
 SPORTTRACKS = Provider(
