@@ -274,6 +274,7 @@ def fault_of(fields: dict[str, Any]) -> dict[str, Any]:
         "times": _optional_int(fields, "times"),
         "scope": str(fields.get("scope", "api")),
         "path": None if fields.get("path") is None else str(fields["path"]),
+        "method": None if fields.get("method") is None else str(fields["method"]).upper(),
         "headers": headers,
         "drop": fields.get("drop") is True,
     }
@@ -315,7 +316,8 @@ def control_app(fakes: list[FakeService], changes: Changes | None = None) -> web
     - ``GET /<service>/records?account=<id>``: every record of the account as the fake holds it
       (its fields, times in ISO 8601), newest first: what the account's history should become
     - ``POST /<service>/faults`` with ``Fault``'s fields (``status``, ``body``,
-      ``content_type``, ``delay``, ``times``, ``scope``, ``path``, ``headers``, ``drop``):
+      ``content_type``, ``delay``, ``times``, ``scope``, ``path``, ``method``, ``headers``,
+      ``drop``):
       switch a fault on; ``DELETE``: all off (up again if down); ``GET``: the faults left
       (``times`` counts down) and the requests ``held``
     - ``POST /<service>/seed`` ``{"account": id, "count": n, "years": y}``: the account's

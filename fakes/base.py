@@ -229,7 +229,7 @@ class Fault:
     ``rewrite`` lets the service answer, then sends its JSON rewritten (numbers as strings, long
     texts); error answers pass unchanged. ``delay`` holds any of these back first, or the real
     answer when there is nothing else. ``times`` limits how many requests are affected (None:
-    until cleared); ``scope`` and ``path`` limit which.
+    until cleared); ``scope``, ``path``, ``method`` and ``query`` limit which.
     """
 
     status: int | None = None
@@ -245,6 +245,8 @@ class Fault:
     rewrite: Rewrite | None = None
     query: dict[str, str] = field(default_factory=dict)
     """Only requests whose query holds these parameters."""
+    method: str | None = None
+    """Only requests with this method (an upload, not the list at the same path)."""
     sent: int = 0
     """Body bytes written for this fault so far (``chunks`` only)."""
 
@@ -307,6 +309,7 @@ class FakeService:
         chunks: Chunks | None = None,
         rewrite: Rewrite | None = None,
         query: dict[str, str] | None = None,
+        method: str | None = None,
     ) -> Fault:
         """Switch a fault on (see ``Fault``); returns it so a test can remove it alone."""
         fault = Fault(
@@ -322,6 +325,7 @@ class FakeService:
             chunks=chunks,
             rewrite=rewrite,
             query=query or {},
+            method=method,
         )
         self.faults.append(fault)
         return fault
@@ -364,6 +368,7 @@ class FakeService:
             if (
                 fault.scope != scope
                 or fault.path not in (None, request.path)
+                or fault.method not in (None, request.method)
                 or any(request.query.get(key) != value for key, value in fault.query.items())
                 or not fault.take()
             ):

@@ -91,13 +91,19 @@ class Workout:
         return local.isoformat(timespec="seconds") + self.offset
 
 
+METRICS = ("weight", "bodyFat", "restingHeartrate")
+"""The health metrics the fake knows (kg, a fraction of 1, bpm); others are refused."""
+
+
 @dataclass
 class SportTracksAccount:
-    """A user with a deterministic history of workouts."""
+    """A user with a deterministic history of workouts and health metrics."""
 
     uid: str
     name: str
     workouts: list[Workout] = field(default_factory=list)
+    metrics: dict[str, dict[datetime, float]] = field(default_factory=dict)
+    """Metric id → when (UTC) → value, as ``POST /metrics`` keeps them."""
 
     @classmethod
     def generate(
@@ -146,11 +152,28 @@ class SportTracksAccount:
             moved = squeeze(now, workouts[-1].start, span)
             for workout in workouts:
                 workout.start = moved(workout.start)
-        return cls(uid, name, workouts)
+        return cls(uid, name, workouts, _seeded_metrics(seed, now))
 
     def add_workout(self, workout: Workout) -> None:
         """Record a new workout, newest first; after those of the same start (uploaded order)."""
         insert_newest_first(self.workouts, workout, _started, before_same=False)
+
+
+def _seeded_metrics(seed: int, now: datetime) -> dict[str, dict[datetime, float]]:
+    """A weigh-in a week for three months, with body fat and resting heart rate.
+
+    Its own random numbers: the workouts stay as they were.
+    """
+    rng = random.Random(seed * 7919)
+    metrics: dict[str, dict[datetime, float]] = {metric: {} for metric in METRICS}
+    weight = rng.uniform(60, 90)
+    for week in range(13, 0, -1):
+        at = (now - timedelta(weeks=week, hours=rng.uniform(0, 12))).replace(microsecond=0)
+        weight += rng.uniform(-0.6, 0.5)
+        metrics["weight"][at.astimezone(UTC)] = round(weight, 1)
+        metrics["bodyFat"][at.astimezone(UTC)] = round(rng.uniform(0.12, 0.22), 3)
+        metrics["restingHeartrate"][at.astimezone(UTC)] = float(rng.randint(48, 64))
+    return metrics
 
 
 def _started(workout: Workout) -> datetime:
@@ -258,6 +281,9 @@ class FakeSportTracks(OAuth2Service):
         app.router.add_get(f"{API}/fitnessActivities", self._list)
         app.router.add_get(f"{API}/fitnessActivities.json", self._list)
         app.router.add_get(f"{API}/fitnessActivities/{{id}}", self._detail)
+        app.router.add_post(f"{API}/fitnessActivities", self._upload)
+        app.router.add_get(f"{API}/metrics", self._metrics)
+        app.router.add_post(f"{API}/metrics", self._set_metrics)
 
     def _account(self, request: web.Request) -> SportTracksAccount:
         return self.accounts[self.bearer_user(request)]
@@ -330,6 +356,114 @@ class FakeSportTracks(OAuth2Service):
         detail["privacy" if workout.legacy_privacy else "sharing"] = "private"
         detail.update(_present({"total_distance": workout.distance, **_statistics(workout)}))
         return web.json_response(detail)
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """A new workout from its JSON (only ``start_time`` required); answers its ``uris``."""
+        account = self._account(request)
+        try:
+            body = await request.json()
+            start = _time(body["start_time"]) if isinstance(body, dict) else None
+        except (ValueError, KeyError, TypeError):
+            start = None
+        if start is None:
+            return web.json_response(
+                {"error": "bad_request", "error_description": "start_time is required"},
+                status=400,
+            )
+        workout = Workout(
+            id=max((w.id for w in account.workouts), default=1_000_000) + 1,
+            start=start,
+            offset=_SPELLINGS.get(start.utcoffset(), "Z"),
+            type=str(body.get("type") or "Other"),
+            name=str(body.get("name") or ""),
+            duration=float(body.get("duration") or body.get("clock_duration") or 0),
+            distance=_number(body.get("total_distance")),
+            calories_kj=_number(body.get("calories")),
+            avg_heartrate=None if (hr := _number(body.get("avg_heartrate"))) is None else round(hr),
+        )
+        account.add_workout(workout)
+        return web.json_response({"uris": [f"{self.origin}{API}/fitnessActivities/{workout.id}"]})
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        """Every metric of the user: ``{"weight": [["2016-01-01T12:00:00Z", 68.0], …], …}``."""
+        account = self._account(request)
+        return web.json_response(
+            {
+                metric: [[_utc_text(at), value] for at, value in sorted(values.items())]
+                for metric, values in account.metrics.items()
+                if values
+            }
+        )
+
+    async def _set_metrics(self, request: web.Request) -> web.Response:
+        """Upsert, all or nothing; a ``null`` value deletes that metric at that time.
+
+        ``{"timestamp": t, "weight": 68, "bodyFat": 0.078}`` or ``{"weight": [[t, 68], …]}``.
+        """
+        account = self._account(request)
+        try:
+            changes = _metric_changes(await request.json())
+        except (ValueError, TypeError, KeyError) as err:
+            return web.json_response(
+                {"error": "bad_request", "error_description": str(err)}, status=400
+            )
+        for metric, at, value in changes:
+            values = account.metrics.setdefault(metric, {})
+            if value is None:
+                values.pop(at, None)
+            else:
+                values[at] = value
+        return web.json_response({"status": "ok"})
+
+
+def _time(value: object) -> datetime | None:
+    """An ISO 8601 time with an offset (``Z`` too); None otherwise."""
+    if not isinstance(value, str):
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _utc_text(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _number(value: object) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    return float(value) if isinstance(value, int | float | str) else None
+
+
+def _metric_changes(body: object) -> list[tuple[str, datetime, float | None]]:
+    """What a ``POST /metrics`` body asks, every value checked before anything is kept."""
+    if not isinstance(body, dict):
+        raise TypeError("the body is an object")
+    changes: list[tuple[str, datetime, float | None]] = []
+    if "timestamp" in body:
+        if (at := _time(body["timestamp"])) is None:
+            raise ValueError("timestamp is ISO 8601 with an offset")
+        pairs = [
+            (metric, [[body["timestamp"], value]])
+            for metric, value in body.items()
+            if metric != "timestamp"
+        ]
+    else:
+        pairs = list(body.items())
+    for metric, entries in pairs:
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}")
+        if not isinstance(entries, list):
+            raise TypeError(f"{metric} is a list of [timestamp, value]")
+        for entry in entries:
+            if not isinstance(entry, list) or len(entry) != 2 or (at := _time(entry[0])) is None:
+                raise ValueError(f"{metric}: each entry is [ISO 8601 time, value]")
+            value = entry[1]
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise TypeError(f"{metric}: a value is a number or null")
+            changes.append((metric, at.astimezone(UTC), None if value is None else float(value)))
+    return changes
 
 
 def _statistics(workout: Workout) -> dict[str, float | None]:

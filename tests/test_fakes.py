@@ -881,3 +881,81 @@ async def test_rewrites_of_real_answers(http: ClientSession, sporttracks: FakeSp
     refused = await http.get(f"{sporttracks.origin}/api/v2/fitnessActivities")
     assert refused.status == 401
     assert (await refused.json())["error"] == "invalid_token"
+
+
+# -- writing to SportTracks (issue 23): health metrics and workout uploads --------------------
+
+
+async def _bearer(http: ClientSession, fake: FakeSportTracks) -> dict[str, str]:
+    token = await _signed_in(http, fake)
+    return {"Authorization": f"Bearer {token['access_token']}"}
+
+
+async def test_metrics_are_read_and_upserted_all_or_nothing(
+    http: ClientSession, sporttracks: FakeSportTracks
+) -> None:
+    """GET lists each metric as [timestamp, value]; POST upserts in either documented shape,
+    null deletes, and a body with one bad value changes nothing."""
+    headers = await _bearer(http, sporttracks)
+    url = f"{sporttracks.origin}/api/v2/metrics"
+    seeded = await (await http.get(url, headers=headers)).json()
+    assert set(seeded) == {"weight", "bodyFat", "restingHeartrate"}
+    assert len(seeded["weight"]) == 13
+    assert all(0 < value < 1 for _, value in seeded["bodyFat"]), "a fraction, not %"
+    at = "2026-11-19T07:30:00Z"
+    answer = await http.post(
+        url, headers=headers, json={"timestamp": at, "weight": 80.5, "bodyFat": 0.18}
+    )
+    assert await answer.json() == {"status": "ok"}
+    again = await http.post(url, headers=headers, json={"weight": [[at, 80.4]]})
+    assert again.status == 200
+    metrics = await (await http.get(url, headers=headers)).json()
+    assert [at, 80.4] in metrics["weight"]
+    assert [at, 0.18] in metrics["bodyFat"]
+    assert len(metrics["weight"]) == 14, "the same time twice is one value"
+    refused = await http.post(
+        url, headers=headers, json={"weight": [[at, None]], "bodyFat": [[at, "lots"]]}
+    )
+    assert refused.status == 400
+    assert [at, 80.4] in (await (await http.get(url, headers=headers)).json())["weight"]
+    await http.post(url, headers=headers, json={"weight": [[at, None]]})
+    assert [at, 80.4] not in (await (await http.get(url, headers=headers)).json())["weight"]
+    unknown = await http.post(url, headers=headers, json={"timestamp": at, "mood": 3})
+    assert unknown.status == 400
+
+
+async def test_an_uploaded_workout_is_listed_once(
+    http: ClientSession, sporttracks: FakeSportTracks
+) -> None:
+    """POST a workout (start_time required): its uri comes back and the list holds it; a
+    refused upload (401, as for an expired trial) and a slow one are switches of their own."""
+    headers = await _bearer(http, sporttracks)
+    url = f"{sporttracks.origin}/api/v2/fitnessActivities"
+    assert (await http.post(url, headers=headers, json={"type": "Rowing"})).status == 400
+    answer = await http.post(
+        url,
+        headers=headers,
+        json={
+            "start_time": "2026-11-20T07:00:00+01:00",
+            "type": "Rowing",
+            "name": "erg",
+            "duration": 1800,
+            "total_distance": 6000,
+            "calories": 1200,
+        },
+    )
+    (uri,) = (await answer.json())["uris"]
+    newest = sporttracks.accounts["16964"].workouts[0]
+    assert uri.endswith(f"/fitnessActivities/{newest.id}")
+    assert (newest.type, newest.start_time_text(), newest.calories_kj) == (
+        "Rowing",
+        "2026-11-20T07:00:00+01:00",
+        1200.0,
+    )
+    sporttracks.fail(
+        401, '{"error": "trial expired"}', path="/api/v2/fitnessActivities", method="POST"
+    )
+    assert (
+        await http.post(url, headers=headers, json={"start_time": "2026-11-20T08:00:00Z"})
+    ).status == 401
+    assert (await http.get(url, headers=headers)).status == 200, "reads still work"
