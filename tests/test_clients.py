@@ -35,6 +35,7 @@ from custom_components.health_trackers.clients.oauth1 import (
 )
 from custom_components.health_trackers.clients.shapes import endpoint, shape
 from custom_components.health_trackers.clients.sporttracks import (
+    HealthMetrics,
     SportTracksClient,
     Workout,
     WorkoutSummary,
@@ -142,6 +143,41 @@ async def sporttracks_client(
     return SportTracksClient(
         http, sporttracks.origin, await _bearer(http, sporttracks, SPORTTRACKS_CLIENT)
     )
+
+
+async def test_sporttracks_metrics(
+    sporttracks_client: SportTracksClient, sporttracks: FakeSportTracks
+) -> None:
+    """Each metric's series as the fake holds it, oldest first; the newest of each."""
+    metrics = await sporttracks_client.async_get_metrics()
+    held = sporttracks.accounts["16964"].metrics
+    for metric in ("weight", "bodyFat", "restingHeartrate"):
+        assert metrics.series[metric] == tuple(sorted(held[metric].items())), metric
+        assert metrics.latest(metric) == max(held[metric].items())
+    assert metrics.latest("vo2max") is None
+
+
+def test_sporttracks_metrics_are_read_tolerantly() -> None:
+    """An unknown id is kept as sent; entries that cannot be read are left out, not the rest."""
+    metrics = HealthMetrics.parse(
+        {
+            "weight": [
+                ["2026-11-01T07:00:00Z", 80.1],
+                ["yesterday", 80.0],
+                ["2026-11-02T07:00:00Z", "79.9"],
+            ],
+            "bodyFat": "a lot",
+            "hydration": [
+                ["2026-11-01T07:00:00+01:00", 0.6, "extra"],
+                ["2026-11-01T08:00:00Z", None],
+            ],
+        }
+    )
+    assert metrics is not None
+    assert [value for _, value in metrics.series["weight"]] == [80.1, 79.9]
+    assert "bodyFat" not in metrics.series
+    assert metrics.series["hydration"] == ()
+    assert HealthMetrics.parse(["weight"]) is None
 
 
 async def test_sporttracks_account(sporttracks_client: SportTracksClient) -> None:

@@ -4,7 +4,7 @@ What SportTracks sends (docs/service-contracts.md): ``POST /api/v2/system/connec
 ``/api/v2/fitnessActivities`` lists workouts newest first (numbers as strings, ``next`` absent on
 the last page), asked with ``data=summary`` so that each item carries its energy, and each item's
 ``uri`` leads to the workout's detail, the place the integration takes heart rates, elevation
-and speed from.
+and speed from. ``/api/v2/metrics`` holds the person's health metrics (``HealthMetrics``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from .base import Account, Page, ServiceClient, index_pages, read_page
 from .parsing import as_datetime, as_float, as_text
 
 ACTIVITIES = "/api/v2/fitnessActivities"
+METRICS = "/api/v2/metrics"
 SUMMARY = {"data": "summary"}
 """Asks the list for each workout's summary statistics (its energy), not only its base fields."""
 CONNECT = "/api/v2/system/connect"
@@ -119,6 +120,43 @@ class Workout(WorkoutSummary):
         )
 
 
+@dataclass(frozen=True)
+class HealthMetrics:
+    """A person's health metrics, each a series of (when, value), oldest first.
+
+    ``GET /api/v2/metrics`` answers an object keyed by metric id, each an array of ``[timestamp,
+    value]``; known ids: ``weight`` (kg), ``bodyFat`` (a fraction: 0.078 is 7.8 %),
+    ``restingHeartrate`` (bpm). An id, an entry or a value that cannot be read is left out.
+    """
+
+    series: Mapping[str, tuple[tuple[datetime, float], ...]]
+
+    @classmethod
+    def parse(cls, answer: object) -> HealthMetrics | None:
+        """The metrics of an answer; None when it is not an object."""
+        if not isinstance(answer, Mapping):
+            return None
+        series: dict[str, tuple[tuple[datetime, float], ...]] = {}
+        for metric, entries in answer.items():
+            if not isinstance(metric, str) or not isinstance(entries, list):
+                continue
+            found = {
+                at: value
+                for entry in entries
+                if isinstance(entry, list | tuple)
+                and len(entry) == 2  # [timestamp, value]
+                and (at := as_datetime(entry[0])) is not None
+                and (value := as_float(entry[1])) is not None
+            }
+            series[metric] = tuple(sorted(found.items()))
+        return cls(series)
+
+    def latest(self, metric: str) -> tuple[datetime, float] | None:
+        """The newest value of ``metric`` and when it was measured."""
+        values = self.series.get(metric)
+        return values[-1] if values else None
+
+
 class SportTracksClient(ServiceClient[WorkoutSummary, Workout]):
     """A SportTracks user and their workouts."""
 
@@ -171,3 +209,9 @@ class SportTracksClient(ServiceClient[WorkoutSummary, Workout]):
     async def async_complete(self, listed: WorkoutSummary) -> Workout:
         """The workout with its detail, where heart rates, elevation and speed are read from."""
         return await self.async_workout(listed)
+
+    async def async_get_metrics(self) -> HealthMetrics:
+        """The person's health metrics (one request)."""
+        if (metrics := HealthMetrics.parse(await self.api.async_request("GET", METRICS))) is None:
+            raise self.api.unexpected("an object of metrics")
+        return metrics
