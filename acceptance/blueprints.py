@@ -7,6 +7,12 @@ the working tree's ``blueprints/`` is served on 127.0.0.1 as raw.githubuserconte
 repository's. The automation is made through the automation editor's REST API with the user's
 inputs, its Notify action ``persistent_notification.create``: what it sends is read back from
 Home Assistant's notifications.
+
+As in the demo, the shipped blueprints are also in the blueprint list from the start (the instance
+copies the repository's ``blueprints/`` into its config as ``scripts/demo`` does): listed over the
+websocket under ``health_trackers/`` with their names, and in Chromium under Settings → Automations
+& scenes → Blueprints. An import by address saves under the address's host
+(``127.0.0.1/<file>``), so it does not collide with them.
 """
 
 from __future__ import annotations
@@ -14,17 +20,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 import contextlib
 from datetime import UTC, datetime
+from pathlib import Path
+import re
 import secrets
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from homeassistant.util.yaml import load_yaml_dict
+from playwright.async_api import expect
 
 from fakes.bactrack import DEMO_USER
 from fakes.boditrax import DEMO_MEMBER
 from fakes.sporttracks import DEMO_ACCOUNT
 from scripts.demo import DOMAIN, HOST, REPO_ROOT
 
+from .browser import chromium_page, click_to, log_in
 from .home_assistant import Instance
 from .rest import Journey
 from .services import SERVICES_BY_NAME, Expected
@@ -43,6 +54,19 @@ SECOND_ACCOUNTS = {
     "boditrax": DEMO_MEMBER[0],
 }
 """The demo's second account of each service, which the blueprints' scenarios use."""
+SHIPPED = REPO_ROOT / "blueprints" / "automation" / DOMAIN
+"""The automation blueprints the repository ships, which the demo puts in the blueprint list."""
+
+
+def shipped_blueprints(folder: Path = SHIPPED) -> dict[str, str]:
+    """Each shipped blueprint's path in the blueprint list (``health_trackers/<file>``) → name."""
+    found = {
+        f"{DOMAIN}/{path.name}": str(load_yaml_dict(path)["blueprint"]["name"])
+        for path in sorted(folder.glob("*.yaml"))
+    }
+    if not found:
+        raise StepFailed(f"no blueprint in {folder}")
+    return found
 
 
 @contextlib.asynccontextmanager
@@ -315,3 +339,43 @@ async def _no_scan_reminder(journey: Journey, member: str, steps: Steps) -> None
             if sent := await notifications.sent():
                 raise StepFailed(f"a reminder after a scan: {sent}")
     await journey.remove(steps)
+
+
+async def blueprint_list(instance: Instance, steps: Steps) -> None:
+    """The shipped blueprints are in the blueprint list from the start, as in the demo."""
+    shipped = shipped_blueprints()
+    with steps.step(f"blueprint/list: the {len(shipped)} shipped blueprints under {DOMAIN}/"):
+        async with instance.websocket() as ws:
+            listed = await ws.call("blueprint/list", domain="automation")
+        ours = {path: item for path, item in listed.items() if path.startswith(f"{DOMAIN}/")}
+        if set(ours) != set(shipped):
+            raise StepFailed(f"listed under {DOMAIN}/: {sorted(ours)}, shipped: {sorted(shipped)}")
+        wrong = [
+            f"{path}: {item}"
+            for path, item in ours.items()
+            if "error" in item
+            or item["metadata"]["name"] != shipped[path]
+            or item["metadata"]["domain"] != "automation"
+        ]
+        if wrong:
+            raise StepFailed(f"listed otherwise than shipped: {'; '.join(wrong)}")
+
+
+async def browser_blueprint_list(chromium: str, instance: Instance, steps: Steps) -> None:
+    """Settings → Automations & scenes → Blueprints: a row per shipped blueprint, name and file."""
+    shipped = shipped_blueprints()
+    async with chromium_page(chromium, steps) as (_, page, camera):
+        await log_in(page, instance, steps, camera)
+        with steps.step("Settings → Automations & scenes → Blueprints"):
+            settings = page.locator("ha-sidebar").get_by_text("Settings", exact=True)
+            await click_to(page, settings, re.compile(r"/config(/|$)"))
+            await page.get_by_text("Automations & scenes", exact=True).click()
+            await page.wait_for_url("**/config/automation/dashboard**")
+            await page.get_by_role("link", name="Blueprints", exact=True).click()
+            await page.wait_for_url("**/config/blueprint/dashboard**")
+        with steps.step("each shipped blueprint is a row with its name and file"):
+            for path, name in shipped.items():
+                row = page.get_by_role("row").filter(has_text=path)
+                await expect(row).to_have_count(1)
+                await expect(row.get_by_role("rowheader")).to_have_text(name)
+            await camera.shoot(page, "blueprints-list")

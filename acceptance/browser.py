@@ -114,7 +114,7 @@ async def open_menu(page: Page, steps: Steps, camera: Camera) -> None:
     """Settings → Devices & services → Add integration → Health Trackers: the services' menu."""
     with steps.step("Settings → Devices & services"):
         settings = page.locator("ha-sidebar").get_by_text("Settings", exact=True)
-        await _click_to(page, settings, re.compile(r"/config(/|$)"))
+        await click_to(page, settings, re.compile(r"/config(/|$)"))
         await page.get_by_text("Devices & services", exact=True).click()
         await page.wait_for_url("**/config/integrations/dashboard")
         await camera.shoot(page, "devices-and-services")
@@ -207,7 +207,7 @@ async def browser_options(chromium: str, instance: Instance, steps: Steps) -> No
     async with chromium_page(chromium, steps) as (_, page, camera):
         await log_in(page, instance, steps, camera)
         with steps.step("Settings → Devices & services → Health Trackers"):
-            await _goto(page, f"{instance.base_url}/config/integrations/integration/{DOMAIN}")
+            await goto(page, f"{instance.base_url}/config/integrations/integration/{DOMAIN}")
             configure = page.get_by_role("button", name=CONFIGURE).first
             await configure.wait_for()
             await camera.shoot(page, "integration")
@@ -229,7 +229,7 @@ async def browser_options(chromium: str, instance: Instance, steps: Steps) -> No
             await journey.loaded_entry()
             await journey.values_match()
         with steps.step("the device page shows the location and notes sensors"):
-            await _goto(
+            await goto(
                 page, f"{instance.base_url}/config/devices/device/{await journey.device_id()}"
             )
             await _expect_device_page(page, await _entry_title(instance), journey.expected)
@@ -258,7 +258,7 @@ async def browser_activity(chromium: str, instance: Instance, steps: Steps) -> N
     async with chromium_page(chromium, steps) as (_, page, camera):
         await log_in(page, instance, steps, camera)
         with steps.step("the device page's Activity shows the new workout"):
-            await _goto(
+            await goto(
                 page, f"{instance.base_url}/config/devices/device/{await journey.device_id()}"
             )
             await _expect_device_page(page, await _entry_title(instance), journey.expected)
@@ -285,7 +285,7 @@ async def _finish(
         await camera.shoot(page, "device")
 
 
-async def _click_to(page: Page, link: Locator, url: re.Pattern[str], tries: int = 3) -> None:
+async def click_to(page: Page, link: Locator, url: re.Pattern[str], tries: int = 3) -> None:
     """Click ``link`` until the page is at ``url``.
 
     Right after logging in, while the frontend still starts (and moves from / to the
@@ -302,7 +302,7 @@ async def _click_to(page: Page, link: Locator, url: re.Pattern[str], tries: int 
             return
 
 
-async def _goto(page: Page, url: str, tries: int = 3) -> None:
+async def goto(page: Page, url: str, tries: int = 3) -> None:
     """Open ``url``; again if the frontend's own navigation cut it short (net::ERR_ABORTED)."""
     for attempt in range(1, tries + 1):
         try:

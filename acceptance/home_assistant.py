@@ -1,4 +1,9 @@
-"""One Home Assistant release and the fakes, started, restarted and stopped as scripts/demo does."""
+"""One Home Assistant release and the fakes, started, restarted and stopped as scripts/demo does.
+
+As the demo, the fakes keep their state in a file (``fakes-state.json``: the seed instant, the
+records added, tokens, sign-ins, ports), so they can be stopped and started again serving the
+same records; and the shipped blueprints are copied into the config before every start.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from scripts.demo import (
     add_demo_credentials,
     connect_websocket,
     http_config,
+    install_blueprints,
     noise,
     onboard,
     service_env,
@@ -49,10 +55,28 @@ class Release:
     """Pins the packages Home Assistant installs at runtime must respect too (see ``env``)."""
 
     @property
+    def year_month(self) -> tuple[int, int]:
+        """The release's year and month: ``(2025, 4)``."""
+        year, month = (int(part) for part in self.version.split(".")[:2])
+        return year, month
+
+    @property
     def http_in_storage(self) -> bool:
         """Since 2026.10 the http config lives in storage; YAML's is migrated once, with a repair."""
-        year, month = (int(part) for part in self.version.split(".")[:2])
-        return (year, month) >= (2026, 10)
+        return self.year_month >= (2026, 10)
+
+    def new_flow(self, handler: str, entry_id: str | None = None) -> dict[str, Any]:
+        """The body the release's frontend posts to start a config flow (``entry_id``: reconfigure).
+
+        2025.4's frontend also names ``show_advanced_options`` (false for a user without
+        advanced mode); 2026.11's sends the handler and the entry id alone.
+        """
+        body: dict[str, Any] = {"handler": handler}
+        if self.year_month < (2026, 10):
+            body["show_advanced_options"] = False
+        if entry_id is not None:
+            body["entry_id"] = entry_id
+        return body
 
     def env(self, directory: Path) -> dict[str, str]:
         """``UV_OVERRIDE`` for the uv that installs requirements at runtime, if needed.
@@ -93,6 +117,9 @@ class Instance:
         """Every Home Assistant process of the run appends here (a restart too)."""
         self.log_reader = LogReader(self.log)
         self.fakes_log = directory / "fakes.log"
+        self.fakes_ready = directory / "fakes.json"
+        self.fakes_state = directory / "fakes-state.json"
+        """What the fakes keep between runs, as the demo's (``start_fakes``'s state file)."""
         self.port = free_port()
         self.base_url = f"http://{HOST}:{self.port}"
         self.services: Services = {}
@@ -121,9 +148,7 @@ class Instance:
         self.stop()
 
     async def _start(self) -> None:
-        ready_file = self.directory / "fakes.json"
-        self._fakes = start_fakes(ready_file, self.fakes_log)
-        self.services = await wait_for_fakes(self._fakes, ready_file, self.fakes_log)
+        await self.start_fakes()
         await self.start_home_assistant()
         self.token = await onboard(self.base_url)
         async with self.websocket() as ws:
@@ -132,6 +157,8 @@ class Instance:
                 if http.get("server_host") != [HOST] or http.get("server_port") != self.port:
                     raise DemoError(f"http config is not {HOST}:{self.port}: {http}")
             await wait_until_running(ws)
+            # As scripts/demo: once running, so Home Assistant has its own examples too.
+            install_blueprints(self.config_dir)
             failed = [
                 line for line in await add_demo_credentials(ws, self.services) if "FAILED" in line
             ]
@@ -141,6 +168,24 @@ class Instance:
             asked, avoidable = await noise(ws)
             if problems := asked + avoidable:
                 raise DemoError(f"a fresh Home Assistant shows: {'; '.join(problems)}")
+
+    async def start_fakes(self) -> None:
+        """Start the fakes (again) with the same state file; wait until they listen.
+
+        Started again, they must come back on the same ports: Home Assistant's entries and this
+        run's journeys know them.
+        """
+        before = self.services
+        self._fakes = start_fakes(self.fakes_ready, self.fakes_log, self.fakes_state)
+        self.services = await wait_for_fakes(self._fakes, self.fakes_ready, self.fakes_log)
+        if before and self.services != before:
+            raise StepFailed(f"the fakes came back as {self.services}, not as {before}")
+
+    async def stop_fakes(self) -> int | None:
+        """Stop the fakes by their PID (SIGTERM: they write their state file); their exit code."""
+        if self._fakes is None:
+            return None
+        return await asyncio.to_thread(stop, self._fakes)
 
     async def start_home_assistant(self) -> None:
         """Start Home Assistant (again) with the same config and wait until it serves."""
@@ -179,6 +224,18 @@ class Instance:
     async def restart(self) -> None:
         """Stop Home Assistant by its PID and start it again; return once it is running."""
         await self.stop_home_assistant()
+        await self.start_again()
+
+    async def recover(self) -> None:
+        """After a failed scenario: the fakes and Home Assistant running again, if one stopped.
+
+        Home Assistant is stopped while the fakes start again, so it never polls them meanwhile.
+        """
+        if self.running():
+            return
+        await self.stop_home_assistant()
+        if self._fakes is None or self._fakes.poll() is not None:
+            await self.start_fakes()
         await self.start_again()
 
     def running(self) -> bool:

@@ -348,6 +348,22 @@ def _scan_values(scan: dict[str, Any]) -> dict[str, Expected]:
 
 
 @dataclass(frozen=True)
+class Reconfigured:
+    """How a reconfigure of an account ends: the flow's abort reason and what its words say.
+
+    Each way in signs in again with what it asks for, and the dialog's last words must name
+    that: a way that asks for no application credential must not speak of one.
+    """
+
+    reason: str
+    says: str
+    """Words the English text must hold: what was given again, in this way's terms."""
+    credential: bool
+    """Whether the way signs in with an application credential of the user's (else the words
+    name none: BACtrack asks for a consumer key, a linked account for an external secret)."""
+
+
+@dataclass(frozen=True)
 class ServiceUnderTest:
     """How a user adds one kind of account, and how to tell it worked."""
 
@@ -368,6 +384,8 @@ class ServiceUnderTest:
     window_keys: tuple[str, ...] = ()
     """Sensors of a figure over a window ending now: not restored, unavailable at a start while
     the service is down (the others show their values from before)."""
+    reconfigured: Reconfigured | None = None
+    """How a reconfigure of such an account ends, in words."""
 
 
 @dataclass(frozen=True)
@@ -376,19 +394,25 @@ class Oracle:
 
     sign_in_paths: tuple[str, ...]
     read_values: Callable[[Info], Awaitable[dict[str, Expected]]]
+    reconfigured: Reconfigured
     answers: Callable[[Info], dict[str, dict[str, Any]]] = field(default=lambda info: {})
     window_keys: tuple[str, ...] = ()
 
 
+LINKED_RECONFIGURED = Reconfigured("reconfigured_linked", "external secret", credential=False)
+"""A linked account signs in again with the external username and secret typed in, no credential
+chosen (the partner app's is the entry's)."""
 ORACLES = {
     "sporttracks": Oracle(
         sign_in_paths=("/oauth2/authorize", "/oauth2/token"),
         read_values=sporttracks_values,
+        reconfigured=Reconfigured("reconfigure_successful", "credential", credential=True),
         window_keys=("week_workouts", "week_distance", "week_duration"),
     ),
     "bactrack": Oracle(
         sign_in_paths=("/oauth/request_token/", "/oauth/authorize/", "/oauth/access_token/"),
         read_values=bactrack_values,
+        reconfigured=Reconfigured("reconfigured_consumer", "consumer key", credential=False),
         window_keys=("peak_bac_24h", "readings_24h"),
         answers=lambda info: {
             "consumer": {
@@ -397,10 +421,15 @@ ORACLES = {
             }
         },
     ),
-    "boditrax": Oracle(sign_in_paths=("/oauth/auth", "/oauth/token"), read_values=boditrax_values),
+    "boditrax": Oracle(
+        sign_in_paths=("/oauth/auth", "/oauth/token"),
+        read_values=boditrax_values,
+        reconfigured=Reconfigured("reconfigure_successful", "credential", credential=True),
+    ),
     "boditrax_linked": Oracle(
         sign_in_paths=("/oauth/auth", "/oauth/token"),
         read_values=boditrax_values,
+        reconfigured=LINKED_RECONFIGURED,
         answers=lambda info: {
             "linked_account": {"username": LINKED_USERNAME, "password": LINKED_SECRET}
         },
@@ -408,6 +437,8 @@ ORACLES = {
     "boditrax_facility": Oracle(
         sign_in_paths=("/oauth/token",),
         read_values=boditrax_facility_values,
+        # Nothing is asked: the app's own token, with the entry's credential.
+        reconfigured=Reconfigured("reconfigured_application", "as the app", credential=True),
         # Every figure is of a day, week or month ending now.
         window_keys=(
             "scans_today",
@@ -441,6 +472,7 @@ def _services() -> tuple[ServiceUnderTest, ...]:
                     read_values=oracle.read_values,
                     answers=oracle.answers,
                     window_keys=oracle.window_keys,
+                    reconfigured=oracle.reconfigured,
                 )
             )
     return tuple(services)
@@ -457,6 +489,7 @@ BODITRAX_DEMO_LINKED = ServiceUnderTest(
     answers=lambda info: {
         "linked_account": {"username": DEMO_LINKED_USERNAME, "password": DEMO_LINKED_SECRET}
     },
+    reconfigured=LINKED_RECONFIGURED,
 )
 """The demo's second member, behind its own linked account (a member the browser does not log in)."""
 SERVICES_BY_NAME = {service.name: service for service in SERVICES}

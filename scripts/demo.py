@@ -184,8 +184,13 @@ def service_env(services: Services) -> dict[str, str]:
 
 def install_blueprints(config_dir: Path) -> None:
     """The shipped blueprints in the demo's blueprint list (they cannot be imported by address
-    here: no internet); copied at every start, so the list shows the working tree's."""
-    shutil.copytree(REPO_ROOT / "blueprints", config_dir / "blueprints", dirs_exist_ok=True)
+    here: no internet), the working tree's at every start.
+
+    Called once Home Assistant runs: it fills ``blueprints/automation`` with its own examples
+    only if that folder does not exist yet, and lists the folder afresh each time.
+    """
+    folder = Path("blueprints", "automation", DOMAIN)
+    shutil.copytree(REPO_ROOT / folder, config_dir / folder, dirs_exist_ok=True)
 
 
 def check_port_free(port: int) -> None:
@@ -743,7 +748,6 @@ async def _start_demo(
     services = await wait_for_fakes(fakes, READY_FILE, FAKES_LOG)
     env = service_env(services)
     print("".join(f"  {variable}={origin}\n" for variable, origin in env.items()), end="")
-    install_blueprints(CONFIG_DIR)
     print(f"Starting Home Assistant in {CONFIG_DIR} (log: {HA_LOG})", flush=True)
     processes.insert(0, start_home_assistant(CONFIG_DIR, port, env, HA_LOG))
     await wait_for_home_assistant(base_url, processes[0], HA_LOG)
@@ -765,6 +769,7 @@ async def _start_demo(
         if http.get("server_host") != [HOST] or http.get("server_port") != port:
             raise DemoError(f"Home Assistant's http config is not {HOST}:{port}: {http}")
         await wait_until_running(ws)
+        install_blueprints(CONFIG_DIR)
         for line in await add_demo_credentials(ws, services):
             print(f"  {line}", flush=True)
         asked, problems = await noise(ws)

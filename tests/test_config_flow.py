@@ -491,7 +491,7 @@ async def test_reconfigure_switches_credential(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
     assert await flow_message(hass, result) == (
-        "The account is signed in again with the chosen credential."
+        "The account is signed in again, with its application credential."
     )
     assert entry.data["auth_implementation"] == "backup"
     await hass.async_block_till_done()

@@ -32,6 +32,8 @@ from fakes.sporttracks import Workout
 
 from .conftest import (
     BACTRACK_USER_ID as USER_ID,
+    NOW,
+    AddAccount,
     AddBACtrack,
     Consent,
     ExpectedLog,
@@ -685,3 +687,28 @@ async def test_unreadable_cursor_starts_at_the_newest(
     _add(sporttracks, (141, dt_util.utcnow() + timedelta(minutes=1)))
     await async_poll(hass, frozen_now, POLL)
     assert fired.ids() == ["141"]
+
+
+async def test_an_account_added_again_shows_no_event_of_its_removed_entry(
+    hass: HomeAssistant,
+    sporttracks: FakeSportTracks,
+    add_account: AddAccount,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """Removed and added again in the same run, the account's event entity (same entity id)
+    starts without an event: the last one was the removed entry's, this one fired nothing."""
+    result = await add_account()
+    entry: ConfigEntry = result["result"]
+    sporttracks.accounts["16964"].add_workout(
+        Workout(9_700_000, NOW + timedelta(minutes=1), "Z", "Running", "run", 1800.0, 5000.0)
+    )
+    await async_poll(hass, frozen_now, POLL)
+    assert hass.states.get(WORKOUT_EVENT).attributes["id"] == "9700000"  # type: ignore[union-attr]
+    assert await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    await add_account()
+    await hass.async_block_till_done()
+    state = hass.states.get(WORKOUT_EVENT)
+    assert state is not None
+    assert state.state == STATE_UNKNOWN
+    assert "id" not in state.attributes

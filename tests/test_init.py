@@ -128,6 +128,24 @@ async def test_week_totals_age_without_requests(
     assert [path for _, path, _ in api_calls(sporttracks)] == [
         "/oauth2/token",
         "/api/v2/fitnessActivities",
+        "/api/v2/metrics",  # the health metrics, read hourly
+    ]
+
+
+async def test_an_idle_hour_costs_five_requests(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """Nothing new for an hour: four polls of the newest workout and one read of the health
+    metrics, no more."""
+    sporttracks.requests.clear()
+    for _ in range(4):
+        await async_poll(hass, frozen_now, timedelta(minutes=15))
+    assert sorted(path for _, path, _ in api_calls(sporttracks)) == [
+        *["/api/v2/fitnessActivities"] * 4,
+        "/api/v2/metrics",
     ]
 
 

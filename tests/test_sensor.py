@@ -16,7 +16,7 @@ from custom_components.health_trackers.clients.sporttracks import SportTracksCli
 from fakes import FakeSportTracks, SportTracksAccount
 from fakes.sporttracks import Workout
 
-from .conftest import NOW, AddAccount
+from .conftest import NOW, AddAccount, async_poll
 
 LIST = "/api/v2/fitnessActivities"
 
@@ -181,3 +181,36 @@ async def test_week_list_is_capped(
     await add_account()
     assert len([r for r in sporttracks.requests if r.path == LIST]) == 20
     assert hass.states.get("sensor.sporttracks_3_workouts_last_7_days").state == "100"
+
+
+async def test_health_metrics(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """Weight, body fat (SportTracks' fraction as %) and resting heart rate: the newest of each,
+    saying when it was measured; a new value shows at the next hourly read."""
+    held = sporttracks.accounts["16964"].metrics
+    for sensor, metric, factor in (
+        ("weight", "weight", 1),
+        ("body_fat", "bodyFat", 100),
+        ("resting_heart_rate", "restingHeartrate", 1),
+    ):
+        at, value = max(held[metric].items())
+        state = hass.states.get(f"sensor.sporttracks_16964_{sensor}")
+        assert state is not None, sensor
+        assert float(state.state) == pytest.approx(value * factor)
+        assert state.attributes["measured_at"] == at.isoformat()
+    assert (
+        hass.states.get("sensor.sporttracks_16964_body_fat").attributes[  # type: ignore[union-attr]
+            "unit_of_measurement"
+        ]
+        == "%"
+    )
+    held["weight"][NOW + timedelta(minutes=5)] = 79.5
+    await async_poll(hass, frozen_now, timedelta(minutes=15))
+    assert hass.states.get("sensor.sporttracks_16964_weight").state != "79.5"  # type: ignore[union-attr]
+    for _ in range(3):
+        await async_poll(hass, frozen_now, timedelta(minutes=15))
+    assert hass.states.get("sensor.sporttracks_16964_weight").state == "79.5"  # type: ignore[union-attr]

@@ -7,7 +7,7 @@ from typing import Any
 
 from homeassistant.components.event import EventEntity
 from homeassistant.const import ATTR_DOMAIN, ATTR_ENTITY_ID, ATTR_NAME, EVENT_LOGBOOK_ENTRY
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant, State, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .clients.base import Record
@@ -53,6 +53,16 @@ class HealthTrackersEvent(HealthTrackersEntity, EventEntity):
             *description.detail_fields,
             *(description.personal_fields if personal else ()),
         )
+
+    async def async_get_last_state(self) -> State | None:
+        """The entity's state before a restart; none for a new account's entity.
+
+        Its entity id may be that of an entry removed in this run (the same account added
+        again), whose last event is not one this entry fired.
+        """
+        if not self.coordinator.feed.carried_over:
+            return None
+        return await super().async_get_last_state()
 
     async def async_added_to_hass(self) -> None:
         """Fire through this entity from now on, starting with what the setup's poll found.

@@ -41,6 +41,10 @@ class RecordFeed:
         )
         self.cursor: Cursor | None = None
         """The newest record delivered; None before the account's first successful poll ever."""
+        self.carried_over = False
+        """Whether the store held a cursor: the account fired (or could have) in an earlier run.
+        A new entry's event entity restores nothing, though its entity id may be a removed
+        entry's whose last event Home Assistant still remembers."""
         self.pending: list[Record] = []
         """Records handed on by polls and not fired yet, oldest first."""
         self._sink: Sink | None = None
@@ -55,6 +59,7 @@ class RecordFeed:
         stored = await self._store.async_load()
         if not isinstance(stored, dict) or "cursor" not in stored:
             return
+        self.carried_over = True
         if (cursor := stored["cursor"]) is None:
             self.cursor = BEFORE_ANY
             return

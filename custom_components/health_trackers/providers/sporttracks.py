@@ -14,11 +14,18 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
-from homeassistant.const import UnitOfEnergy, UnitOfLength, UnitOfSpeed, UnitOfTime
+from homeassistant.const import (
+    PERCENTAGE,
+    UnitOfEnergy,
+    UnitOfLength,
+    UnitOfMass,
+    UnitOfSpeed,
+    UnitOfTime,
+)
 from homeassistant.util import dt as dt_util
 
 from ..clients.base import RecordsSince
-from ..clients.sporttracks import SportTracksClient, Workout, WorkoutSummary
+from ..clients.sporttracks import HealthMetrics, SportTracksClient, Workout, WorkoutSummary
 from .base import (
     KJ_PER_KCAL,
     KMH_PER_METER_PER_SECOND,
@@ -47,12 +54,17 @@ ACTIVITY_PATH = "/api/v2/fitnessActivities/"
 HEART_RATE = "bpm"
 
 
+METRICS_EVERY = timedelta(hours=1)
+"""How often the health metrics are read: people weigh themselves a few times a week at most."""
+
+
 @dataclass(frozen=True)
 class SportTracksSnapshot:
-    """The newest workout, with its detail, and the workouts of the last 7 days."""
+    """The newest workout, with its detail, the workouts of the last 7 days, the health metrics."""
 
     latest: Workout | None
     week: tuple[WorkoutSummary, ...]
+    metrics: HealthMetrics | None = None
 
 
 class SportTracksTracker(RecordTracker[SportTracksClient, SportTracksSnapshot]):
@@ -66,6 +78,8 @@ class SportTracksTracker(RecordTracker[SportTracksClient, SportTracksSnapshot]):
         self._latest: Workout | None = None
         self._week: list[WorkoutSummary] = []
         """Newest first."""
+        self._metrics: HealthMetrics | None = None
+        self._metrics_read_at: datetime | None = None
 
     def _window_start(self) -> datetime:
         return dt_util.utcnow() - WINDOW
@@ -83,7 +97,33 @@ class SportTracksTracker(RecordTracker[SportTracksClient, SportTracksSnapshot]):
             self._latest = found.new[-1]
         elif self._latest is None or self._latest.id != top.id:
             self._latest = await self.client.async_workout(top)
-        return SportTracksSnapshot(self._latest, tuple(self._week))
+        now = dt_util.utcnow()
+        if self._metrics_read_at is None or now - self._metrics_read_at >= METRICS_EVERY:
+            self._metrics = await self.client.async_get_metrics()
+            self._metrics_read_at = now
+        return SportTracksSnapshot(self._latest, tuple(self._week), self._metrics)
+
+
+def _metric(
+    key: str, metric: str, factor: float = 1.0, *, whole: bool = False, **kwargs: Any
+) -> HealthTrackersSensorDescription[SportTracksSnapshot]:
+    """The newest value of a health metric, saying when it was measured (``whole``: a count)."""
+
+    def latest(snapshot: SportTracksSnapshot) -> tuple[datetime, float] | None:
+        return snapshot.metrics.latest(metric) if snapshot.metrics else None
+
+    def value(snapshot: SportTracksSnapshot) -> float | None:
+        if (found := latest(snapshot)) is None:
+            return None
+        return round(found[1]) if whole else found[1] * factor
+
+    return describe_sensor(
+        key,
+        value,
+        measured_at_fn=lambda snapshot: None if (found := latest(snapshot)) is None else found[0],
+        state_class=SensorStateClass.MEASUREMENT,
+        **kwargs,
+    )
 
 
 def _minutes(workout: WorkoutSummary) -> float | None:
@@ -199,6 +239,27 @@ SENSORS: tuple[HealthTrackersSensorDescription[SportTracksSnapshot], ...] = (
         # Shown as "1h 30m" (in minutes the frontend writes "90m", "565m").
         suggested_unit_of_measurement=UnitOfTime.HOURS,
         suggested_display_precision=2,
+    ),
+    _metric(
+        "weight",
+        "weight",
+        device_class=SensorDeviceClass.WEIGHT,
+        native_unit_of_measurement=UnitOfMass.KILOGRAMS,
+        suggested_display_precision=1,
+    ),
+    _metric(
+        "body_fat",
+        "bodyFat",
+        100.0,
+        native_unit_of_measurement=PERCENTAGE,
+        suggested_display_precision=1,
+    ),
+    _metric(
+        "resting_heart_rate",
+        "restingHeartrate",
+        whole=True,
+        native_unit_of_measurement=HEART_RATE,
+        suggested_display_precision=0,
     ),
 )
 
