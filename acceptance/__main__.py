@@ -44,6 +44,7 @@ from .browser import (
     browser_linked_account,
     browser_options,
 )
+from .calendars import browser_calendar
 from .dashboard import browser_dashboard, browser_sensor_history
 from .home_assistant import Instance, Release
 from .logs import Breach, breaches
@@ -72,6 +73,7 @@ README_SCREENSHOTS = {
     "statistics-dashboard.png": ("browser statistics dashboard", "dashboard"),
     "sensor-history.png": ("browser statistics history", "sensor-history"),
     "blueprints-list.png": ("browser blueprint list", "blueprints-list"),
+    "calendar-panel.png": ("browser calendar", "calendar"),
 }
 """The README's screenshots (docs/screenshots/): scenario and shot each comes from."""
 SCENARIO_SECONDS = 240
@@ -162,6 +164,7 @@ def scenarios(chromium: str, soak_seconds: float, soak_seed: int) -> list[Scenar
         Scenario("browser device activity", partial(browser_activity, chromium)),
         Scenario("browser statistics dashboard", partial(browser_dashboard, chromium)),
         Scenario("browser statistics history", partial(browser_sensor_history, chromium)),
+        Scenario("browser calendar", partial(browser_calendar, chromium)),
         Scenario("blueprint list", blueprint_list),
         Scenario("browser blueprint list", partial(browser_blueprint_list, chromium)),
         Scenario("blueprint new workout", blueprint_new_workout),
