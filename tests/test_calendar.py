@@ -18,6 +18,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 import yaml
 
 from custom_components.health_trackers.const import DOMAIN
+from custom_components.health_trackers.diagnostics import async_get_config_entry_diagnostics
 from fakes import BACReading, FakeBACtrack, FakeBoditrax, FakeSportTracks
 from fakes.sporttracks import Workout
 
@@ -304,3 +305,13 @@ async def test_a_session_going_on_turns_the_calendar_on(
     state = hass.states.get(SESSIONS)
     assert state is not None
     assert (state.state, state.attributes["message"]) == ("on", "0.050 % · readings: 1")
+
+
+async def test_diagnostics_count_the_ranges_kept(
+    hass: HomeAssistant, entry: ConfigEntry, sporttracks: FakeSportTracks
+) -> None:
+    """Counts only: how many ranges are kept since the last poll and how many events they hold."""
+    month = await get_events(hass, WORKOUTS, NOW - timedelta(days=60), NOW - timedelta(days=30))
+    year = await get_events(hass, WORKOUTS, NOW - timedelta(days=400), NOW - timedelta(days=35))
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    assert diagnostics["calendar"] == {"ranges_kept": 2, "events_kept": len(month) + len(year)}

@@ -14,9 +14,15 @@ from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
-from homeassistant.components.calendar import CalendarEntity, CalendarEvent
+from homeassistant.components.calendar import (
+    DOMAIN as CALENDAR_DOMAIN,
+    CalendarEntity,
+    CalendarEvent,
+)
+from homeassistant.components.calendar.const import DATA_COMPONENT
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import dt as dt_util
@@ -99,6 +105,13 @@ class HealthTrackersCalendar(HealthTrackersEntity, CalendarEntity):
             uid=item.uid,
         )
 
+    def diagnostics(self) -> dict[str, int]:
+        """Counts only: the ranges kept since the last poll and the events they hold."""
+        return {
+            "ranges_kept": len(self._ranges),
+            "events_kept": sum(len(items) for items in self._ranges.values()),
+        }
+
     @property
     def event(self) -> CalendarEvent | None:
         """The event in progress, from the records the latest poll holds (none: off)."""
@@ -162,3 +175,18 @@ def _within(items: list[CalendarItem], start: datetime, end: datetime) -> list[C
         (item for item in items if item.end > start and item.start < end),
         key=lambda item: item.start,
     )
+
+
+def account_calendar(
+    hass: HomeAssistant, entry: HealthTrackersConfigEntry
+) -> HealthTrackersCalendar | None:
+    """The entry's calendar entity, if it has one and it is loaded."""
+    description = entry.runtime_data.provider.calendar
+    if description is None:
+        return None
+    entity_id = er.async_get(hass).async_get_entity_id(
+        CALENDAR_DOMAIN, DOMAIN, f"{entry.unique_id}_{description.key}"
+    )
+    component = hass.data.get(DATA_COMPONENT)
+    entity = component.get_entity(entity_id) if component and entity_id else None
+    return entity if isinstance(entity, HealthTrackersCalendar) else None

@@ -6,6 +6,7 @@ from typing import Any
 
 from homeassistant.core import HomeAssistant
 
+from .calendar import account_calendar
 from .const import CONF_PERSONAL_DATA
 from .coordinator import HealthTrackersConfigEntry
 
@@ -48,6 +49,7 @@ async def async_get_config_entry_diagnostics(
             "pending": len(coordinator.feed.pending),
         },
         "history": coordinator.history.diagnostics() if coordinator.history else {"state": "off"},
+        "calendar": calendar.diagnostics() if (calendar := account_calendar(hass, entry)) else None,
         "answers": {
             endpoint: {
                 "status": answer.status,
