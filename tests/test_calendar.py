@@ -61,7 +61,7 @@ def expected_workouts(fake: FakeSportTracks, start: datetime, end: datetime) -> 
     return [
         (
             workout.start,
-            workout.start + timedelta(seconds=workout.duration),
+            workout.start + timedelta(seconds=workout.clock_duration),  # elapsed, pauses too
             workout_summary(workout),
         )
         for workout in sorted(fake.accounts["16964"].workouts, key=lambda w: w.start)
@@ -101,7 +101,7 @@ async def test_workouts_of_a_range(
     end: datetime,
     held: bool,
 ) -> None:
-    """Each workout from its start for its moving time, "Running · 5.8 km · 35 min"; a range
+    """Each workout from its start for its elapsed time, "Running · 5.8 km · 35 min"; a range
     within the last 7 days costs no request, another at most one list request per page of the
     workouts in it (and one to see its end), and asking again costs none."""
     expected = expected_workouts(sporttracks, start, end)
@@ -144,15 +144,31 @@ async def test_a_new_workout_shows_after_the_poll_that_found_it(
     start, end = NOW - timedelta(days=1), NOW + timedelta(days=1)
     before = await get_events(hass, WORKOUTS, start, end)
     sporttracks.accounts["16964"].add_workout(
-        Workout(9_500_000, NOW + timedelta(minutes=1), "Z", "Rowing", "row", 3600.0, 8000.0, 2000.0)
+        Workout(
+            9_500_000,
+            NOW + timedelta(minutes=1),
+            "Z",
+            "Rowing",
+            "row",
+            3600.0,
+            8000.0,
+            calories_kj=2000.0,
+            elevation_gain=35.0,
+            avg_heartrate=140,
+        )
     )
     await async_poll(hass, frozen_now, timedelta(minutes=15))
     after = await get_events(hass, WORKOUTS, start, end)
     assert len(after) == len(before) + 1
     assert after[-1]["summary"] == "Rowing · 8.0 km · 60 min"
-    assert after[-1]["description"] == (  # 2000 kJ; its page on SportTracks
-        f"row\nWorkout energy: 478 kcal\n{sporttracks.origin}/activity/9500000"
-    )
+    assert after[-1]["description"].split("\n") == [  # from the list alone: no detail request
+        "row",
+        "Workout duration: 60 min",
+        "Workout energy: 478 kcal",  # 2000 kJ
+        "Workout avg heart rate: 140 bpm",
+        "Workout elevation gain: 35 m",
+        f"{sporttracks.origin}/activity/9500000",  # its page on SportTracks
+    ]
     state = hass.states.get(WORKOUTS)
     assert state is not None
     assert (state.state, state.attributes["message"]) == ("on", "Rowing · 8.0 km · 60 min")

@@ -55,6 +55,16 @@ class WorkoutSummary:
     """m; None for workouts without distance."""
     energy: float | None
     """kJ (SportTracks calls it ``calories``); None where the list does not say."""
+    clock_duration: float | None = None
+    """Elapsed time, pauses included, s."""
+    avg_heart_rate: float | None = None
+    """bpm"""
+    max_heart_rate: float | None = None
+    """bpm"""
+    elevation_gain: float | None = None
+    """m"""
+    avg_speed: float | None = None
+    """m/s"""
 
     @property
     def measured_at(self) -> datetime:
@@ -80,21 +90,17 @@ class WorkoutSummary:
             duration=as_float(item.get("duration")),
             distance=as_float(item.get("total_distance")),
             energy=as_float(item.get("calories")),
+            clock_duration=as_float(item.get("clock_duration")),
+            avg_heart_rate=as_float(item.get("avg_heartrate")),
+            max_heart_rate=as_float(item.get("max_heartrate")),
+            elevation_gain=as_float(item.get("elevation_gain")),
+            avg_speed=as_float(item.get("avg_speed")),
         )
 
 
 @dataclass(frozen=True, kw_only=True)
 class Workout(WorkoutSummary):
-    """A workout with its detail; any value may be missing."""
-
-    avg_heart_rate: float | None
-    """bpm"""
-    max_heart_rate: float | None
-    """bpm"""
-    elevation_gain: float | None
-    """m"""
-    avg_speed: float | None
-    """m/s"""
+    """A workout with its detail, where every value the list may lack is (any may be missing)."""
 
     @classmethod
     def of(cls, summary: WorkoutSummary, detail: Mapping[str, Any]) -> Workout:
@@ -113,10 +119,11 @@ class Workout(WorkoutSummary):
             duration=number("duration", summary.duration),
             distance=number("total_distance", summary.distance),
             energy=number("calories", summary.energy),
-            avg_heart_rate=number("avg_heartrate"),
-            max_heart_rate=number("max_heartrate"),
-            elevation_gain=number("elevation_gain"),
-            avg_speed=number("avg_speed"),
+            clock_duration=number("clock_duration", summary.clock_duration),
+            avg_heart_rate=number("avg_heartrate", summary.avg_heart_rate),
+            max_heart_rate=number("max_heartrate", summary.max_heart_rate),
+            elevation_gain=number("elevation_gain", summary.elevation_gain),
+            avg_speed=number("avg_speed", summary.avg_speed),
         )
 
 

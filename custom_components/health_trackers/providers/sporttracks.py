@@ -279,7 +279,8 @@ DETAIL_FIELDS: tuple[RecordField[Workout], ...] = (
     RecordField("elevation_gain", lambda workout: workout.elevation_gain, digits=1),
     RecordField("average_speed", _kilometres_per_hour, digits=2),
 )
-"""What only a workout's detail holds: heart rates in bpm, elevation gain in m, speed in km/h."""
+"""What a workout's detail holds for sure (a list item may lack it): heart rates in bpm, elevation
+gain in m, speed in km/h."""
 
 STATISTICS: tuple[HealthTrackersStatisticDescription[WorkoutSummary], ...] = (
     describe_statistic("workouts", lambda workout: 1.0, None, summed=True),
@@ -316,12 +317,13 @@ def _summary(workout: WorkoutSummary) -> str:
 
 
 def _workouts(listed: Sequence[WorkoutSummary]) -> list[CalendarItem]:
-    """Each workout from its start for its moving time."""
+    """Each workout from its start for its elapsed time (else its moving time)."""
     return [
         CalendarItem(
             uid=workout.id,
             start=workout.start,
-            end=workout.start + max(MIN_EVENT, timedelta(seconds=workout.duration or 0)),
+            end=workout.start
+            + max(MIN_EVENT, timedelta(seconds=workout.clock_duration or workout.duration or 0)),
             summary=_summary(workout),
             description=_details(workout),
         )
@@ -330,14 +332,20 @@ def _workouts(listed: Sequence[WorkoutSummary]) -> list[CalendarItem]:
 
 
 def _details(workout: WorkoutSummary) -> str | None:
-    """Its name, its energy and its page: what the list holds beyond the summary.
+    """Its name, moving time, energy, heart rate, elevation gain and page, those the list has.
 
-    A detail request each would read heart rates and elevation: too many for a year's range.
+    The list is asked with ``data=summary``, so no detail request is needed for a range.
     """
-    energy = _kilocalories(workout)
+    minutes, energy = _minutes(workout), _kilocalories(workout)
+    heart_rate, elevation = workout.avg_heart_rate, workout.elevation_gain
     lines = [
         workout.name,
+        None if minutes is None else f"{{name_latest_workout_duration}}: {minutes:.0f} min",
         None if energy is None else f"{{name_latest_workout_energy}}: {energy:.0f} kcal",
+        None
+        if heart_rate is None
+        else f"{{name_latest_workout_average_heart_rate}}: {heart_rate:.0f} {HEART_RATE}",
+        None if elevation is None else f"{{name_latest_workout_elevation_gain}}: {elevation:.0f} m",
         _page(workout),
     ]
     return "\n".join(line for line in lines if line) or None
