@@ -432,6 +432,9 @@ async def bactrack_entry(add_bactrack: AddBACtrack) -> ConfigEntry:
 
 SERVICES = tuple(PROVIDERS)
 """Every provider's key: a test parametrised over ``service`` runs for each."""
+ACCOUNTS = {"sporttracks": "16964", "boditrax": "m_123", "bactrack": str(BACTRACK_USER_ID)}
+"""The fake account each provider with records signs in to, by provider: a test parametrised over
+these adds records to it."""
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from custom_components.health_trackers.const import DOMAIN
 from custom_components.health_trackers.providers import PROVIDERS
 from fakes import FakeService
 
-from .conftest import NOW, async_poll
+from .conftest import ACCOUNTS, NOW, async_poll
 
 
 @pytest.fixture(autouse=True)
@@ -29,9 +29,6 @@ def auto_enable_custom_integrations(
     recorder_mock: Recorder, enable_custom_integrations: None
 ) -> None:
     """The recorder (the logbook reads it) before Home Assistant's test instance."""
-
-
-LOGBOOK_ACCOUNTS = {"sporttracks": "16964", "boditrax": "m_123", "bactrack": "10261"}
 
 
 def summary_of(service: str, record: Any) -> str:
@@ -44,7 +41,7 @@ def summary_of(service: str, record: Any) -> str:
     return f"{record.bac:.3f} %"
 
 
-@pytest.mark.parametrize("service", LOGBOOK_ACCOUNTS)
+@pytest.mark.parametrize("service", ACCOUNTS)
 async def test_the_logbook_says_what_each_record_holds(
     hass: HomeAssistant,
     hass_ws_client: WebSocketGenerator,
@@ -58,8 +55,8 @@ async def test_the_logbook_says_what_each_record_holds(
     hass.config.components.add("frontend")  # the panel's; not installed for tests
     assert await async_setup_component(hass, "logbook", {})
     provider = PROVIDERS[service]
-    fake.add_record(LOGBOOK_ACCOUNTS[service], NOW + timedelta(minutes=1))  # type: ignore[attr-defined]
-    record = fake.records_of(LOGBOOK_ACCOUNTS[service])[0]  # type: ignore[attr-defined]
+    fake.add_record(ACCOUNTS[service], NOW + timedelta(minutes=1))  # type: ignore[attr-defined]
+    record = fake.records_of(ACCOUNTS[service])[0]  # type: ignore[attr-defined]
     await async_poll(hass, frozen_now, provider.update_interval)
     await async_wait_recording_done(hass)
     entity_id = er.async_get(hass).async_get_entity_id(

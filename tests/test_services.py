@@ -19,11 +19,9 @@ from custom_components.health_trackers.const import DOMAIN
 from custom_components.health_trackers.providers import PROVIDERS
 from fakes import FakeService, FakeSportTracks
 
-from .conftest import NOW, async_poll
+from .conftest import ACCOUNTS, NOW, async_poll
 
 SERVICES_YAML = Path(__file__).parent.parent / "custom_components" / DOMAIN / "services.yaml"
-ACCOUNTS = {"sporttracks": "16964", "boditrax": "m_123", "bactrack": "10261"}
-"""The fake account each record-keeping provider's entry reaches."""
 
 
 async def get_records(hass: HomeAssistant, **data: object) -> dict[str, object]:
