@@ -315,8 +315,7 @@ class AccountHistory:
         self._title = entry.title
         self._service = provider.name
         self._client = client
-        self._statistics = provider.statistics
-        self.descriptions = {description.key: description for description in self._statistics}
+        self.descriptions = {description.key: description for description in provider.statistics}
         """The account's statistics, by key."""
         self._writer: StatisticsWriter | None = None
         self._store = history_store(hass, entry.entry_id)
@@ -351,7 +350,7 @@ class AccountHistory:
             self._hass,
             self._entry.unique_id or self._entry_id,
             self._title,
-            self._statistics,
+            tuple(self.descriptions.values()),
             boundary + WINDOW,
         )
         self.backfill = Backfill.from_dict(stored.get("backfill"), boundary)
@@ -452,7 +451,7 @@ class AccountHistory:
     def _window_writes(self) -> bool:
         """Whether the window's hours have rows to write: totals, or measures before the sensors'."""
         assert self.window is not None
-        totals = any(description.summed for description in self._statistics)
+        totals = any(description.summed for description in self.descriptions.values())
         return totals or self.window.start < self.writer.sensors_since
 
     def _window_due(self, now: datetime) -> bool:
