@@ -277,6 +277,7 @@ def fault_of(fields: dict[str, Any]) -> dict[str, Any]:
         "method": None if fields.get("method") is None else str(fields["method"]).upper(),
         "headers": headers,
         "drop": fields.get("drop") is True,
+        "carried_out": fields.get("carried_out") is True,
     }
 
 
@@ -317,7 +318,7 @@ def control_app(fakes: list[FakeService], changes: Changes | None = None) -> web
       (its fields, times in ISO 8601), newest first: what the account's history should become
     - ``POST /<service>/faults`` with ``Fault``'s fields (``status``, ``body``,
       ``content_type``, ``delay``, ``times``, ``scope``, ``path``, ``method``, ``headers``,
-      ``drop``):
+      ``drop``, ``carried_out``):
       switch a fault on; ``DELETE``: all off (up again if down); ``GET``: the faults left
       (``times`` counts down) and the requests ``held``
     - ``POST /<service>/seed`` ``{"account": id, "count": n, "years": y}``: the account's

@@ -228,7 +228,8 @@ class Fault:
     that went out before the client hung up). ``drop`` closes the connection without answering.
     ``rewrite`` lets the service answer, then sends its JSON rewritten (numbers as strings, long
     texts); error answers pass unchanged. ``delay`` holds any of these back first, or the real
-    answer when there is nothing else. ``times`` limits how many requests are affected (None:
+    answer when there is nothing else. ``carried_out``: the service does what was asked first
+    (stores an upload), then misbehaves, so the answer is lost, not the write. ``times`` limits how many requests are affected (None:
     until cleared); ``scope``, ``path``, ``method`` and ``query`` limit which.
     """
 
@@ -247,6 +248,7 @@ class Fault:
     """Only requests whose query holds these parameters."""
     method: str | None = None
     """Only requests with this method (an upload, not the list at the same path)."""
+    carried_out: bool = False
     sent: int = 0
     """Body bytes written for this fault so far (``chunks`` only)."""
 
@@ -310,6 +312,7 @@ class FakeService:
         rewrite: Rewrite | None = None,
         query: dict[str, str] | None = None,
         method: str | None = None,
+        carried_out: bool = False,
     ) -> Fault:
         """Switch a fault on (see ``Fault``); returns it so a test can remove it alone."""
         fault = Fault(
@@ -326,6 +329,7 @@ class FakeService:
             rewrite=rewrite,
             query=query or {},
             method=method,
+            carried_out=carried_out,
         )
         self.faults.append(fault)
         return fault
@@ -373,6 +377,8 @@ class FakeService:
                 or not fault.take()
             ):
                 continue
+            if fault.carried_out:
+                await handler(request)
             if fault.delay:
                 await self._hold(fault.delay)
             if fault.drop:

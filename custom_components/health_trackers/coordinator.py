@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -129,6 +130,10 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
         self._polling = asyncio.Lock()
         """One poll at a time: two reading from the same position would hand on its records twice
         (not every supported release serialises a coordinator's refreshes itself)."""
+        self.writing = asyncio.Lock()
+        """One write at a time per account: two uploads of one workout racing could store it twice."""
+        self.writes: Counter[str] = Counter()
+        """Writes through the actions since setup, by action (``<action>_failed``: refused, lost)."""
         self._pause: float | None = None
         """Seconds the service asked us to wait at this update (429 with ``Retry-After``)."""
 

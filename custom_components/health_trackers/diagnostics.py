@@ -48,6 +48,7 @@ async def async_get_config_entry_diagnostics(
             "cursor_age_seconds": coordinator.feed.cursor_age(),
             "pending": len(coordinator.feed.pending),
         },
+        "writes": dict(sorted(coordinator.writes.items())),
         "history": coordinator.history.diagnostics() if coordinator.history else {"state": "off"},
         "calendar": calendar.diagnostics() if (calendar := account_calendar(hass, entry)) else None,
         "answers": {

@@ -5,13 +5,17 @@ What SportTracks sends (docs/service-contracts.md): ``POST /api/v2/system/connec
 the last page), asked with ``data=summary`` so that each item carries its energy, and each item's
 ``uri`` leads to the workout's detail, the place the integration takes heart rates, elevation
 and speed from. ``/api/v2/metrics`` holds the person's health metrics (``HealthMetrics``).
+
+Writing: ``POST /api/v2/metrics`` is an upsert (sending a value twice is harmless);
+``POST /api/v2/fitnessActivities`` creates a workout each time it is sent, so a caller that lost
+the answer looks for it (``async_workout_starting``) rather than sending it again.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 import re
 from typing import Any
 
@@ -26,6 +30,41 @@ CONNECT = "/api/v2/system/connect"
 _TRAILING_NUMBER = re.compile(r"(\d+)/?$")
 # SportTracks writes negative half-hour offsets as "-2:-30" or "-02:-30".
 _NEGATIVE_MINUTES = re.compile(r"(?P<sign>[+-])(?P<hours>\d{1,2}):-(?P<minutes>\d{2})$")
+
+
+_SUBTYPES = {
+    "Running": (
+        *("Hashing", "Hills", "Intervals", "Orienteering", "Race", "Road", "Snowshoe", "Speed"),
+        *("Stair", "Track", "Trail", "Treadmill"),
+    ),
+    "Cycling": (
+        *("Hills", "Indoor", "Intervals", "Mountain", "Race", "Road", "Rollers", "Spinning"),
+        *("Track", "Trainer"),
+    ),
+    "Swimming": ("Open Water", "Pool", "Race"),
+    "Walking": ("Geocaching", "Hiking", "Nordic", "Photography", "Snowshoe", "Treadmill"),
+    "Skiing": ("Alpine", "Nordic", "Roller", "Snowboard"),
+    "Rowing": (
+        *("Canoe", "Kayak", "Kitesurf", "Ocean Kayak", "Rafting", "Rowing Machine", "Sailing"),
+        *("Standup Paddling", "Windsurf"),
+    ),
+    "Skating": ("Board", "Ice", "Inline", "Race", "Track"),
+    "Gym": (
+        *("Aerobics", "Elliptical", "Plyometrics", "Rowing Machine", "Spinning", "Stair Climber"),
+        *("Stationary Bike", "Strength", "Stretching", "Treadmill", "Yoga"),
+    ),
+    "Other": (
+        *("Basketball", "Boxing", "Climbing", "Driving", "Flying", "Football", "Gardening"),
+        *("Kitesurf", "Sailing", "Soccer", "Tennis", "Volleyball", "Windsurf"),
+    ),
+}
+WORKOUT_TYPES = tuple(
+    kind
+    for category, subtypes in _SUBTYPES.items()
+    for kind in (category, *(f"{category}: {subtype}" for subtype in subtypes))
+)
+"""SportTracks' workout types, ``Category`` or ``Category: Subtype``, as its answers spell them
+(docs/service-contracts.md; tapiriik's list, its "Showshoe" read as the snowshoe it means)."""
 
 
 def as_start_time(value: object) -> datetime | None:
@@ -164,6 +203,46 @@ class HealthMetrics:
         return values[-1] if values else None
 
 
+@dataclass(frozen=True, kw_only=True)
+class WorkoutUpload:
+    """A workout to create, in SportTracks' units."""
+
+    start: datetime
+    type: str
+    """One of ``WORKOUT_TYPES``."""
+    duration: float
+    """s; sent as moving and elapsed time (without a moving time SportTracks shows it all as
+    stopped)."""
+    distance: float | None = None
+    """m"""
+    energy: float | None = None
+    """kJ"""
+    avg_heart_rate: float | None = None
+    """bpm"""
+    name: str | None = None
+    notes: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The upload's body: the fields it has, its start in its own offset, to the second."""
+        body: dict[str, Any] = {
+            "start_time": self.start.replace(microsecond=0).isoformat(),
+            "type": self.type,
+            "duration": self.duration,
+            "clock_duration": self.duration,
+            "total_distance": self.distance,
+            "calories": self.energy,
+            "avg_heartrate": self.avg_heart_rate,
+            "name": self.name,
+            "notes": self.notes,
+        }
+        return {key: value for key, value in body.items() if value is not None}
+
+
+def utc_text(at: datetime) -> str:
+    """An instant as SportTracks' metrics write it: UTC, to the second, ``Z``."""
+    return at.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
 class SportTracksClient(ServiceClient[WorkoutSummary, Workout]):
     """A SportTracks user and their workouts."""
 
@@ -222,3 +301,33 @@ class SportTracksClient(ServiceClient[WorkoutSummary, Workout]):
         if (metrics := HealthMetrics.parse(await self.api.async_request("GET", METRICS))) is None:
             raise self.api.unexpected("an object of metrics")
         return metrics
+
+    async def async_set_metrics(self, at: datetime, values: Mapping[str, float]) -> None:
+        """Store ``values`` (by metric id, each in its unit) as measured at ``at``.
+
+        One request, all or nothing; an upsert, so sending the same values again changes nothing.
+        Whatever a successful answer holds is not needed.
+        """
+        body = {"timestamp": utc_text(at), **values}
+        await self.api.async_request_body("POST", METRICS, json_body=body)
+
+    async def async_upload_workout(self, workout: WorkoutUpload) -> WorkoutSummary:
+        """Create ``workout``; as listed, with the id and link the answer gives it.
+
+        Never repeated here: every call that reaches SportTracks creates a workout.
+        """
+        body = workout.as_json()
+        answer = await self.api.async_request("POST", ACTIVITIES, json_body=body)
+        uris = answer.get("uris") if isinstance(answer, dict) else None
+        created = WorkoutSummary.parse(
+            {**body, "uri": uris[0]} if isinstance(uris, list) and uris else {}
+        )
+        if created is None or created.uri is None:
+            raise self.api.unexpected("the new workout's address under uris")
+        return created
+
+    async def async_workout_starting(self, start: datetime) -> WorkoutSummary | None:
+        """The workout that starts at ``start`` (to the second), if SportTracks lists one."""
+        start = start.replace(microsecond=0)
+        listed, _ = await self.async_listed_between(start, start + timedelta(seconds=1))
+        return next((workout for workout in listed if workout.start == start), None)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import os
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from homeassistant.components.calendar import CalendarEntityDescription
 from homeassistant.components.event import EventEntityDescription
@@ -258,6 +258,62 @@ class AccountTracker(ABC, Generic[ClientT, SnapshotT]):
         ``position``: the newest record already handed on; the poll also returns every record
         newer than it, oldest first. None on an account's first poll ever: nothing is new then.
         """
+
+
+@dataclass(frozen=True, kw_only=True)
+class BodyMetrics:
+    """Body measurements to store, in the units the sensors show: kg, %, bpm."""
+
+    measured_at: datetime
+    weight: float | None = None
+    body_fat: float | None = None
+    resting_heart_rate: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewWorkout:
+    """A workout to store, in the units the sensors show: km, kcal, bpm."""
+
+    type: str
+    start: datetime
+    duration: timedelta
+    """Moving time."""
+    distance: float | None = None
+    energy: float | None = None
+    average_heart_rate: float | None = None
+    name: str | None = None
+    notes: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredWorkout:
+    """A workout the service holds: its id, its page there, when it starts."""
+
+    id: str
+    url: str | None
+    start: datetime
+
+
+@runtime_checkable
+class BodyMetricsWriter(Protocol):
+    """A tracker whose account stores body measurements (``add_body_metrics``)."""
+
+    async def async_add_body_metrics(self, metrics: BodyMetrics) -> None:
+        """Store ``metrics``; storing the same ones again changes nothing."""
+
+
+@runtime_checkable
+class WorkoutWriter(Protocol):
+    """A tracker whose account stores workouts (``add_workout``)."""
+
+    workout_types: tuple[str, ...]
+    """The service's workout types, as it spells them."""
+
+    async def async_add_workout(self, workout: NewWorkout) -> StoredWorkout:
+        """Create ``workout``: each call that reaches the service creates one, so never retried."""
+
+    async def async_workout_starting(self, start: datetime) -> StoredWorkout | None:
+        """The workout that starts at ``start``, if the service holds one."""
 
 
 class RecordTracker(AccountTracker[ServiceClientT, SnapshotT]):

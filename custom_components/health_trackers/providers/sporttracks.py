@@ -25,7 +25,14 @@ from homeassistant.const import (
 from homeassistant.util import dt as dt_util
 
 from ..clients.base import RecordsSince
-from ..clients.sporttracks import HealthMetrics, SportTracksClient, Workout, WorkoutSummary
+from ..clients.sporttracks import (
+    WORKOUT_TYPES,
+    HealthMetrics,
+    SportTracksClient,
+    Workout,
+    WorkoutSummary,
+    WorkoutUpload,
+)
 from .base import (
     KJ_PER_KCAL,
     KMH_PER_METER_PER_SECOND,
@@ -33,14 +40,17 @@ from .base import (
     MIN_EVENT,
     SECONDS_PER_HOUR,
     SECONDS_PER_MINUTE,
+    BodyMetrics,
     CalendarItem,
     HealthTrackersSensorDescription,
     HealthTrackersStatisticDescription,
+    NewWorkout,
     OAuth2Settings,
     Provider,
     RecordField,
     RecordTracker,
     SensorValue,
+    StoredWorkout,
     describe_calendar,
     describe_event,
     describe_sensor,
@@ -68,9 +78,13 @@ class SportTracksSnapshot:
 
 
 class SportTracksTracker(RecordTracker[SportTracksClient, SportTracksSnapshot]):
-    """Keeps the newest workout's detail and the last 7 days of workouts as listed."""
+    """Keeps the newest workout's detail and the last 7 days of workouts as listed; writes.
+
+    After a write the next poll reads the health metrics again, whenever they were last read.
+    """
 
     probe = 1
+    workout_types = WORKOUT_TYPES
 
     def __init__(self, client: SportTracksClient, account: str) -> None:
         """Nothing read yet."""
@@ -102,6 +116,43 @@ class SportTracksTracker(RecordTracker[SportTracksClient, SportTracksSnapshot]):
             self._metrics = await self.client.async_get_metrics()
             self._metrics_read_at = now
         return SportTracksSnapshot(self._latest, tuple(self._week), self._metrics)
+
+    async def async_add_body_metrics(self, metrics: BodyMetrics) -> None:
+        """One upsert of the values given: weight in kg, body fat as a fraction, bpm."""
+        values = {
+            metric: value * factor
+            for metric, value, factor in (
+                ("weight", metrics.weight, 1.0),
+                ("bodyFat", metrics.body_fat, 1 / 100),
+                ("restingHeartrate", metrics.resting_heart_rate, 1.0),
+            )
+            if value is not None
+        }
+        self._metrics_read_at = None
+        await self.client.async_set_metrics(metrics.measured_at, values)
+
+    async def async_add_workout(self, workout: NewWorkout) -> StoredWorkout:
+        """One upload, in SportTracks' units: s, m, kJ."""
+        upload = WorkoutUpload(
+            start=workout.start,
+            type=workout.type,
+            duration=workout.duration.total_seconds(),
+            distance=scaled(workout.distance, METERS_PER_KILOMETER),
+            energy=scaled(workout.energy, KJ_PER_KCAL),
+            avg_heart_rate=workout.average_heart_rate,
+            name=workout.name,
+            notes=workout.notes,
+        )
+        return _stored(await self.client.async_upload_workout(upload))
+
+    async def async_workout_starting(self, start: datetime) -> StoredWorkout | None:
+        """The workout listed with that start, to the second."""
+        found = await self.client.async_workout_starting(start)
+        return None if found is None else _stored(found)
+
+
+def _stored(workout: WorkoutSummary) -> StoredWorkout:
+    return StoredWorkout(workout.id, _page(workout), workout.start)
 
 
 def _metric(
