@@ -17,6 +17,7 @@ from urllib.parse import quote
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import Event, HomeAssistant, ServiceCall, callback
+from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util, yaml as yaml_util
 import pytest
@@ -47,6 +48,9 @@ MY_IMPORT = "https://my.home-assistant.io/redirect/blueprint_import/?blueprint_u
 WORKOUT_EVENT = "event.sporttracks_16964_new_workout"
 READING_EVENT = "event.sam_new_reading"
 SCAN_TIME = "sensor.jo_lifter_scan_time"
+SCAN_EVENT = "event.jo_lifter_new_scan"
+SCALE = "sensor.bathroom_scale_weight"
+"""Another integration's weight sensor (a smart scale's)."""
 NOTIFY = "notify.phone"
 TIME_ZONE = "Europe/Berlin"
 """The user's time zone: the notifications' times are local (NOW, 12:00 UTC, is 13:00 here)."""
@@ -307,3 +311,80 @@ async def test_no_scan_reminder(
     assert hass.states.get(SCAN_TIME).state == "unavailable"  # type: ignore[union-attr]
     await _at(hass, frozen_now, _berlin(30, 20))
     assert sent(notifications) == []
+
+
+def _device(hass: HomeAssistant, entry: ConfigEntry) -> str:
+    """The account's device, as a blueprint's account picker gives it."""
+    (device,) = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+    return device.id
+
+
+async def test_boditrax_scan_to_sporttracks(
+    hass: HomeAssistant,
+    use_blueprint: UseBlueprint,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    boditrax: FakeBoditrax,
+    boditrax_credential: None,
+    consent: Consent,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """Each new scan's weight and body fat reach SportTracks at the scan's time, once.
+
+    A scan without body fat sends its weight alone; the scans the account had before it was
+    added, and a reload, send nothing.
+    """
+    await consent(await choose_way(hass, "boditrax"), "allow")
+    await hass.async_block_till_done()
+    await use_blueprint(
+        "boditrax_scan_to_sporttracks.yaml",
+        {"scan_event": SCAN_EVENT, "sporttracks_account": _device(hass, entry)},
+    )
+    metrics = sporttracks.accounts["16964"].metrics
+    before = {metric: dict(values) for metric, values in metrics.items()}
+    member = boditrax.members["m_123"]
+    taken = (NOW - timedelta(hours=2)).replace(microsecond=0)
+    member.add_reading(Reading("r_new", taken, {"BodyWeight": 81.2, "FatMass": 16.4}))
+    member.add_reading(Reading("r_newer", NOW - timedelta(hours=1), {"BodyWeight": 81.0}))
+    await async_poll(hass, frozen_now, timedelta(minutes=30))
+    scan_fat = 100 * 16.4 / 81.2
+    assert metrics["weight"] == before["weight"] | {taken: 81.2, NOW - timedelta(hours=1): 81.0}
+    assert metrics["bodyFat"] == before["bodyFat"] | {taken: pytest.approx(scan_fat / 100, 1e-3)}
+    assert sporttracks.count("/api/v2/metrics", "POST") == 2
+    boditrax_entry = next(e for e in hass.config_entries.async_entries(DOMAIN) if e is not entry)
+    assert await hass.config_entries.async_reload(boditrax_entry.entry_id)
+    await async_poll(hass, frozen_now, timedelta(minutes=30))
+    assert sporttracks.count("/api/v2/metrics", "POST") == 2
+
+
+async def test_scale_weight_to_sporttracks(
+    hass: HomeAssistant,
+    use_blueprint: UseBlueprint,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """A scale's new weight, in pounds, reaches SportTracks in kilograms at the time it showed.
+
+    Not the value shown when the sensor comes back, nor a weight below the minimum.
+    """
+    await use_blueprint(
+        "scale_weight_to_sporttracks.yaml",
+        {"weight_sensor": SCALE, "sporttracks_account": _device(hass, entry), "minimum": 50},
+    )
+    weights = sporttracks.accounts["16964"].metrics["weight"]
+    before = dict(weights)
+    pounds = {"unit_of_measurement": "lb", "device_class": "weight"}
+    hass.states.async_set(SCALE, "180.2", pounds)
+    await hass.async_block_till_done()
+    first = NOW.replace(microsecond=0)
+    frozen_now.tick(timedelta(minutes=3))
+    hass.states.async_set(SCALE, "180.6", pounds)
+    await hass.async_block_till_done()
+    second = (NOW + timedelta(minutes=3)).replace(microsecond=0)
+    for state in ("unavailable", "180.6", "12.5"):
+        hass.states.async_set(SCALE, state, pounds)
+        await hass.async_block_till_done()
+    assert set(weights) - set(before) == {second}
+    assert weights[second] == pytest.approx(180.6 * 0.45359237, abs=1e-3)
+    assert first not in weights  # the sensor's first state: nothing to compare it with
