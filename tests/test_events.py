@@ -376,12 +376,40 @@ async def test_diagnostics_show_the_cursor_age_only(
 async def test_removed_entry_leaves_no_cursor(
     hass: HomeAssistant, entry: ConfigEntry, hass_storage: dict[str, Any]
 ) -> None:
-    """Deleting the account deletes its cursor file."""
-    key = f"{DOMAIN}.{entry.entry_id}.events"
-    assert key in hass_storage
+    """Deleting the account deletes its cursor files (records' and measurements')."""
+    keys = {f"{DOMAIN}.{entry.entry_id}.{kind}" for kind in ("events", "measurements")}
+    assert keys <= set(hass_storage)
     await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
-    assert key not in hass_storage
+    assert not keys & set(hass_storage)
+
+
+async def test_each_new_health_metric_fires_once(
+    hass: HomeAssistant,
+    fired: Fired,
+    entry: ConfigEntry,
+    sporttracks: FakeSportTracks,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """A weight and body fat measured together: one New measurement event, once, with both in
+    the sensors' units, at the next read of the metrics (hourly); none for the months before
+    the account was added, none again after a restart."""
+    metrics = sporttracks.accounts["16964"].metrics
+    at = (dt_util.utcnow() + timedelta(minutes=1)).replace(microsecond=0)
+    metrics["weight"][at], metrics["bodyFat"][at] = 83.9, 0.205
+    for _ in range(5):
+        await async_poll(hass, frozen_now, POLL)
+    ((kind, data),) = fired.events
+    assert kind == "new_measurement"
+    assert (data["id"], data["measured_at"]) == (at.isoformat(), at.isoformat())
+    assert (data["weight"], data["body_fat"], data["resting_heart_rate"]) == (83.9, 20.5, None)
+    assert sporttracks.count("/api/v2/metrics") == 2, "read at the start and an hour later"
+    fired.events.clear()
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    for _ in range(5):
+        await async_poll(hass, frozen_now, POLL)
+    assert fired.events == []
 
 
 # -- Boditrax and BACtrack: the same, through their own fakes -----------------------------------

@@ -515,7 +515,7 @@ def test_every_measure_has_its_sensor(provider: Provider[Any, Any]) -> None:
     """A measure's history goes into the statistics of the sensor of its key: one that keeps
     statistics (a measurement), in the same unit."""
     sensors = {description.key: description for description in provider.sensors}
-    for statistic in provider.statistics:
+    for statistic in (*provider.statistics, *provider.measurement_statistics):
         if not statistic.summed:
             sensor = sensors[statistic.key]
             assert sensor.state_class is SensorStateClass.MEASUREMENT, statistic.key
@@ -716,3 +716,25 @@ async def test_importing_again_leaves_the_same_rows(
     await hass.config_entries.async_remove(sporttracks_entry.entry_id)
     await history_done(hass, await added(hass, await add_account()))
     assert await all_rows(hass, SPORTTRACKS) == before
+
+
+async def test_health_metrics_in_their_sensors_statistics(
+    hass: HomeAssistant, sporttracks_entry: ConfigEntry, sporttracks: FakeSportTracks
+) -> None:
+    """SportTracks' weight, body fat (in %) and resting heart rate: mean, min and max in the
+    hour each was measured, in the statistics of the sensor of the same name, before the hour
+    the account was added; read with the metrics, no request of their own."""
+    await history_done(hass, sporttracks_entry)
+    metrics = sporttracks.accounts["16964"].metrics
+    for key, metric, factor in (
+        ("weight", "weight", 1.0),
+        ("body_fat", "bodyFat", 100.0),
+        ("resting_heart_rate", "restingHeartrate", 1.0),
+    ):
+        expected = means(
+            metrics[metric].items(), lambda item: item[0], lambda item, f=factor: item[1] * f
+        )
+        assert len(before_the_sensors(expected)) > 10, "the seed has months of metrics"
+        sensor = sensor_of(hass, f"sporttracks_16964_{key}")
+        assert await hourly_means(hass, sensor) == before_the_sensors(expected), key
+    assert sporttracks.count("/api/v2/metrics") == 1

@@ -107,11 +107,12 @@ async def test_body_metrics_are_stored_in_the_services_units(
 
 
 async def test_the_same_measurements_twice_are_stored_once(
-    hass: HomeAssistant, entry: MockConfigEntry, sporttracks: FakeSportTracks
+    hass: HomeAssistant, entry: MockConfigEntry, sporttracks: FakeSportTracks, fired: Fired
 ) -> None:
-    """An upsert: the second call replaces the value at that time with itself."""
+    """An upsert: the second call replaces the value at that time with itself; the new
+    measurement fires its event once, when the first call returns."""
     before = len(sporttracks.accounts[ACCOUNT].metrics["weight"])
-    for _ in range(2):
+    for expected in ([MEASURED.isoformat()], []):
         await call(
             hass,
             "add_body_metrics",
@@ -119,6 +120,7 @@ async def test_the_same_measurements_twice_are_stored_once(
             weight=84.7,
             measured_at=MEASURED.isoformat(),
         )
+        assert fired.ids() == expected
     assert len(sporttracks.accounts[ACCOUNT].metrics["weight"]) == before + 1
     assert sporttracks.count(METRICS, "POST") == 2
 

@@ -29,6 +29,8 @@ from .providers import PROVIDERS
 from .providers.base import Provider
 from .services import async_setup_services
 
+MEASUREMENTS = "measurements"
+"""The feed of new measurements (``Provider.measurements``), beside the records' events."""
 PLATFORMS: list[Platform] = [Platform.CALENDAR, Platform.EVENT, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
@@ -56,11 +58,21 @@ async def async_setup_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntr
     tracker = provider.tracker(hass, auth, entry.unique_id or "")
     feed = RecordFeed(hass, entry.entry_id)
     await feed.async_load()
+    measurement_feed = None
+    if provider.measurements is not None:
+        measurement_feed = RecordFeed(hass, entry.entry_id, MEASUREMENTS)
+        await measurement_feed.async_load()
     history = _history(hass, entry, provider, tracker.client)
     if history is not None:
         await history.async_load()
     coordinator = HealthTrackersCoordinator(
-        hass, entry, provider, tracker, feed=feed, history=history
+        hass,
+        entry,
+        provider,
+        tracker,
+        feed=feed,
+        measurement_feed=measurement_feed,
+        history=history,
     )
     await _async_first_refresh(hass, entry, coordinator)
     entry.runtime_data = coordinator
@@ -135,7 +147,10 @@ async def _async_first_refresh(
 async def async_unload_entry(hass: HomeAssistant, entry: HealthTrackersConfigEntry) -> bool:
     """Stop polling and remove the entities; the event cursor is on disk before the next setup."""
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
-    await entry.runtime_data.feed.async_flush()
+    coordinator = entry.runtime_data
+    for feed in (coordinator.feed, coordinator.measurement_feed):
+        if feed is not None:
+            await feed.async_flush()
     return unloaded
 
 
@@ -150,6 +165,7 @@ async def async_remove_entry(hass: HomeAssistant, entry: HealthTrackersConfigEnt
     ir.async_delete_issue(hass, DOMAIN, answer_issue_id(entry.entry_id))
     await RefreshTokenJournal(hass, entry.entry_id).async_remove()
     await RecordFeed(hass, entry.entry_id).async_remove()
+    await RecordFeed(hass, entry.entry_id, MEASUREMENTS).async_remove()
     await history_store(hass, entry.entry_id).async_remove()
 
 

@@ -31,7 +31,7 @@ from .clients.exceptions import (
 from .compat import UPDATE_FAILED_RETRY_AFTER, update_failed
 from .const import BUG_REPORT_URL, CONF_PROVIDER, DOMAIN, LOGGER
 from .feed import RecordFeed
-from .providers.base import AccountTracker, Polled, Provider, SnapshotT
+from .providers.base import AccountTracker, Polled, Provider, SnapshotT, measurements
 
 if TYPE_CHECKING:
     from .history import AccountHistory
@@ -107,6 +107,7 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
         tracker: AccountTracker[Any, SnapshotT],
         *,
         feed: RecordFeed,
+        measurement_feed: RecordFeed | None = None,
         history: AccountHistory | None = None,
     ) -> None:
         """Poll at the service's documented pace, each account at its own point in it."""
@@ -124,6 +125,8 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
         self.provider = provider
         self.tracker = tracker
         self.feed = feed
+        self.measurement_feed = measurement_feed
+        """New measurements, where the provider has series (``Provider.measurements``)."""
         self.history = history
         """The account's long-term statistics; None without the recorder."""
         self.last_rate_limit: RateLimit | None = None
@@ -212,9 +215,18 @@ class HealthTrackersCoordinator(DataUpdateCoordinator[SnapshotT]):
                 self.name,
                 len(polled.new),
             )
-        self.feed.receive(polled, setting_up=state is ConfigEntryState.SETUP_IN_PROGRESS)
+        setting_up = state is ConfigEntryState.SETUP_IN_PROGRESS
+        self.feed.receive(polled, setting_up=setting_up)
         if self.history is not None:
             self.history.receive(polled.new)
+        described, feed = self.provider.measurements, self.measurement_feed
+        if described is None or feed is None:
+            return
+        if (series := described.series_fn(polled.snapshot)) is not None:
+            found = measurements(series)
+            feed.receive_whole(found, setting_up=setting_up)
+            if self.history is not None:
+                self.history.receive_measurements(found)
 
     def _update_failed(self, err: ServiceError) -> Exception:
         return update_failed(

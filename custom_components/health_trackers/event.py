@@ -1,4 +1,8 @@
-"""Events: one entity per account that fires once for each new record (workout, scan, reading)."""
+"""Events: one entity per account that fires once for each new record (workout, scan, reading).
+
+Where the service also gives series whole (SportTracks' health metrics), a second entity fires
+once for each new measurement.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ from .clients.base import Record
 from .const import CONF_PERSONAL_DATA, DOMAIN
 from .coordinator import HealthTrackersConfigEntry, HealthTrackersCoordinator
 from .entity import HealthTrackersEntity
-from .providers.base import HealthTrackersEventDescription, record_data
+from .feed import RecordFeed
+from .providers.base import HealthTrackersEventDescription, RecordField, record_data
 
 # The coordinator does all I/O.
 PARALLEL_UPDATES = 0
@@ -25,17 +30,28 @@ async def async_setup_entry(
     entry: HealthTrackersConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """The provider's one event entity; none where the account has no records (a facility)."""
+    """The records' event entity and the measurements' (where the provider has series).
+
+    None for an account without records (a facility).
+    """
     coordinator = entry.runtime_data
-    if (description := coordinator.provider.event) is None:
-        return
-    async_add_entities(
-        [HealthTrackersEvent(coordinator, description, bool(entry.options.get(CONF_PERSONAL_DATA)))]
-    )
+    provider = coordinator.provider
+    entities = []
+    if (description := provider.event) is not None:
+        personal = bool(entry.options.get(CONF_PERSONAL_DATA))
+        fields = (
+            *provider.record_fields,
+            *description.detail_fields,
+            *(description.personal_fields if personal else ()),
+        )
+        entities.append(HealthTrackersEvent(coordinator, description, coordinator.feed, fields))
+    if (measured := provider.measurements) and (feed := coordinator.measurement_feed):
+        entities.append(HealthTrackersEvent(coordinator, measured, feed, measured.fields))
+    async_add_entities(entities)
 
 
 class HealthTrackersEvent(HealthTrackersEntity, EventEntity):
-    """Fires the provider's event for each record the account's polls find new, oldest first."""
+    """Fires its event for each record its feed is handed, oldest first, with ``fields``."""
 
     entity_description: HealthTrackersEventDescription[Any]
 
@@ -43,16 +59,14 @@ class HealthTrackersEvent(HealthTrackersEntity, EventEntity):
         self,
         coordinator: HealthTrackersCoordinator[Any],
         description: HealthTrackersEventDescription[Any],
-        personal: bool,
+        feed: RecordFeed,
+        fields: tuple[RecordField[Any], ...],
     ) -> None:
-        """Describe the entity; ``personal``: the user opted in to where and with what notes."""
+        """Describe the entity; the records of ``feed`` fire it."""
         super().__init__(coordinator, description.key)
         self.entity_description = description
-        self._fields = (
-            *coordinator.provider.record_fields,
-            *description.detail_fields,
-            *(description.personal_fields if personal else ()),
-        )
+        self._feed = feed
+        self._fields = fields
 
     async def async_get_last_state(self) -> State | None:
         """The entity's state before a restart; none for a new account's entity.
@@ -60,7 +74,7 @@ class HealthTrackersEvent(HealthTrackersEntity, EventEntity):
         Its entity id may be that of an entry removed in this run (the same account added
         again), whose last event is not one this entry fired.
         """
-        if not self.coordinator.feed.carried_over:
+        if not self._feed.carried_over:
             return None
         return await super().async_get_last_state()
 
@@ -71,9 +85,8 @@ class HealthTrackersEvent(HealthTrackersEntity, EventEntity):
         just after, once the entity stands in the state machine.
         """
         await super().async_added_to_hass()
-        feed = self.coordinator.feed
-        self.async_on_remove(feed.attach(self._fire))
-        self.hass.loop.call_soon(feed.deliver)
+        self.async_on_remove(self._feed.attach(self._fire))
+        self.hass.loop.call_soon(self._feed.deliver)
 
     @callback
     def _handle_coordinator_update(self) -> None:
@@ -82,7 +95,7 @@ class HealthTrackersEvent(HealthTrackersEntity, EventEntity):
         In that order, each event is a change from an available state, never from unavailable.
         """
         super()._handle_coordinator_update()
-        self.coordinator.feed.deliver()
+        self._feed.deliver()
 
     @callback
     def _fire(self, records: Sequence[Record]) -> None:

@@ -1,8 +1,9 @@
 """Each new record once, in order: the cursor of the newest record delivered, kept on disk.
 
 A poll reads from the feed's ``position`` (the newest record it was handed) and hands on every
-record newer than it (``Polled.new``): the client alone decides what is new, nothing here filters
-again. Those wait here until the account's event entity fires them (``deliver``); the cursor then
+record newer than it (``Polled.new``): the client alone decides what is new in a listing, nothing
+here filters it again. Series a service gives whole at each read (health metrics) have no listing to
+read down: their records newer than ``position`` are new (``receive_whole``). Those wait here until the account's event entity fires them (``deliver``); the cursor then
 moves to the last one fired and is written to the entry's store right away, so a restart, reload,
 reauth or outage neither repeats nor skips a record. An account's first poll ever finds no record
 new: the cursor starts at the newest record the service has then.
@@ -33,11 +34,14 @@ Sink = Callable[[Sequence[Record]], None]
 class RecordFeed:
     """The records of one entry not yet fired, and the cursor of the newest one fired."""
 
-    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
-        """The entry's feed; ``async_load`` reads its cursor."""
+    def __init__(self, hass: HomeAssistant, entry_id: str, kind: str = "events") -> None:
+        """The entry's feed of ``kind`` (its records' "events", its "measurements").
+
+        ``async_load`` reads its cursor.
+        """
         self._hass = hass
         self._store: Store[dict[str, Any]] = Store(
-            hass, STORE_VERSION, f"{DOMAIN}.{entry_id}.events", private=True
+            hass, STORE_VERSION, f"{DOMAIN}.{entry_id}.{kind}", private=True
         )
         self.cursor: Cursor | None = None
         """The newest record delivered; None before the account's first successful poll ever."""
@@ -90,6 +94,17 @@ class RecordFeed:
             LOGGER.debug("No event entity: %s new records not fired", len(self.pending))
             self.cursor, self.pending = Cursor.of(self.pending[-1]), []
             self._save()
+
+    @callback
+    def receive_whole(self, records: Sequence[Record], *, setting_up: bool) -> None:
+        """Take every record the service holds, oldest first (series it gives whole at a read).
+
+        Those newer than ``position`` are new, as a poll's reading of a listing would find.
+        """
+        position = self.position
+        new = () if position is None else tuple(r for r in records if Cursor.of(r) > position)
+        newest = Cursor.of(records[-1]) if records else None
+        self.receive(Polled(None, new, newest), setting_up=setting_up)
 
     @callback
     def attach(self, sink: Sink) -> CALLBACK_TYPE:

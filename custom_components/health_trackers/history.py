@@ -36,8 +36,18 @@ from .clients.base import Cursor, Record, ServiceClient
 from .clients.exceptions import AuthenticationError, RateLimitedError, ServiceError
 from .const import DOMAIN, LOGGER
 from .coordinator import error_message
-from .providers.base import HealthTrackersStatisticDescription, Provider
-from .statistics import Bucket, Hour, Rows, StatisticsWriter, Values, hour_of, row, values_of
+from .providers.base import HealthTrackersStatisticDescription, Measurement, Provider
+from .statistics import (
+    Bucket,
+    Hour,
+    Rows,
+    StatisticsWriter,
+    Values,
+    hour_of,
+    hourly_means,
+    row,
+    values_of,
+)
 
 STORE_VERSION = 2
 WINDOW = timedelta(days=7)
@@ -317,6 +327,11 @@ class AccountHistory:
         self._client = client
         self.descriptions = {description.key: description for description in provider.statistics}
         """The account's statistics, by key."""
+        self._measures = provider.measurement_statistics
+        """The statistics of the series the service gives whole (``Provider.measurements``)."""
+        self._measured: list[Measurement] = []
+        self._measured_written = True
+        self._prepared = False
         self._writer: StatisticsWriter | None = None
         self._store = history_store(hass, entry.entry_id)
         self.boundary: datetime | None = None
@@ -350,7 +365,7 @@ class AccountHistory:
             self._hass,
             self._entry.unique_id or self._entry_id,
             self._title,
-            tuple(self.descriptions.values()),
+            (*self.descriptions.values(), *self._measures),
             boundary + WINDOW,
         )
         self.backfill = Backfill.from_dict(stored.get("backfill"), boundary)
@@ -381,6 +396,23 @@ class AccountHistory:
         self.window.add(list(records), self.descriptions)
         self.writer.write(self.window.rows(self.descriptions))
         self._store.async_delay_save(self._data, 1)
+
+    @callback
+    def receive_measurements(self, found: list[Measurement]) -> None:
+        """Series read whole: their hours before the sensors' own go into the sensors' statistics.
+
+        Written again only when the series changed (a value added, edited or deleted).
+        """
+        if found == self._measured:
+            return
+        self._measured, self._measured_written = found, False
+        if self._prepared:
+            self._write_measured()
+
+    def _write_measured(self) -> None:
+        if not self._measured_written:
+            self.writer.write(hourly_means(self._measures, self._measured))
+            self._measured_written = True
 
     @callback
     def start(self) -> None:
@@ -431,6 +463,8 @@ class AccountHistory:
         stops here until the entry is set up again after reauth.
         """
         await self.writer.async_prepare()
+        self._prepared = True
+        self._write_measured()
         assert self.backfill is not None
         try:
             now = dt_util.utcnow()
@@ -570,6 +604,7 @@ class AccountHistory:
             "records": backfill.records,
             "window_records": None if window.records is None else len(window.records),
             "statistics": sorted(self.descriptions),
+            "measurements": len(self._measured),
             # From this hour on a measure's statistics are its sensor's, compiled by the recorder.
             "sensors_since": self.writer.sensors_since.isoformat(),
             "failures": self.failures,

@@ -122,6 +122,24 @@ def row(
     )
 
 
+def hourly_means(
+    descriptions: Iterable[HealthTrackersStatisticDescription[Any]], records: Iterable[Record]
+) -> Rows:
+    """The rows of measures (no sums) for every hour ``records`` were measured in."""
+    hours: dict[datetime, Hour] = {}
+    for record in records:
+        start = hour_of(record.measured_at)
+        hours.setdefault(start, Hour(start)).add(values_of(descriptions, record))
+    return {
+        description.key: [
+            row(description, start, hour.buckets[description.key], 0.0)
+            for start, hour in sorted(hours.items())
+            if description.key in hour.buckets
+        ]
+        for description in descriptions
+    }
+
+
 def statistic_id(unique_id: str, key: str) -> str:
     """``health_trackers:<service>_<account>_<key>`` in the characters a statistic id allows."""
     return f"{DOMAIN}:{slugify(f'{unique_id}_{key}')}"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 import os
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
@@ -130,6 +130,70 @@ def describe_event(
         event_types=[key],
         detail_fields=detail_fields,
         personal_fields=personal_fields,
+        summary_fn=summary_fn,
+    )
+
+
+Series = Mapping[str, Sequence[tuple[datetime, float]]]
+"""Measures a service gives whole at each read, by sensor key: (when, value in the sensor's unit)."""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """The values of a person's series measured at one instant (a scale's weight and body fat).
+
+    Known by its instant: the service gives each series whole, with no id.
+    """
+
+    measured_at: datetime
+    values: Mapping[str, float]
+
+    @property
+    def id(self) -> str:
+        """Its instant in UTC, ISO 8601."""
+        return self.measured_at.astimezone(UTC).isoformat()
+
+
+def measure(key: str) -> Callable[[Measurement], float | None]:
+    """Reads the measure ``key`` of a measurement; None where it was not measured then."""
+    return lambda item: item.values.get(key)
+
+
+def measurements(series: Series) -> list[Measurement]:
+    """The series' values grouped by instant, oldest first."""
+    at: dict[datetime, dict[str, float]] = {}
+    for key, values in series.items():
+        for when, value in values:
+            at.setdefault(when, {})[key] = value
+    return [Measurement(when, values) for when, values in sorted(at.items())]
+
+
+@dataclass(frozen=True, kw_only=True)
+class HealthTrackersMeasurementsDescription(HealthTrackersEventDescription[Measurement]):
+    """Measures a service gives whole at every read (its health metrics), beside its records.
+
+    Each new instant fires this event once, with ``fields`` (one per measure, in its sensor's
+    unit); the series' history goes into the measures' sensors' statistics, hour by hour.
+    ``series_fn``: the series the snapshot holds; None when it holds none yet.
+    """
+
+    series_fn: Callable[[Any], Series | None]
+    fields: tuple[RecordField[Measurement], ...]
+
+
+def describe_measurements(
+    key: str,
+    series_fn: Callable[[Any], Series | None],
+    digits: Mapping[str, int],
+    summary_fn: Callable[[Measurement], str],
+) -> HealthTrackersMeasurementsDescription:
+    """An event entity ``key`` for the series' new values, one field per measure in ``digits``."""
+    return HealthTrackersMeasurementsDescription(
+        key=key,
+        translation_key=key,
+        event_types=[key],
+        series_fn=series_fn,
+        fields=tuple(RecordField(key, measure(key), places) for key, places in digits.items()),
         summary_fn=summary_fn,
     )
 
@@ -445,9 +509,11 @@ class Provider(Generic[ClientT, SnapshotT]):
     event: HealthTrackersEventDescription[Any] | None = None
     """The event each new record fires; None where the account has no records."""
     statistics: tuple[HealthTrackersStatisticDescription[Any], ...] = ()
+    """What the account's records add to long-term statistics, hour by hour."""
     calendar: HealthTrackersCalendarDescription[Any] | None = None
     """The account's records as calendar events; None where it keeps none (a facility)."""
-    """What the account's records add to long-term statistics, hour by hour."""
+    measurements: HealthTrackersMeasurementsDescription | None = None
+    """Measures the service gives whole at every read; None where it has none."""
     oauth2: OAuth2Settings | None = None
     oauth1: OAuth1Settings | None = None
     personal_sensors: tuple[HealthTrackersSensorDescription[SnapshotT], ...] = ()
@@ -463,6 +529,17 @@ class Provider(Generic[ClientT, SnapshotT]):
     def key(self) -> str:
         """The provider's name in entry data, in the menu and in unique ids: ``boditrax_facility``."""
         return f"{self.service}_{self.kind}" if self.kind else self.service
+
+    @property
+    def measurement_statistics(self) -> tuple[HealthTrackersStatisticDescription[Measurement], ...]:
+        """The measurements' statistics: one per field, in the unit of its sensor of that key."""
+        if self.measurements is None:
+            return ()
+        units = {sensor.key: sensor.native_unit_of_measurement for sensor in self.sensors}
+        return tuple(
+            describe_statistic(field.key, measure(field.key), units[field.key])
+            for field in self.measurements.fields
+        )
 
     @property
     def device_model(self) -> str:

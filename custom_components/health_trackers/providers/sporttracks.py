@@ -44,15 +44,18 @@ from .base import (
     CalendarItem,
     HealthTrackersSensorDescription,
     HealthTrackersStatisticDescription,
+    Measurement,
     NewWorkout,
     OAuth2Settings,
     Provider,
     RecordField,
     RecordTracker,
     SensorValue,
+    Series,
     StoredWorkout,
     describe_calendar,
     describe_event,
+    describe_measurements,
     describe_sensor,
     describe_statistic,
     scaled,
@@ -155,10 +158,30 @@ def _stored(workout: WorkoutSummary) -> StoredWorkout:
     return StoredWorkout(workout.id, _page(workout), workout.start)
 
 
+METRICS: dict[str, tuple[str, float]] = {
+    "weight": ("weight", 1.0),
+    "body_fat": ("bodyFat", 100.0),
+    "resting_heart_rate": ("restingHeartrate", 1.0),
+}
+"""Each health metric's sensor key: SportTracks' id for it, and the factor to the sensor's unit
+(body fat: a fraction, shown in %)."""
+
+
+def _series(snapshot: SportTracksSnapshot) -> Series | None:
+    """The health metrics, each in its sensor's unit; None before they were read."""
+    if snapshot.metrics is None:
+        return None
+    return {
+        key: tuple((at, value * factor) for at, value in snapshot.metrics.series.get(metric, ()))
+        for key, (metric, factor) in METRICS.items()
+    }
+
+
 def _metric(
-    key: str, metric: str, factor: float = 1.0, *, whole: bool = False, **kwargs: Any
+    key: str, *, whole: bool = False, **kwargs: Any
 ) -> HealthTrackersSensorDescription[SportTracksSnapshot]:
     """The newest value of a health metric, saying when it was measured (``whole``: a count)."""
+    metric, factor = METRICS[key]
 
     def latest(snapshot: SportTracksSnapshot) -> tuple[datetime, float] | None:
         return snapshot.metrics.latest(metric) if snapshot.metrics else None
@@ -293,21 +316,17 @@ SENSORS: tuple[HealthTrackersSensorDescription[SportTracksSnapshot], ...] = (
     ),
     _metric(
         "weight",
-        "weight",
         device_class=SensorDeviceClass.WEIGHT,
         native_unit_of_measurement=UnitOfMass.KILOGRAMS,
         suggested_display_precision=1,
     ),
     _metric(
         "body_fat",
-        "bodyFat",
-        100.0,
         native_unit_of_measurement=PERCENTAGE,
         suggested_display_precision=1,
     ),
     _metric(
         "resting_heart_rate",
-        "restingHeartrate",
         whole=True,
         native_unit_of_measurement=HEART_RATE,
         suggested_display_precision=0,
@@ -364,6 +383,16 @@ def _summary(workout: WorkoutSummary) -> str:
         workout.type,
         None if distance is None else f"{distance:.1f} km",
         None if minutes is None else f"{minutes:.0f} min",
+    )
+
+
+def _measurement_summary(measurement: Measurement) -> str:
+    """Those of weight, body fat and resting heart rate it has: 84.7 kg · 21.1 % · 52 bpm."""
+    weight, fat, heart_rate = (measurement.values.get(key) for key in METRICS)
+    return summary(
+        None if weight is None else f"{weight:.1f} kg",
+        None if fat is None else f"{fat:.1f} %",
+        None if heart_rate is None else f"{heart_rate:.0f} {HEART_RATE}",
     )
 
 
@@ -427,6 +456,12 @@ SPORTTRACKS = Provider(
         "workouts", _workouts, lambda snapshot: cast(SportTracksSnapshot, snapshot).week, WINDOW
     ),
     statistics=STATISTICS,
+    measurements=describe_measurements(
+        "new_measurement",
+        lambda snapshot: _series(cast(SportTracksSnapshot, snapshot)),
+        {"weight": 2, "body_fat": 2, "resting_heart_rate": 0},
+        _measurement_summary,
+    ),
     oauth2=OAuth2Settings(
         authorize_path="/oauth2/authorize",
         token_path="/oauth2/token",
