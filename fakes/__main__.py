@@ -171,7 +171,8 @@ class Changes:
 
     seeded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     done: list[dict[str, Any]] = field(default_factory=list)
-    """``{"service", "account", "measured_at"}`` (a record added) or ``{…, "days_ago"}``."""
+    """``{"service", "account", "measured_at"}`` (a record added), ``{…, "days_ago"}`` (a history
+    moved) or ``{…, "write", "body"}`` (a write through the API: ``FakeService.note_write``)."""
 
     def world(self, host: str = CONTROL_HOST) -> list[FakeService]:
         """Every fake as ``serve`` makes it: seeded at ``seeded_at``, the changes done again."""
@@ -185,10 +186,14 @@ class Changes:
                 found, account = by_service[str(change["service"])], str(change["account"])
                 if "days_ago" in change and isinstance(found, _History):
                     found.history_ending(account, float(change["days_ago"]))
+                elif "write" in change:
+                    found.write_again(account, str(change["write"]), change.get("body"))
                 elif isinstance(found, _Demo):
                     found.add_record(account, datetime.fromisoformat(change["measured_at"]))
-            except (KeyError, TypeError, ValueError) as err:
+            except (KeyError, TypeError, ValueError, NotImplementedError) as err:
                 _LOGGER.warning("not done again: %s (%s)", change, err)
+        for fake in fakes:
+            fake.journal = self.done  # from now on, writes through the API are kept too
         return fakes
 
     def as_dict(self) -> dict[str, Any]:

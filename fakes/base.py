@@ -280,6 +280,9 @@ class FakeService:
     """Requests a ``delay`` fault is holding back right now."""
     outage: Fault | None = None
     """The 503 every data request gets while the service is down (``set_down``)."""
+    journal: list[dict[str, Any]] | None = None
+    """Where writes through the API are noted (``{"service", "account", "write", "body"}``), so
+    that doing them again (``write_again``) after a restart stores the same; None: not noted."""
     _runner: web.AppRunner | None = field(default=None, init=False, repr=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
@@ -295,6 +298,17 @@ class FakeService:
     def setup_routes(self, app: web.Application) -> None:
         """Add the service's routes."""
         raise NotImplementedError
+
+    def note_write(self, account: str, write: str, body: Any) -> None:
+        """A write through the API was stored: note it, where a journal is kept."""
+        if self.journal is not None:
+            self.journal.append(
+                {"service": self.service, "account": account, "write": write, "body": body}
+            )
+
+    def write_again(self, account: str, write: str, body: Any) -> None:
+        """Store a noted write again, as its request did."""
+        raise NotImplementedError(f"{self.name} takes no writes")
 
     def fail(
         self,

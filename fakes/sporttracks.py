@@ -91,6 +91,8 @@ class Workout:
         return local.isoformat(timespec="seconds") + self.offset
 
 
+UPLOAD = "POST /fitnessActivities"
+SET_METRICS = "POST /metrics"
 METRICS = ("weight", "bodyFat", "restingHeartrate")
 """The health metrics the fake knows (kg, a fraction of 1, bpm); others are refused."""
 
@@ -362,14 +364,21 @@ class FakeSportTracks(OAuth2Service):
         account = self._account(request)
         try:
             body = await request.json()
-            start = _time(body["start_time"]) if isinstance(body, dict) else None
-        except (ValueError, KeyError, TypeError):
-            start = None
-        if start is None:
+        except ValueError:
+            body = None
+        if (workout := self._upload_workout(account, body)) is None:
             return web.json_response(
                 {"error": "bad_request", "error_description": "start_time is required"},
                 status=400,
             )
+        self.note_write(account.uid, UPLOAD, body)
+        return web.json_response({"uris": [f"{self.origin}{API}/fitnessActivities/{workout.id}"]})
+
+    @staticmethod
+    def _upload_workout(account: SportTracksAccount, body: object) -> Workout | None:
+        """The workout ``body`` describes, stored; None without a readable ``start_time``."""
+        if not isinstance(body, dict) or (start := _time(body.get("start_time"))) is None:
+            return None
         workout = Workout(
             id=max((w.id for w in account.workouts), default=1_000_000) + 1,
             start=start,
@@ -382,7 +391,14 @@ class FakeSportTracks(OAuth2Service):
             avg_heartrate=None if (hr := _number(body.get("avg_heartrate"))) is None else round(hr),
         )
         account.add_workout(workout)
-        return web.json_response({"uris": [f"{self.origin}{API}/fitnessActivities/{workout.id}"]})
+        return workout
+
+    def write_again(self, account: str, write: str, body: Any) -> None:
+        """An upload or a metrics update, stored again."""
+        if write == UPLOAD:
+            self._upload_workout(self.accounts[account], body)
+        elif write == SET_METRICS:
+            _store_metrics(self.accounts[account], _metric_changes(body))
 
     async def _metrics(self, request: web.Request) -> web.Response:
         """Every metric of the user: ``{"weight": [["2016-01-01T12:00:00Z", 68.0], …], …}``."""
@@ -402,18 +418,27 @@ class FakeSportTracks(OAuth2Service):
         """
         account = self._account(request)
         try:
-            changes = _metric_changes(await request.json())
+            body = await request.json()
+            changes = _metric_changes(body)
         except (ValueError, TypeError, KeyError) as err:
             return web.json_response(
                 {"error": "bad_request", "error_description": str(err)}, status=400
             )
-        for metric, at, value in changes:
-            values = account.metrics.setdefault(metric, {})
-            if value is None:
-                values.pop(at, None)
-            else:
-                values[at] = value
+        _store_metrics(account, changes)
+        self.note_write(account.uid, SET_METRICS, body)
         return web.json_response({"status": "ok"})
+
+
+def _store_metrics(
+    account: SportTracksAccount, changes: list[tuple[str, datetime, float | None]]
+) -> None:
+    """Each change kept; a None value deletes the metric at that time."""
+    for metric, at, value in changes:
+        values = account.metrics.setdefault(metric, {})
+        if value is None:
+            values.pop(at, None)
+        else:
+            values[at] = value
 
 
 def _time(value: object) -> datetime | None:

@@ -959,3 +959,35 @@ async def test_an_uploaded_workout_is_listed_once(
         await http.post(url, headers=headers, json={"start_time": "2026-11-20T08:00:00Z"})
     ).status == 401
     assert (await http.get(url, headers=headers)).status == 200, "reads still work"
+
+
+async def test_a_kept_demo_keeps_what_home_assistant_wrote(http: ClientSession) -> None:
+    """Metrics and a workout written through the API are there again after a restart, the
+    workout with the same id; a write refused (400) is not noted."""
+    changes = Changes(seeded_at=NOW - timedelta(days=2))
+    fakes = changes.world()
+    (fake,) = [item for item in fakes if isinstance(item, FakeSportTracks)]
+    await fake.start()
+    try:
+        headers = await _bearer(http, fake)
+        api = f"{fake.origin}/api/v2"
+        at = "2026-11-19T07:30:00Z"
+        body = {"timestamp": at, "weight": 80.5, "bodyFat": 0.18}
+        assert (await http.post(f"{api}/metrics", headers=headers, json=body)).status == 200
+        workout = {"start_time": "2026-11-20T07:00:00+01:00", "type": "Rowing", "duration": 1800}
+        for sent in (workout, {"type": "no start"}):
+            await http.post(f"{api}/fitnessActivities", headers=headers, json=sent)
+    finally:
+        await fake.stop()
+    assert [change.get("write") for change in changes.done] == [
+        "POST /metrics",
+        "POST /fitnessActivities",
+    ]
+    state = json.loads(json.dumps(snapshot(fakes, 4321, changes)))
+    again = Changes.from_state(state).world()
+    (after,) = [item for item in again if isinstance(item, FakeSportTracks)]
+    before_account, after_account = fake.accounts["16964"], after.accounts["16964"]
+    assert after_account.metrics == before_account.metrics
+    assert [asdict(w) for w in after_account.workouts] == [
+        asdict(w) for w in before_account.workouts
+    ]
