@@ -55,6 +55,7 @@ from .services import SERVICES, SERVICES_BY_NAME, ServiceUnderTest
 from .soak import EXPECTED_LOG, SOAK_SECONDS, soak
 from .statistics import statistics_journey
 from .steps import Steps
+from .writes import blueprint_scan_to_sporttracks, browser_actions
 
 RUN_DIR = REPO_ROOT / ".acceptance"
 SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
@@ -74,6 +75,7 @@ README_SCREENSHOTS = {
     "sensor-history.png": ("browser statistics history", "sensor-history"),
     "blueprints-list.png": ("browser blueprint list", "blueprints-list"),
     "calendar-panel.png": ("browser calendar", "calendar"),
+    "add-workout.png": ("browser actions", "add-workout"),
 }
 """The README's screenshots (docs/screenshots/): scenario and shot each comes from."""
 SCENARIO_SECONDS = 240
@@ -170,6 +172,8 @@ def scenarios(chromium: str, soak_seconds: float, soak_seed: int) -> list[Scenar
         Scenario("blueprint new workout", blueprint_new_workout),
         Scenario("blueprint bac above threshold", blueprint_bac_above_threshold),
         Scenario("blueprint no scan reminder", blueprint_no_scan_reminder),
+        Scenario("blueprint boditrax scan to sporttracks", blueprint_scan_to_sporttracks),
+        Scenario("browser actions", partial(browser_actions, chromium)),
         # After the blueprints: the scan it adds to the demo's second Boditrax member (taken now)
         # would end the month without a scan the reminder's scenario needs.
         Scenario("rest restart with the fakes", restart_with_the_fakes),

@@ -123,6 +123,14 @@ class Fake:
         """Make ``account`` the one the fake's sign-in page signs in."""
         await self._call("POST", "sign-in", {"account": account})
 
+    async def measurements(self, account: str) -> dict[str, dict[datetime, float]]:
+        """The account's series (SportTracks' health metrics): metric → instant → value."""
+        held = await self._call("GET", f"measurements?account={account}")
+        return {
+            metric: {datetime.fromisoformat(at): float(value) for at, value in values}
+            for metric, values in held.items()
+        }
+
     async def add_record(self, account: str, measured_at: datetime | None = None) -> AddedRecord:
         """New data for ``account`` (a workout, scan or reading) measured then, or now."""
         body = {"account": account}

@@ -73,6 +73,13 @@ class _Demo(Protocol):
 
 
 @runtime_checkable
+class _Measured(Protocol):
+    """A fake whose accounts hold series of measurements (SportTracks' health metrics)."""
+
+    def measurements_of(self, account: str) -> dict[str, list[tuple[str, float]]]: ...
+
+
+@runtime_checkable
 class _History(Protocol):
     """A fake whose accounts' generated history can be moved back in time (Boditrax's)."""
 
@@ -321,6 +328,8 @@ def control_app(fakes: list[FakeService], changes: Changes | None = None) -> web
       now; answers its ``id``, ``measured_at`` and what was ``added``
     - ``GET /<service>/records?account=<id>``: every record of the account as the fake holds it
       (its fields, times in ISO 8601), newest first: what the account's history should become
+    - ``GET /<service>/measurements?account=<id>``: its series (SportTracks' health metrics) as
+      the API holds them, ``{"weight": [["2026-11-19T07:30:00Z", 80.4], …], …}``
     - ``POST /<service>/faults`` with ``Fault``'s fields (``status``, ``body``,
       ``content_type``, ``delay``, ``times``, ``scope``, ``path``, ``method``, ``headers``,
       ``drop``, ``carried_out``):
@@ -485,8 +494,15 @@ def _add_record_routes(
             [asdict(record) for record in held], dumps=partial(json.dumps, default=_iso)
         )
 
+    async def list_measurements(request: web.Request) -> web.Response:
+        fake, account = fake_of(request), request.query.get("account", "")
+        if not isinstance(fake, _Measured) or account not in accounts_of(fake):
+            raise web.HTTPNotFound(text=f"no measurements of {account!r} at {fake.name}")
+        return web.json_response(fake.measurements_of(account))
+
     app.router.add_post("/{service}/records", records)
     app.router.add_get("/{service}/records", list_records)
+    app.router.add_get("/{service}/measurements", list_measurements)
 
 
 def _add_fault_routes(app: web.Application, fake_of: Callable[[web.Request], FakeService]) -> None:

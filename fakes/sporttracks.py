@@ -272,6 +272,10 @@ class FakeSportTracks(OAuth2Service):
             str(workout.id), workout.start, f"a 16 km run for {account.name}, {when}"
         )
 
+    def measurements_of(self, uid: str) -> dict[str, list[tuple[str, float]]]:
+        """The user's health metrics as ``GET /metrics`` answers them."""
+        return _metrics_answer(self.accounts[uid])
+
     def records_of(self, uid: str) -> list[Workout]:
         """The user's workouts, newest first."""
         return self.accounts[uid].workouts
@@ -402,14 +406,7 @@ class FakeSportTracks(OAuth2Service):
 
     async def _metrics(self, request: web.Request) -> web.Response:
         """Every metric of the user: ``{"weight": [["2016-01-01T12:00:00Z", 68.0], …], …}``."""
-        account = self._account(request)
-        return web.json_response(
-            {
-                metric: [[_utc_text(at), value] for at, value in sorted(values.items())]
-                for metric, values in account.metrics.items()
-                if values
-            }
-        )
+        return web.json_response(_metrics_answer(self._account(request)))
 
     async def _set_metrics(self, request: web.Request) -> web.Response:
         """Upsert, all or nothing; a ``null`` value deletes that metric at that time.
@@ -427,6 +424,15 @@ class FakeSportTracks(OAuth2Service):
         _store_metrics(account, changes)
         self.note_write(account.uid, SET_METRICS, body)
         return web.json_response({"status": "ok"})
+
+
+def _metrics_answer(account: SportTracksAccount) -> dict[str, list[tuple[str, float]]]:
+    """Each metric the user has, as ``[timestamp, value]`` pairs, oldest first."""
+    return {
+        metric: [(_utc_text(at), value) for at, value in sorted(values.items())]
+        for metric, values in account.metrics.items()
+        if values
+    }
 
 
 def _store_metrics(

@@ -539,6 +539,10 @@ async def test_control_records_and_state(control: tuple[Any, list[FakeService]])
     assert held[0]["measurements"] == scans[0].measurements
     workouts = await (await client.get("/sporttracks/records?account=27182")).json()
     assert workouts[-1]["start"].endswith("+00:00")
+    metrics = await (await client.get("/sporttracks/measurements?account=27182")).json()
+    assert set(metrics) == {"weight", "bodyFat", "restingHeartrate"}
+    assert metrics["weight"][0][0].endswith("Z")
+    assert (await client.get("/boditrax/measurements?account=m_456")).status == 404
     assert (await client.get("/bactrack/records", params={"account": "1"})).status == 404
     answer = await client.post("/boditrax/echo-state", json={"echo_state": False})
     assert await answer.json() == {"echo_state": False}
