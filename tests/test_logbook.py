@@ -76,3 +76,42 @@ async def test_the_logbook_says_what_each_record_holds(
     answer = await client.receive_json()
     lines = [entry.get("message") for entry in answer["result"] if "message" in entry]
     assert summary_of(service, record) in lines, answer["result"]
+
+
+async def test_the_logbook_says_what_a_new_measurement_holds(
+    hass: HomeAssistant,
+    hass_ws_client: WebSocketGenerator,
+    entry: ConfigEntry,
+    frozen_now: FrozenDateTimeFactory,
+) -> None:
+    """Body measurements written through the action: "84.7 kg · 21.1 % · 52 bpm"."""
+    hass.config.components.add("frontend")
+    assert await async_setup_component(hass, "logbook", {})
+    await hass.services.async_call(
+        DOMAIN,
+        "add_body_metrics",
+        {
+            "config_entry_id": entry.entry_id,
+            "weight": 84.7,
+            "body_fat": 21.1,
+            "resting_heart_rate": 52,
+            "measured_at": (NOW - timedelta(minutes=1)).isoformat(),
+        },
+        blocking=True,
+    )
+    await async_wait_recording_done(hass)
+    entity_id = er.async_get(hass).async_get_entity_id(
+        "event", DOMAIN, f"{entry.unique_id}_new_measurement"
+    )
+    client = await hass_ws_client(hass)
+    await client.send_json_auto_id(
+        {
+            "type": "logbook/get_events",
+            "start_time": (NOW - timedelta(hours=1)).isoformat(),
+            "end_time": (NOW + timedelta(days=1)).isoformat(),
+            "entity_ids": [entity_id],
+        }
+    )
+    answer = await client.receive_json()
+    lines = [item.get("message") for item in answer["result"] if "message" in item]
+    assert "84.7 kg · 21.1 % · 52 bpm" in lines, answer["result"]
