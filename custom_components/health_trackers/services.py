@@ -398,7 +398,9 @@ async def _async_add_workout(call: ServiceCall) -> ServiceResponse:
         type=_workout_type(coordinator, writer, data[ATTR_TYPE]),
         start=_not_ahead(ATTR_START, _aware(data[ATTR_START])),
         duration=timedelta(
-            minutes=_checked(data, ATTR_DURATION, lambda time: time.total_seconds() / 60) or 0
+            minutes=PLAUSIBLE[ATTR_DURATION].check(
+                ATTR_DURATION, data[ATTR_DURATION].total_seconds() / 60
+            )
         ),
         distance=_checked(data, ATTR_DISTANCE),
         energy=_checked(data, ATTR_ENERGY),
