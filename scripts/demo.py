@@ -527,7 +527,7 @@ async def what_to_type(services: Services, added: frozenset[str] = frozenset()) 
     The account signed in at a fake's sign-in page is added first; another one after selecting
     "Sign in as …" on the fakes' page, except an account behind a linked account, which is
     added with its external username and secret. Accounts named in ``added`` (the titles of the
-    entries there are) are said to be added, not how to add them.
+    entries there are: the person, or the service and the account id) are said to be added.
     """
     menu = _menu()
     lines = []
@@ -537,7 +537,15 @@ async def what_to_type(services: Services, added: frozenset[str] = frozenset()) 
             account["id"]: f"{account['name']} ({account['id']})" for account in known["accounts"]
         }
         signed_in = names.get(known["signed_in"], "nobody")
-        if any(a["id"] == known["signed_in"] and a["name"] in added for a in known["accounts"]):
+
+        titles = {
+            account["id"]: {account["name"], f"{info.get('name', service)} {account['id']}"}
+            for account in known["accounts"]
+        }
+        """The titles an account's entry may have: the person's, or the service's and its id."""
+        if any(
+            a["id"] == known["signed_in"] and titles[a["id"]] & added for a in known["accounts"]
+        ):
             signed_in += ", already added"
         label = menu.get(service, info.get("name", service))
         if "consumer_key" in info:
@@ -556,7 +564,7 @@ async def what_to_type(services: Services, added: frozenset[str] = frozenset()) 
                 " the facility's statistics itself"
             )
         for account in known["accounts"]:
-            if account["id"] == known["signed_in"] or account["name"] in added:
+            if account["id"] == known["signed_in"] or titles[account["id"]] & added:
                 continue
             if account["linked"] and f"{service}_linked" in menu:
                 linked = account["linked"][0]
