@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from custom_components.health_trackers.providers import PROVIDERS
 from scripts.demo import DOMAIN
 
 from .home_assistant import Instance
@@ -140,6 +141,13 @@ class Journey:
             for entity in registry
             if entity["config_entry_id"] == self.entry_id
         }
+
+    async def record_event(self) -> str:
+        """The entity that fires once per new record (not the one for new measurements)."""
+        event = PROVIDERS[self.service.service].event
+        if event is None or (entity_id := (await self.entities()).get(event.key)) is None:
+            raise StepFailed(f"{self.service.name}: no event entity for its records")
+        return entity_id
 
     async def states(self) -> dict[str, str]:
         """Translation key → state of the entry's entities."""

@@ -87,15 +87,8 @@ class Account:
             return list(await answer.json())
 
     async def event_entity(self) -> str:
-        """The account's event entity."""
-        events = [
-            entity
-            for entity in (await self.journey.entities()).values()
-            if entity.startswith("event.")
-        ]
-        if len(events) != 1:
-            raise StepFailed(f"{self.name}: expected one event entity, found {events}")
-        return events[0]
+        """The account's event entity for its records."""
+        return await self.journey.record_event()
 
     async def last_event(self) -> tuple[str, str | None]:
         """The event entity's state (when it last fired) and the id of the record it fired."""

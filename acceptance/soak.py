@@ -301,11 +301,7 @@ class Soak:
         for account in self.accounts:
             account.account = await account.journey.fake.signed_in()
             await account.journey.add(self.steps)
-            account.entity_id = next(
-                entity
-                for entity in (await account.journey.entities()).values()
-                if entity.startswith("event.")
-            )
+            account.entity_id = await account.journey.record_event()
         try:
             await self.soak()
             await self.poll_until_quiet()

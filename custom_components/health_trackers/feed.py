@@ -2,11 +2,12 @@
 
 A poll reads from the feed's ``position`` (the newest record it was handed) and hands on every
 record newer than it (``Polled.new``): the client alone decides what is new in a listing, nothing
-here filters it again. Series a service gives whole at each read (health metrics) have no listing to
-read down: their records newer than ``position`` are new (``receive_whole``). Those wait here until the account's event entity fires them (``deliver``); the cursor then
-moves to the last one fired and is written to the entry's store right away, so a restart, reload,
-reauth or outage neither repeats nor skips a record. An account's first poll ever finds no record
-new: the cursor starts at the newest record the service has then.
+here filters it again. Series a service gives whole at each read (health metrics) have no listing
+to read down: their records newer than ``position`` are new (``receive_whole``). Those wait here
+until the account's event entity fires them (``deliver``); the cursor then moves to the last one
+fired and is written to the entry's store right away, so a restart, reload, reauth or outage
+neither repeats nor skips a record. An account's first poll ever finds no record new: the cursor
+starts at the newest record the service has then.
 """
 
 from __future__ import annotations

@@ -99,15 +99,15 @@ class Plausible:
         return value
 
 
-HEART_RATE = Plausible(20, 250, "bpm")
+PLAUSIBLE_HEART_RATE = Plausible(20, 250, "bpm")
 PLAUSIBLE = {
     ATTR_WEIGHT: Plausible(1, 650, UnitOfMass.KILOGRAMS),
     ATTR_BODY_FAT: Plausible(1, 80, "%"),
-    ATTR_RESTING_HEART_RATE: HEART_RATE,
+    ATTR_RESTING_HEART_RATE: PLAUSIBLE_HEART_RATE,
     ATTR_DURATION: Plausible(1, 7 * 24 * 60, UnitOfTime.MINUTES),
     ATTR_DISTANCE: Plausible(0, 5000, UnitOfLength.KILOMETERS),
     ATTR_ENERGY: Plausible(0, 50000, "kcal"),
-    ATTR_AVERAGE_HEART_RATE: HEART_RATE,
+    ATTR_AVERAGE_HEART_RATE: PLAUSIBLE_HEART_RATE,
 }
 """Each number a write takes, in the unit the action takes it in (a weight: once in kg)."""
 

@@ -333,6 +333,15 @@ class BodyMetrics:
     body_fat: float | None = None
     resting_heart_rate: float | None = None
 
+    def values(self) -> dict[str, float]:
+        """The values given, by the key of the sensor that shows each."""
+        given = {
+            "weight": self.weight,
+            "body_fat": self.body_fat,
+            "resting_heart_rate": self.resting_heart_rate,
+        }
+        return {key: value for key, value in given.items() if value is not None}
+
 
 @dataclass(frozen=True, kw_only=True)
 class NewWorkout:

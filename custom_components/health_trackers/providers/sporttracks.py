@@ -121,15 +121,9 @@ class SportTracksTracker(RecordTracker[SportTracksClient, SportTracksSnapshot]):
         return SportTracksSnapshot(self._latest, tuple(self._week), self._metrics)
 
     async def async_add_body_metrics(self, metrics: BodyMetrics) -> None:
-        """One upsert of the values given: weight in kg, body fat as a fraction, bpm."""
+        """One upsert of the values given, by metric id in SportTracks' units (``METRICS``)."""
         values = {
-            metric: value * factor
-            for metric, value, factor in (
-                ("weight", metrics.weight, 1.0),
-                ("bodyFat", metrics.body_fat, 1 / 100),
-                ("restingHeartrate", metrics.resting_heart_rate, 1.0),
-            )
-            if value is not None
+            METRICS[key][0]: value / METRICS[key][1] for key, value in metrics.values().items()
         }
         self._metrics_read_at = None
         await self.client.async_set_metrics(metrics.measured_at, values)
