@@ -393,3 +393,41 @@ def test_the_actions_offer_what_the_service_takes() -> None:
         (picked,) = actions[action]["fields"]["device_id"]["selector"]["device"]["filter"]
         assert picked == {"integration": DOMAIN, "manufacturer": "SportTracks", "model": "Account"}
         assert names == {picked["manufacturer"]}
+
+
+async def test_a_refused_measurement_is_the_subscription_too(
+    hass: HomeAssistant, entry: MockConfigEntry, sporttracks: FakeSportTracks
+) -> None:
+    """A 401 on the metrics while reads work: the same words as for an upload, no reauth."""
+    sporttracks.fail(401, '{"error": "trial expired"}', path=METRICS, method="POST")
+    with pytest.raises(HomeAssistantError) as raised:
+        await call(hass, "add_body_metrics", config_entry_id=entry.entry_id, weight=80)
+    assert raised.value.translation_key == "write_refused"
+    assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+
+
+@pytest.mark.parametrize(
+    ("fault", "key", "posts"),
+    [
+        ({"status": 429, "method": "POST", "headers": {"Retry-After": "60"}}, "rate_limited", 1),
+        ({"status": 503, "method": "GET"}, "service_unavailable", 0),
+    ],
+    ids=["upload rate limited", "the check before it down"],
+)
+async def test_an_upload_refused_for_certain_is_not_looked_for(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sporttracks: FakeSportTracks,
+    fault: dict[str, Any],
+    key: str,
+    posts: int,
+) -> None:
+    """A 429 stored nothing, and a failed check sent nothing: said as such, nothing read after."""
+    workout = new_workout(sporttracks)
+    reads = sporttracks.count(ACTIVITIES, "GET")
+    sporttracks.fail(path=ACTIVITIES, **fault)
+    with pytest.raises(HomeAssistantError) as raised:
+        await call(hass, "add_workout", config_entry_id=entry.entry_id, **workout)
+    assert raised.value.translation_key == key
+    assert uploads(sporttracks) == posts
+    assert sporttracks.count(ACTIVITIES, "GET") == reads + 1, "the check before, none after"
