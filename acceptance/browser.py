@@ -225,6 +225,9 @@ async def browser_options(chromium: str, instance: Instance, steps: Steps) -> No
             await expect(page.get_by_text("Options successfully saved.")).to_be_visible()
             await camera.shoot(page, "options-saved")
             await page.get_by_role("button", name=FINISH).click()
+            # Closing a dialog goes back in the browser's history: wait until it is closed, or
+            # that step back could undo the opening of the next page.
+            await expect(page.get_by_text("Options successfully saved.")).to_be_hidden()
             journey.expected = await bactrack_personal_values(journey.info)
             await journey.loaded_entry()
             await journey.values_match()
