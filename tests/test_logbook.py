@@ -41,6 +41,23 @@ def summary_of(service: str, record: Any) -> str:
     return f"{record.bac:.3f} %"
 
 
+async def logbook_lines(
+    hass: HomeAssistant, hass_ws_client: WebSocketGenerator, entity_id: str | None
+) -> list[str]:
+    """The messages of the entity's logbook lines around ``NOW``, as the device page asks."""
+    client = await hass_ws_client(hass)
+    await client.send_json_auto_id(
+        {
+            "type": "logbook/get_events",
+            "start_time": (NOW - timedelta(hours=1)).isoformat(),
+            "end_time": (NOW + timedelta(days=1)).isoformat(),
+            "entity_ids": [entity_id],
+        }
+    )
+    answer = await client.receive_json()
+    return [str(entry["message"]) for entry in answer["result"] if "message" in entry]
+
+
 @pytest.mark.parametrize("service", ACCOUNTS)
 async def test_the_logbook_says_what_each_record_holds(
     hass: HomeAssistant,
@@ -64,18 +81,8 @@ async def test_the_logbook_says_what_each_record_holds(
         DOMAIN,
         f"{service_entry.unique_id}_{provider.event.key}",  # type: ignore[union-attr]
     )
-    client = await hass_ws_client(hass)
-    await client.send_json_auto_id(
-        {
-            "type": "logbook/get_events",
-            "start_time": (NOW - timedelta(hours=1)).isoformat(),
-            "end_time": (NOW + timedelta(days=1)).isoformat(),
-            "entity_ids": [entity_id],
-        }
-    )
-    answer = await client.receive_json()
-    lines = [entry.get("message") for entry in answer["result"] if "message" in entry]
-    assert summary_of(service, record) in lines, answer["result"]
+    lines = await logbook_lines(hass, hass_ws_client, entity_id)
+    assert summary_of(service, record) in lines
 
 
 async def test_the_logbook_says_what_a_new_measurement_holds(
@@ -103,15 +110,4 @@ async def test_the_logbook_says_what_a_new_measurement_holds(
     entity_id = er.async_get(hass).async_get_entity_id(
         "event", DOMAIN, f"{entry.unique_id}_new_measurement"
     )
-    client = await hass_ws_client(hass)
-    await client.send_json_auto_id(
-        {
-            "type": "logbook/get_events",
-            "start_time": (NOW - timedelta(hours=1)).isoformat(),
-            "end_time": (NOW + timedelta(days=1)).isoformat(),
-            "entity_ids": [entity_id],
-        }
-    )
-    answer = await client.receive_json()
-    lines = [item.get("message") for item in answer["result"] if "message" in item]
-    assert "84.7 kg · 21.1 % · 52 bpm" in lines, answer["result"]
+    assert "84.7 kg · 21.1 % · 52 bpm" in await logbook_lines(hass, hass_ws_client, entity_id)
