@@ -198,6 +198,11 @@ def describe_measurements(
     )
 
 
+def shown(value: float | None, template: str) -> str | None:
+    """``value`` written into ``template`` ("{:.1f} kg"); None without a value, so it is left out."""
+    return None if value is None else template.format(value)
+
+
 def summary(*parts: str | None) -> str:
     """Parts of a record at a glance, those it has, as one line: "Running · 16.0 km · 90 min"."""
     return " · ".join(part for part in parts if part)

@@ -46,6 +46,7 @@ from .base import (
     describe_event,
     describe_sensor,
     describe_statistic,
+    shown,
     summary,
 )
 
@@ -260,8 +261,8 @@ def _summary(scan: Scan) -> str:
     """Weight and body fat, those the scan has: 84.7 kg · 21.1 %."""
     weight, fat = (MEASURES[key].value_fn(scan.metrics) for key in ("weight", "body_fat"))
     return summary(
-        None if weight is None else f"{weight:.1f} kg",
-        None if fat is None else f"{fat:.1f} %",
+        shown(weight, "{:.1f} kg"),
+        shown(fat, "{:.1f} %"),
     )
 
 

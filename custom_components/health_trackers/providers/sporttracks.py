@@ -59,6 +59,7 @@ from .base import (
     describe_sensor,
     describe_statistic,
     scaled,
+    shown,
     summary,
 )
 
@@ -375,8 +376,8 @@ def _summary(workout: WorkoutSummary) -> str:
     distance, minutes = _kilometres(workout), _minutes(workout)
     return summary(
         workout.type,
-        None if distance is None else f"{distance:.1f} km",
-        None if minutes is None else f"{minutes:.0f} min",
+        shown(distance, "{:.1f} km"),
+        shown(minutes, "{:.0f} min"),
     )
 
 
@@ -384,9 +385,9 @@ def _measurement_summary(measurement: Measurement) -> str:
     """Those of weight, body fat and resting heart rate it has: 84.7 kg · 21.1 % · 52 bpm."""
     weight, fat, heart_rate = (measurement.values.get(key) for key in METRICS)
     return summary(
-        None if weight is None else f"{weight:.1f} kg",
-        None if fat is None else f"{fat:.1f} %",
-        None if heart_rate is None else f"{heart_rate:.0f} {HEART_RATE}",
+        shown(weight, "{:.1f} kg"),
+        shown(fat, "{:.1f} %"),
+        shown(heart_rate, "{:.0f} " + HEART_RATE),
     )
 
 
@@ -410,16 +411,15 @@ def _details(workout: WorkoutSummary) -> str | None:
 
     The list is asked with ``data=summary``, so no detail request is needed for a range.
     """
-    minutes, energy = _minutes(workout), _kilocalories(workout)
-    heart_rate, elevation = workout.avg_heart_rate, workout.elevation_gain
     lines = [
         workout.name,
-        None if minutes is None else f"{{name_latest_workout_duration}}: {minutes:.0f} min",
-        None if energy is None else f"{{name_latest_workout_energy}}: {energy:.0f} kcal",
-        None
-        if heart_rate is None
-        else f"{{name_latest_workout_average_heart_rate}}: {heart_rate:.0f} {HEART_RATE}",
-        None if elevation is None else f"{{name_latest_workout_elevation_gain}}: {elevation:.0f} m",
+        shown(_minutes(workout), "{{name_latest_workout_duration}}: {:.0f} min"),
+        shown(_kilocalories(workout), "{{name_latest_workout_energy}}: {:.0f} kcal"),
+        shown(
+            workout.avg_heart_rate,
+            "{{name_latest_workout_average_heart_rate}}: {:.0f} " + HEART_RATE,
+        ),
+        shown(workout.elevation_gain, "{{name_latest_workout_elevation_gain}}: {:.0f} m"),
         _page(workout),
     ]
     return "\n".join(line for line in lines if line) or None
